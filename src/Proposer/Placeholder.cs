@@ -1,0 +1,1 @@
+namespace Storage.Proposer; internal static class Placeholder { }
