@@ -1,1 +1,0 @@
-namespace Storage.Proposer; internal static class Placeholder { }
