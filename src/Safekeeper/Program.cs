@@ -1,1 +1,45 @@
+using System.Net;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+using Storage.Core.Grpc;
+using Storage.Core.Observability;
+using Storage.Safekeeper;
+
+// The safekeeper process: serves the WAL consensus and WAL reads for every timeline under its
+// data directory. Options: --id N --listen HOST:PORT --http HOST:PORT --data-dir DIR --az NAME
+var config = new ConfigurationBuilder().AddCommandLine(args).Build();
+var nodeId = ulong.Parse(config["id"] ?? "1");
+var listen = IPEndPoint.Parse(config["listen"] ?? "127.0.0.1:7671");
+var http = config["http"] is { } h ? IPEndPoint.Parse(h) : null;
+var dataDir = Path.GetFullPath(config["data-dir"] ?? $".storage/sk{nodeId}");
+var az = config["az"] ?? "az-a";
+
+using var loggers = Logging.CreateFactory(config["log-format"]);
+var log = loggers.CreateLogger("Storage.Safekeeper");
+var metricsRegistry = new MetricsRegistry();
+var metrics = new SafekeeperMetrics(metricsRegistry);
+await using var registry = new TimelineRegistry(dataDir, new NodeIdentity(nodeId, az), loggers, metrics);
+registry.LoadAll();
+
+await using var server = new GrpcServer(new GrpcServerOptions { GrpcEndpoint = listen, HttpEndpoint = http }, loggers);
+new SafekeeperService(registry, metrics, log).MapTo(server);
+server.MapHttpGet("/metrics", async ctx =>
+{
+    ctx.Response.ContentType = MetricsRegistry.ContentType;
+    await ctx.Response.WriteAsync(metricsRegistry.Render());
+});
+await server.StartAsync();
+log.LogInformation("safekeeper {NodeId} ({AvailabilityZone}) serving gRPC on {GrpcAddress}, HTTP on {HttpAddress}, data in {DataDir}",
+    nodeId, az, server.GrpcAddress, server.HttpAddress, dataDir);
+// A line the launcher waits for (ports may have been chosen by the OS).
+Console.Out.WriteLine($"READY grpc={server.GrpcAddress} http={server.HttpAddress}");
+Console.Out.Flush();
+
+var done = new TaskCompletionSource();
+Console.CancelKeyPress += (_, e) => { e.Cancel = true; done.TrySetResult(); };
+System.Runtime.Loader.AssemblyLoadContext.Default.Unloading += _ => done.TrySetResult();
+using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; done.TrySetResult(); });
+await done.Task;
+log.LogInformation("safekeeper {NodeId} shutting down", nodeId);
+await server.StopAsync();
 return 0;

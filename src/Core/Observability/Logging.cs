@@ -1,0 +1,23 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+
+namespace Storage.Core.Observability;
+
+/// <summary>
+/// Logging for every service: structured JSON lines on stderr by default (each field of the message
+/// template, such as TenantId, TimelineId and FlushLsn, becomes a JSON property), or plain text.
+/// </summary>
+public static class Logging
+{
+    public static ILoggerFactory CreateFactory(string? format, LogLevel minimum = LogLevel.Information) =>
+        LoggerFactory.Create(builder =>
+        {
+            builder.SetMinimumLevel(minimum);
+            builder.AddFilter("Microsoft", LogLevel.Warning);
+            if (format == "text")
+                builder.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
+            else
+                builder.AddJsonConsole(o => { o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ"; o.UseUtcTimestamp = true; });
+            builder.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        });
+}

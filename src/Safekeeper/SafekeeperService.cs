@@ -1,0 +1,163 @@
+using Google.Protobuf;
+using Microsoft.Extensions.Logging;
+using Storage.Core;
+using Storage.Core.Api;
+using Storage.Core.Grpc;
+using Storage.Proto.Safekeeper;
+using Storage.Safekeeper.Consensus;
+
+namespace Storage.Safekeeper;
+
+/// <summary>The safekeeper's gRPC API (proto/safekeeper.proto) on top of the timeline registry.</summary>
+internal sealed class SafekeeperService(TimelineRegistry registry, SafekeeperMetrics metrics, ILogger log)
+{
+    public const int MaxReadChunk = 128 * 1024;
+
+    public void MapTo(GrpcServer server)
+    {
+        server.MapDuplex(SafekeeperApi.ProposerStream, ProposerStreamAsync);
+        server.MapUnary(SafekeeperApi.CreateTimeline, async (req, _) => (await registry.CreateAsync(req)).Status());
+        server.MapUnary(SafekeeperApi.GetTimelineStatus, (req, _) => Task.FromResult(registry.Get(req.Timeline).Status()));
+        server.MapUnary(SafekeeperApi.ListTimelines, (_, _) => Task.FromResult(List()));
+        server.MapServerStreaming(SafekeeperApi.ReadWal, ReadWalAsync);
+    }
+
+    private ListTimelinesResponse List()
+    {
+        var response = new ListTimelinesResponse { NodeId = registry.Node.NodeId, AvailabilityZone = registry.Node.AvailabilityZone };
+        response.Timelines.AddRange(registry.All.Select(t => t.Status()).OrderBy(s => s.Timeline.TenantId).ThenBy(s => s.Timeline.TimelineId));
+        return response;
+    }
+
+    /// <summary>
+    /// One proposer conversation. Requests are handled in order as they arrive; append responses
+    /// are sent by a second task whenever the timeline's flush or commit LSN moves, so a burst of
+    /// appends gets one response per group-commit flush.
+    /// </summary>
+    private async Task ProposerStreamAsync(IGrpcStreamReader<ProposerMessage> requests, IGrpcStreamWriter<AcceptorMessage> responses, GrpcCallContext context)
+    {
+        var ct = context.CancellationToken;
+        var first = await requests.ReadAsync(ct);
+        if (first is null) return;
+        if (first.BodyCase != ProposerMessage.BodyOneofCase.Greeting)
+            throw new RpcException(GrpcStatusCode.InvalidArgument, $"a proposer conversation must begin with a greeting, not {first.BodyCase}");
+        var timeline = registry.Get(first.Greeting.Timeline);
+        var proposer = first.Greeting.ProposerId;
+        log.LogInformation("proposer {ProposerId} connected from {Peer} for {TenantId}/{TimelineId}", proposer, context.Peer, timeline.Identity.TenantId, timeline.Identity.TimelineId);
+        metrics.ProposerStreamOpened();
+
+        var sendLock = new SemaphoreSlim(1, 1);
+        async Task SendAsync(AcceptorMessage message)
+        {
+            await sendLock.WaitAsync(ct);
+            try { await responses.WriteAsync(message, ct); }
+            finally { sendLock.Release(); }
+        }
+
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var firstAppend = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var responder = RespondToAppendsAsync(timeline, firstAppend.Task, SendAsync, stop.Token);
+        try
+        {
+            await SendAsync(new AcceptorMessage { Greeting = timeline.Greet() });
+            while (await requests.ReadAsync(ct) is { } message)
+            {
+                switch (message.BodyCase)
+                {
+                    case ProposerMessage.BodyOneofCase.VoteRequest:
+                        await SendAsync(new AcceptorMessage { VoteResponse = timeline.Vote(message.VoteRequest) });
+                        break;
+                    case ProposerMessage.BodyOneofCase.Elected:
+                        await timeline.ElectedAsync(message.Elected, ct);
+                        break;
+                    case ProposerMessage.BodyOneofCase.Append:
+                        timeline.Append(message.Append);
+                        firstAppend.TrySetResult();
+                        break;
+                    default:
+                        throw new RpcException(GrpcStatusCode.InvalidArgument, $"unexpected {message.BodyCase} message in a proposer conversation");
+                }
+                if (responder.IsFaulted) await responder; // surface a failed send
+            }
+        }
+        catch (AcceptorRefusal refusal)
+        {
+            metrics.Refused();
+            log.LogWarning("refused proposer {ProposerId} on {TenantId}/{TimelineId}: {Reason}", proposer, timeline.Identity.TenantId, timeline.Identity.TimelineId, refusal.Message);
+            if (refusal.Kind == RefusalKind.Superseded)
+            {
+                // Tell the proposer the newer term in-band too, then end the call.
+                try { await SendAsync(new AcceptorMessage { AppendResponse = timeline.LatestAppendResponse() }); } catch (Exception) { /* peer gone */ }
+                throw new RpcException(GrpcStatusCode.Aborted, $"{refusal.Message} (safekeeper term {refusal.AcceptorTerm})");
+            }
+            throw new RpcException(refusal.Kind == RefusalKind.Invalid ? GrpcStatusCode.InvalidArgument : GrpcStatusCode.FailedPrecondition,
+                $"{refusal.Message} (safekeeper term {refusal.AcceptorTerm})");
+        }
+        finally
+        {
+            stop.Cancel();
+            try { await responder; } catch (OperationCanceledException) { } catch (Exception) { /* the stream is over anyway */ }
+            metrics.ProposerStreamClosed();
+            log.LogInformation("proposer {ProposerId} disconnected from {TenantId}/{TimelineId}", proposer, timeline.Identity.TenantId, timeline.Identity.TimelineId);
+        }
+    }
+
+    private static async Task RespondToAppendsAsync(Timeline timeline, Task firstAppend, Func<AcceptorMessage, Task> send, CancellationToken ct)
+    {
+        await firstAppend.WaitAsync(ct);
+        AppendResponse? last = null;
+        while (!ct.IsCancellationRequested)
+        {
+            var changed = timeline.Changed;
+            if (timeline.FlushError is { } error) throw new RpcException(GrpcStatusCode.Unavailable, $"WAL flush failed: {error.Message}");
+            var now = timeline.LatestAppendResponse();
+            if (last is null || !now.Equals(last))
+            {
+                await send(new AcceptorMessage { AppendResponse = now });
+                last = now;
+            }
+            await changed.WaitAsync(ct);
+        }
+    }
+
+    /// <summary>Streams WAL from start_lsn: committed WAL for readers, flushed WAL for a proposer of the current term.</summary>
+    private async Task ReadWalAsync(ReadWalRequest request, IGrpcStreamWriter<WalChunk> responses, GrpcCallContext context)
+    {
+        var ct = context.CancellationToken;
+        var timeline = registry.Get(request.Timeline);
+        var position = new Lsn(request.StartLsn);
+        var end = new Lsn(request.EndLsn);
+        var (_, _, _, timelineStart) = timeline.Positions();
+        if (position < timelineStart)
+            throw new RpcException(GrpcStatusCode.OutOfRange, $"start_lsn {position} is before the timeline start {timelineStart}");
+        metrics.ReadStreamOpened();
+        try
+        {
+            var buffer = new byte[MaxReadChunk];
+            while (true)
+            {
+                var changed = timeline.Changed;
+                var (term, flush, commit, _) = timeline.Positions();
+                Lsn limit = commit;
+                if (request.ProposerTerm != 0)
+                {
+                    if (term != request.ProposerTerm)
+                        throw new RpcException(GrpcStatusCode.FailedPrecondition, $"safekeeper is at term {term}, not the reader's term {request.ProposerTerm}");
+                    limit = flush;
+                }
+                if (end.IsValid) limit = Lsn.Min(limit, end);
+                if (position < limit)
+                {
+                    int n = timeline.ReadWal(position, buffer.AsSpan(0, (int)Math.Min(buffer.Length, limit - position)));
+                    if (n <= 0) throw new RpcException(GrpcStatusCode.DataLoss, $"WAL at {position} could not be read");
+                    await responses.WriteAsync(new WalChunk { StartLsn = position.Value, Data = ByteString.CopyFrom(buffer, 0, n), CommitLsn = commit.Value }, ct);
+                    position += (ulong)n;
+                    continue;
+                }
+                if (end.IsValid && position >= end) return;
+                await changed.WaitAsync(ct);
+            }
+        }
+        finally { metrics.ReadStreamClosed(); }
+    }
+}
