@@ -37,6 +37,21 @@ public sealed record FullPageImage(
     public bool IsApplied => (Info & WalFormat.BkpImageApply) != 0;
     public bool HasHole => (Info & WalFormat.BkpImageHasHole) != 0;
 
+    /// <summary>
+    /// The 8 KiB page the image stands for: the stored bytes with the hole (unused middle of the
+    /// page) filled with zeros. Compressed images are not supported.
+    /// </summary>
+    public byte[] RestorePage()
+    {
+        if (Compression != ImageCompression.None)
+            throw new NotSupportedException($"full-page image is {Compression}-compressed; decompression is not implemented");
+        var page = new byte[WalFormat.BlockSize];
+        var bytes = Bytes.Span;
+        bytes[..HoleOffset].CopyTo(page);
+        bytes[HoleOffset..].CopyTo(page.AsSpan(HoleOffset + HoleLength));
+        return page;
+    }
+
     public ImageCompression Compression =>
         (Info & WalFormat.BkpImageCompressPglz) != 0 ? ImageCompression.Pglz
         : (Info & WalFormat.BkpImageCompressLz4) != 0 ? ImageCompression.Lz4

@@ -52,6 +52,73 @@ public sealed class WalBuilder
     }
 
     /// <summary>
+    /// Appends a record with block references (block ids 0, 1, ... in list order) and main data,
+    /// laid out like XLogRecordAssemble: all headers first, then each block's image and data, then
+    /// the main data.
+    /// </summary>
+    public (Lsn Start, Lsn End) AppendRecord(byte rmgrId, byte info, uint xid, IReadOnlyList<WalBlockSpec> blocks, ReadOnlySpan<byte> mainData)
+    {
+        if (blocks.Count > WalFormat.XlrMaxBlockId + 1)
+            throw new ArgumentException($"at most {WalFormat.XlrMaxBlockId + 1} block references", nameof(blocks));
+        // BinaryWriter writes little-endian, as the WAL format is on the platforms PostgreSQL runs on.
+        var headerStream = new MemoryStream();
+        var headers = new BinaryWriter(headerStream);
+        var payloads = new MemoryStream();
+        RelFileNode? previousRel = null;
+        for (int id = 0; id < blocks.Count; id++)
+        {
+            var block = blocks[id];
+            bool hasImage = !block.PageImage.IsEmpty;
+            bool hasData = !block.Data.IsEmpty;
+            if (block.Data.Length > ushort.MaxValue)
+                throw new ArgumentException($"block {id} data is longer than 65535 bytes", nameof(blocks));
+            byte forkFlags = (byte)block.Fork;
+            if (hasImage) forkFlags |= WalFormat.BkpBlockHasImage;
+            if (hasData) forkFlags |= WalFormat.BkpBlockHasData;
+            if (block.WillInit) forkFlags |= WalFormat.BkpBlockWillInit;
+            bool sameRel = previousRel == block.Rel;
+            if (sameRel) forkFlags |= WalFormat.BkpBlockSameRel;
+
+            // XLogRecordBlockHeader
+            headers.Write((byte)id);
+            headers.Write(forkFlags);
+            headers.Write((ushort)block.Data.Length);
+            if (hasImage)
+            {
+                if (block.PageImage.Length != WalFormat.BlockSize)
+                    throw new ArgumentException($"block {id} page image must be {WalFormat.BlockSize} bytes", nameof(blocks));
+                if (block.HoleOffset + block.HoleLength > WalFormat.BlockSize)
+                    throw new ArgumentException($"block {id} hole is outside the page", nameof(blocks));
+                bool hasHole = block.HoleLength > 0;
+                var page = block.PageImage.Span;
+                byte[] image = hasHole ? [.. page[..block.HoleOffset], .. page[(block.HoleOffset + block.HoleLength)..]] : page.ToArray();
+                // XLogRecordBlockImageHeader (uncompressed: the hole length is implied)
+                headers.Write((ushort)image.Length);
+                headers.Write(hasHole ? block.HoleOffset : (ushort)0);
+                headers.Write((byte)(WalFormat.BkpImageApply | (hasHole ? WalFormat.BkpImageHasHole : 0)));
+                payloads.Write(image);
+            }
+            if (!sameRel)
+            {
+                headers.Write(block.Rel.SpcNode);
+                headers.Write(block.Rel.DbNode);
+                headers.Write(block.Rel.RelNode);
+            }
+            headers.Write(block.BlockNumber);
+            payloads.Write(block.Data.Span);
+            previousRel = block.Rel;
+        }
+        int mainHeaderLen = mainData.Length == 0 ? 0 : mainData.Length <= byte.MaxValue ? 2 : 5;
+        var mainHeader = new byte[mainHeaderLen];
+        WriteMainDataHeader(mainHeader, mainData.Length, mainHeaderLen);
+        headers.Write(mainHeader);
+        headers.Write(payloads.GetBuffer().AsSpan(0, (int)payloads.Length));
+        headers.Write(mainData);
+        headers.Flush();
+        return AppendRecordBody(rmgrId, info, xid, headerStream.ToArray());
+    }
+
+    /// <summary>
     /// Appends a record given everything after the 24-byte XLogRecord header (block headers,
     /// data headers, payloads). The caller is responsible for the body being well formed.
     /// </summary>

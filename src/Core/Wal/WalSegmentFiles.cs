@@ -23,15 +23,14 @@ public static class WalSegmentFiles
         files.Sort((a, b) => a.Segment.CompareTo(b.Segment));
 
         WalDecoder? decoder = null;
-        ulong expectedSegment = 0;
         foreach (var (segment, path) in files)
         {
-            if (decoder == null || segment != expectedSegment || decoder.ReachedEndOfWal)
+            // Continue the stream only if this file follows the bytes fed so far without a gap
+            // (a short file, e.g. a truncated copy, also starts a new run).
+            bool continues = decoder != null && !decoder.ReachedEndOfWal && decoder.FedUpTo == geometry.SegmentStart(segment);
+            if (!continues)
                 decoder = new WalDecoder(geometry.SegmentStart(segment), geometry);
-            expectedSegment = segment + 1;
-            if (decoder.NextLsn >= geometry.SegmentStart(segment + 1))
-                continue; // skipped entirely (e.g. padding after an XLOG_SWITCH spans it)
-            decoder.Feed(File.ReadAllBytes(path));
+            decoder!.Feed(File.ReadAllBytes(path));
             while (decoder.TryDecodeNext(out var record))
                 yield return record;
         }
