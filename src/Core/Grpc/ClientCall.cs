@@ -74,6 +74,8 @@ internal sealed class ClientCall<TReq, TResp> : IGrpcStreamReader<TResp>, IDispo
             throw failure;
         if (_completed)
             return null;
+        if (_disposed)
+            throw Fail(new ObjectDisposedException(nameof(DuplexCall<TReq, TResp>)));
         // Cancelling one read cancels the whole call; only pay for the registration when it can fire.
         CancellationTokenRegistration registration = ct.CanBeCanceled
             ? ct.Register(static state => ((ClientCall<TReq, TResp>)state!).CancelFromRead(), this)
