@@ -1,0 +1,60 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+
+namespace Storage.Core.Postgres;
+
+/// <summary>
+/// PostgreSQL's server programs (initdb, postgres, pg_ctl) refuse to run as root. When we are root,
+/// this starts them as the 'postgres' OS user through setpriv, which execs (so the PID we get is the
+/// program itself, unlike su/runuser which fork), and hands directories over to that user.
+/// When we are not root everything runs directly as the current user.
+/// </summary>
+public static partial class OsUser
+{
+    public const string PostgresUser = "postgres";
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial uint geteuid();
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int kill(int pid, int signal);
+
+    public const int SigInt = 2;
+    public const int SigKill = 9;
+    public const int SigTerm = 15;
+
+    public static bool IsRoot => OperatingSystem.IsLinux() && geteuid() == 0;
+
+    /// <summary>
+    /// A start description for a program that must not run as root: wrapped in setpriv when root.
+    /// </summary>
+    public static ProcessStartInfo StartInfoAsPostgres(string program, IEnumerable<string> arguments)
+    {
+        var psi = new ProcessStartInfo { UseShellExecute = false };
+        if (IsRoot)
+        {
+            psi.FileName = "setpriv";
+            foreach (var a in new[] { $"--reuid={PostgresUser}", $"--regid={PostgresUser}", "--init-groups", "--", program })
+                psi.ArgumentList.Add(a);
+        }
+        else
+        {
+            psi.FileName = program;
+        }
+        foreach (var a in arguments) psi.ArgumentList.Add(a);
+        return psi;
+    }
+
+    /// <summary>Makes the postgres user own a directory tree (no-op unless we are root).</summary>
+    public static async Task GiveToPostgresAsync(string path, CancellationToken ct = default)
+    {
+        if (!IsRoot) return;
+        var psi = new ProcessStartInfo("chown") { UseShellExecute = false };
+        foreach (var a in new[] { "-R", $"{PostgresUser}:{PostgresUser}", path }) psi.ArgumentList.Add(a);
+        var result = await ProcessRunner.RunAsync(psi, TimeSpan.FromSeconds(60), ct);
+        result.ThrowIfFailed("chown");
+    }
+
+    /// <summary>Sends a signal to one process id. Returns false if the process no longer exists.</summary>
+    public static bool Signal(int pid, int signal) => kill(pid, signal) == 0;
+}
