@@ -224,6 +224,10 @@ public sealed class ProposerCore
         peer.ElectedSent = true;
         peer.NextToSend = start;
         Pump(acceptor);
+        // An acceptor that already holds all our WAL still needs an append to acknowledge (and
+        // learn the commit LSN); an empty one does.
+        if (peer.NextToSend == start && _wal is not null && start == _wal.End)
+            SendAppend(acceptor, start, Array.Empty<byte>());
     }
 
     private void OnAppendResponse(int acceptor, AppendResponse response)

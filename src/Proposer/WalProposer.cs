@@ -1,0 +1,349 @@
+using System.Text.RegularExpressions;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Polly;
+using Polly.Retry;
+using Storage.Core;
+using Storage.Core.Api;
+using Storage.Core.Grpc;
+using Storage.Proto.Safekeeper;
+
+namespace Storage.Proposer;
+
+public sealed record WalProposerOptions
+{
+    public required string TenantId { get; init; }
+    public required string TimelineId { get; init; }
+    public required IReadOnlyList<Uri> Safekeepers { get; init; }
+    public string ProposerId { get; init; } = $"proposer-{Environment.ProcessId}-{Guid.NewGuid():N}"[..32];
+    /// <summary>The term to start above (a restarted proposer passes the last term it knew).</summary>
+    public ulong MinimumTerm { get; init; }
+    public TimeSpan ReconnectDelay { get; init; } = TimeSpan.FromMilliseconds(50);
+    public TimeSpan MaxReconnectDelay { get; init; } = TimeSpan.FromSeconds(1);
+}
+
+/// <summary>The proposer's term was superseded by another proposer: it can never commit again.</summary>
+public sealed class ProposerFencedException(string reason) : Exception(reason);
+
+/// <summary>
+/// The networked proposer: drives a <see cref="ProposerCore"/> over one gRPC ProposerStream per
+/// safekeeper, reconnects with backoff, recovers WAL a lagging safekeeper needs from a peer
+/// (ReadWal with its term), and publishes the commit LSN the moment it advances.
+/// </summary>
+public sealed class WalProposer : IAsyncDisposable
+{
+    private readonly object _lock = new();
+    private readonly ProposerCore _core;
+    private readonly WalProposerOptions _options;
+    private readonly ILogger _log;
+    private readonly GrpcChannel[] _channels;
+    private readonly Channel<ProposerMessage>?[] _outbound;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<Task> _links = new();
+    private readonly TaskCompletionSource<Lsn> _elected = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource<string> _fenced = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly SortedList<ulong, List<TaskCompletionSource<Lsn>>> _commitWaiters = new();
+    private readonly ResiliencePipeline _reconnect;
+    private Lsn _publishedCommit;
+    private bool _recovering;
+
+    public WalProposer(WalProposerOptions options, ILogger logger)
+    {
+        if (options.Safekeepers.Count == 0) throw new ArgumentException("at least one safekeeper is needed");
+        _options = options;
+        _log = logger;
+        _core = new ProposerCore(options.ProposerId, options.Safekeepers.Count, options.MinimumTerm);
+        _channels = options.Safekeepers.Select(u => new GrpcChannel(u)).ToArray();
+        _outbound = new Channel<ProposerMessage>?[options.Safekeepers.Count];
+        _reconnect = new ResiliencePipelineBuilder()
+            .AddRetry(new RetryStrategyOptions
+            {
+                ShouldHandle = new PredicateBuilder().Handle<Exception>(e => e is not OperationCanceledException || !_stop.IsCancellationRequested),
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                Delay = options.ReconnectDelay,
+                MaxDelay = options.MaxReconnectDelay,
+                MaxRetryAttempts = int.MaxValue,
+            })
+            .Build();
+    }
+
+    /// <summary>Raised (outside any lock) each time the commit LSN advances.</summary>
+    public event Action<Lsn>? CommitAdvanced;
+
+    public Lsn CommitLsn { get { lock (_lock) return _core.CommitLsn; } }
+    public Lsn EndLsn { get { lock (_lock) return _core.EndLsn; } }
+    public ulong Term { get { lock (_lock) return _core.Term; } }
+    public ProposerPhase Phase { get { lock (_lock) return _core.Phase; } }
+    public string? FenceReason { get { lock (_lock) return _core.FenceReason; } }
+    /// <summary>Completes with the reason when another proposer takes over.</summary>
+    public Task<string> Fenced => _fenced.Task;
+
+    /// <summary>Acknowledged flush LSN of each safekeeper in this term.</summary>
+    public IReadOnlyList<Lsn> SafekeeperFlushLsns { get { lock (_lock) return Enumerable.Range(0, _channels.Length).Select(_core.AckedFlush).ToArray(); } }
+
+    public void Start()
+    {
+        for (int i = 0; i < _channels.Length; i++)
+        {
+            int index = i;
+            _links.Add(Task.Run(() => LinkLoopAsync(index)));
+        }
+    }
+
+    /// <summary>Waits until this proposer wins the election; returns its start LSN E.</summary>
+    public async Task<Lsn> WaitElectedAsync(CancellationToken ct)
+    {
+        var done = await Task.WhenAny(_elected.Task, _fenced.Task).WaitAsync(ct);
+        if (done == _fenced.Task) throw new ProposerFencedException(_fenced.Task.Result);
+        return _elected.Task.Result;
+    }
+
+    /// <summary>Appends WAL at <see cref="EndLsn"/>; returns the new end.</summary>
+    public Lsn Append(ReadOnlySpan<byte> wal)
+    {
+        lock (_lock)
+        {
+            if (_core.Phase == ProposerPhase.Fenced) throw new ProposerFencedException(_core.FenceReason!);
+            _core.AppendWal(wal);
+            Drain();
+            return _core.EndLsn;
+        }
+    }
+
+    /// <summary>Completes when the commit LSN reaches <paramref name="lsn"/> (fails if the proposer is fenced).</summary>
+    public Task<Lsn> WaitForCommitAsync(Lsn lsn, CancellationToken ct = default)
+    {
+        lock (_lock)
+        {
+            if (_core.Phase == ProposerPhase.Fenced) return Task.FromException<Lsn>(new ProposerFencedException(_core.FenceReason!));
+            if (_core.CommitLsn >= lsn) return Task.FromResult(_core.CommitLsn);
+            var tcs = new TaskCompletionSource<Lsn>(TaskCreationOptions.RunContinuationsAsynchronously);
+            if (!_commitWaiters.TryGetValue(lsn.Value, out var list)) _commitWaiters[lsn.Value] = list = new();
+            list.Add(tcs);
+            return ct.CanBeCanceled ? tcs.Task.WaitAsync(ct) : tcs.Task;
+        }
+    }
+
+    private async Task LinkLoopAsync(int index)
+    {
+        var ct = _stop.Token;
+        while (!ct.IsCancellationRequested && Phase != ProposerPhase.Fenced)
+        {
+            DuplexCall<ProposerMessage, AcceptorMessage>? call = null;
+            try
+            {
+                call = await _reconnect.ExecuteAsync(async token => await ConnectAsync(index, token), ct);
+                await RunConnectionAsync(index, call, ct);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested) { break; }
+            catch (Exception e)
+            {
+                _log.LogDebug("safekeeper {Safekeeper} link ended: {Error}", _options.Safekeepers[index], e.Message);
+            }
+            finally
+            {
+                call?.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Opens the stream and waits for the greeting (so a dead safekeeper is retried with backoff).</summary>
+    private async Task<DuplexCall<ProposerMessage, AcceptorMessage>> ConnectAsync(int index, CancellationToken ct)
+    {
+        var call = _channels[index].Duplex(SafekeeperApi.ProposerStream);
+        var outbound = Channel.CreateUnbounded<ProposerMessage>(new UnboundedChannelOptions { SingleReader = true });
+        try
+        {
+            lock (_lock)
+            {
+                _outbound[index] = outbound;
+                _core.OnConnected(index);
+                Drain();
+            }
+            _ = SendLoopAsync(call, outbound, ct);
+            var greeting = await call.ResponseStream.ReadAsync(ct)
+                ?? throw new RpcException(GrpcStatusCode.Unavailable, "the safekeeper closed the stream before greeting");
+            Handle(index, greeting);
+            _log.LogInformation("connected to safekeeper {Safekeeper} (node {NodeId}, {AvailabilityZone}, term {Term})",
+                _options.Safekeepers[index], greeting.Greeting?.NodeId, greeting.Greeting?.AvailabilityZone, greeting.Greeting?.Term);
+            return call;
+        }
+        catch (Exception e)
+        {
+            Disconnected(index, outbound, e);
+            call.Dispose();
+            throw;
+        }
+    }
+
+    private async Task RunConnectionAsync(int index, DuplexCall<ProposerMessage, AcceptorMessage> call, CancellationToken ct)
+    {
+        var outbound = _outbound[index];
+        try
+        {
+            while (await call.ResponseStream.ReadAsync(ct) is { } message) Handle(index, message);
+            throw new RpcException(GrpcStatusCode.Unavailable, "the safekeeper ended the stream");
+        }
+        catch (Exception e)
+        {
+            Disconnected(index, outbound, e);
+            throw;
+        }
+    }
+
+    private static async Task SendLoopAsync(DuplexCall<ProposerMessage, AcceptorMessage> call, Channel<ProposerMessage> outbound, CancellationToken ct)
+    {
+        try
+        {
+            await foreach (var message in outbound.Reader.ReadAllAsync(ct))
+                await call.RequestStream.WriteAsync(message, ct);
+        }
+        catch (Exception)
+        {
+            call.Dispose(); // the reader sees the failure and reconnects
+        }
+    }
+
+    private void Handle(int index, AcceptorMessage message)
+    {
+        lock (_lock)
+        {
+            _core.OnMessage(index, message);
+            Drain();
+        }
+        AfterStep();
+    }
+
+    private void Disconnected(int index, Channel<ProposerMessage>? outbound, Exception error)
+    {
+        lock (_lock)
+        {
+            if (_outbound[index] != outbound) return; // a newer connection already replaced it
+            _outbound[index] = null;
+            outbound?.Writer.TryComplete();
+            if (error is RpcException { Status: GrpcStatusCode.Aborted } rpc && ParseSafekeeperTerm(rpc.Detail) is { } term)
+                _core.OnRefused(index, term, rpc.Detail);
+            else
+                _core.OnDisconnected(index);
+            Drain();
+        }
+        AfterStep();
+    }
+
+    private static ulong? ParseSafekeeperTerm(string detail)
+    {
+        var m = Regex.Match(detail, @"safekeeper term (\d+)");
+        return m.Success ? ulong.Parse(m.Groups[1].Value) : null;
+    }
+
+    /// <summary>Hands the core's outgoing messages to the per-safekeeper send queues (under the lock).</summary>
+    private void Drain()
+    {
+        foreach (var o in _core.Outbox) _outbound[o.Acceptor]?.Writer.TryWrite(o.Message);
+        _core.Outbox.Clear();
+    }
+
+    /// <summary>Publishes election, fencing and commit progress; starts recovery if needed (outside the lock).</summary>
+    private void AfterStep()
+    {
+        Lsn commit;
+        List<TaskCompletionSource<Lsn>> ready = new();
+        RecoveryNeed? recovery = null;
+        ProposerPhase phase;
+        string? fence;
+        lock (_lock)
+        {
+            phase = _core.Phase;
+            fence = _core.FenceReason;
+            commit = _core.CommitLsn;
+            if (commit > _publishedCommit)
+            {
+                _publishedCommit = commit;
+                while (_commitWaiters.Count > 0 && _commitWaiters.Keys[0] <= commit.Value)
+                {
+                    ready.AddRange(_commitWaiters.Values[0]);
+                    _commitWaiters.RemoveAt(0);
+                }
+            }
+            else commit = Lsn.Zero;
+            if (phase == ProposerPhase.Fenced)
+            {
+                foreach (var list in _commitWaiters.Values) ready.AddRange(list);
+                _commitWaiters.Clear();
+            }
+            if (!_recovering && _core.PendingRecovery is { } need) { recovery = need; _recovering = true; }
+        }
+        if (phase == ProposerPhase.Elected && _elected.TrySetResult(_core.StartLsn))
+            _log.LogInformation("elected with term {Term} on {TenantId}/{TimelineId}: start LSN {StartLsn}, donor safekeeper {Donor}",
+                _core.Term, _options.TenantId, _options.TimelineId, _core.StartLsn, _options.Safekeepers[_core.Donor]);
+        if (phase == ProposerPhase.Fenced && _fenced.TrySetResult(fence!))
+        {
+            _log.LogWarning("proposer fenced on {TenantId}/{TimelineId}: {Reason}", _options.TenantId, _options.TimelineId, fence);
+            foreach (var w in ready) w.TrySetException(new ProposerFencedException(fence!));
+            return;
+        }
+        foreach (var w in ready) w.TrySetResult(commit);
+        if (commit.IsValid) CommitAdvanced?.Invoke(commit);
+        if (recovery is { } r) _ = Task.Run(() => RecoverAsync(r));
+    }
+
+    /// <summary>Reads WAL a lagging safekeeper needs from a peer of this term.</summary>
+    private async Task RecoverAsync(RecoveryNeed need)
+    {
+        try
+        {
+            foreach (var source in need.Sources)
+            {
+                try
+                {
+                    var bytes = new MemoryStream();
+                    var request = new ReadWalRequest
+                    {
+                        Timeline = new TimelineKey { TenantId = _options.TenantId, TimelineId = _options.TimelineId },
+                        StartLsn = need.From.Value,
+                        EndLsn = need.To.Value,
+                        ProposerTerm = Term,
+                    };
+                    using var call = _channels[source].ServerStreaming(SafekeeperApi.ReadWal, request, new CallOptions(Timeout: TimeSpan.FromSeconds(30), CancellationToken: _stop.Token));
+                    await foreach (var chunk in call.ResponseStream.ReadAllAsync(_stop.Token))
+                        bytes.Write(chunk.Data.Span);
+                    if (bytes.Length != need.To - need.From) continue;
+                    _log.LogInformation("recovered WAL [{From}, {To}) from safekeeper {Safekeeper}", need.From, need.To, _options.Safekeepers[source]);
+                    lock (_lock)
+                    {
+                        _core.OnRecoveredWal(need.From, bytes.GetBuffer().AsSpan(0, (int)bytes.Length));
+                        Drain();
+                    }
+                    return;
+                }
+                catch (RpcException e)
+                {
+                    _log.LogWarning("WAL recovery from safekeeper {Safekeeper} failed: {Error}", _options.Safekeepers[source], e.Message);
+                }
+            }
+            await Task.Delay(_options.ReconnectDelay, _stop.Token);
+        }
+        catch (OperationCanceledException) { }
+        finally
+        {
+            lock (_lock) _recovering = false;
+            if (!_stop.IsCancellationRequested) AfterStep();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _stop.Cancel();
+        lock (_lock)
+            foreach (var o in _outbound) o?.Writer.TryComplete();
+        try { await Task.WhenAll(_links).WaitAsync(TimeSpan.FromSeconds(5)); } catch (Exception) { }
+        foreach (var c in _channels) c.Dispose();
+        lock (_lock)
+        {
+            foreach (var list in _commitWaiters.Values)
+                foreach (var w in list) w.TrySetCanceled();
+            _commitWaiters.Clear();
+        }
+    }
+}
