@@ -1,0 +1,157 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Storage.Core.Postgres;
+
+namespace Storage.Core.Processes;
+
+/// <summary>
+/// A service of this project (safekeeper, pageserver, ...) running as its own OS process, started
+/// from its .NET assembly with stdout and stderr appended to a log file. It is ready once it
+/// prints a line starting with "READY". It is stopped and killed by its PID, never by name.
+/// Detached services outlive the process that started them (storagectl returns, they keep running).
+/// </summary>
+public sealed class ServiceProcess : IAsyncDisposable
+{
+    private readonly Process? _process; // null when detached or adopted by PID
+
+    private ServiceProcess(int pid, string logFile, string readyLine, Process? process)
+    {
+        Pid = pid;
+        LogFile = logFile;
+        ReadyLine = readyLine;
+        _process = process;
+    }
+
+    public int Pid { get; }
+    public string LogFile { get; }
+    public string ReadyLine { get; }
+
+    /// <summary>The assembly of a service that is deployed next to the running program.</summary>
+    public static string AssemblyBeside(string assemblyName)
+    {
+        var path = Path.Combine(AppContext.BaseDirectory, assemblyName + ".dll");
+        if (!File.Exists(path)) throw new FileNotFoundException($"{assemblyName}.dll is not next to {AppContext.BaseDirectory}; build the solution first", path);
+        return path;
+    }
+
+    public static async Task<ServiceProcess> StartAsync(string assemblyPath, IEnumerable<string> arguments, string logFile,
+        bool detached = false, TimeSpan? readyTimeout = null, CancellationToken ct = default)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(logFile))!);
+        long logStart = File.Exists(logFile) ? new FileInfo(logFile).Length : 0;
+        var command = string.Join(' ', new[] { "dotnet", assemblyPath }.Concat(arguments).Select(Quote));
+        // exec keeps the PID; setsid (no fork: sh's background child is no group leader) detaches
+        // from the caller's session so the service survives it.
+        var script = detached
+            ? $"setsid {command} >>{Quote(logFile)} 2>&1 </dev/null & echo $!"
+            : $"exec {command} >>{Quote(logFile)} 2>&1 </dev/null";
+        var psi = new ProcessStartInfo("/bin/sh") { RedirectStandardOutput = detached, UseShellExecute = false };
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add(script);
+        var process = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {command}");
+        int pid;
+        if (detached)
+        {
+            var output = await process.StandardOutput.ReadToEndAsync(ct);
+            await process.WaitForExitAsync(ct);
+            pid = int.Parse(output.Trim());
+            process.Dispose();
+            process = null;
+        }
+        else pid = process.Id;
+
+        var service = new ServiceProcess(pid, logFile, "", process);
+        try
+        {
+            var ready = await WaitForReadyLineAsync(logFile, logStart, pid, readyTimeout ?? TimeSpan.FromSeconds(30), ct);
+            return new ServiceProcess(pid, logFile, ready, process);
+        }
+        catch
+        {
+            service.Kill();
+            throw;
+        }
+    }
+
+    private static async Task<string> WaitForReadyLineAsync(string logFile, long from, int pid, TimeSpan timeout, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            ct.ThrowIfCancellationRequested();
+            if (File.Exists(logFile))
+            {
+                using var stream = new FileStream(logFile, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+                stream.Seek(from, SeekOrigin.Begin);
+                using var reader = new StreamReader(stream);
+                string? line;
+                while ((line = await reader.ReadLineAsync(ct)) is not null)
+                    if (line.StartsWith("READY", StringComparison.Ordinal)) return line;
+            }
+            if (!IsAlive(pid))
+                throw new InvalidOperationException($"the service exited before it was ready; see {logFile}:\n{Tail(logFile, from)}");
+            await Task.Delay(50, ct);
+        }
+        throw new TimeoutException($"the service was not ready within {timeout.TotalSeconds:0} s; see {logFile}");
+    }
+
+    private static string Tail(string logFile, long from)
+    {
+        try
+        {
+            var text = File.ReadAllText(logFile);
+            return text.Length > from ? text[(int)Math.Min(from, text.Length)..][^Math.Min(2000, text.Length - (int)from)..] : "";
+        }
+        catch (IOException) { return ""; }
+    }
+
+    public static bool IsAlive(int pid)
+    {
+        if (!OsUser.Signal(pid, 0)) return false;
+        // A zombie (exited, not yet reaped) still answers signal 0.
+        try { return !File.ReadAllText($"/proc/{pid}/stat").Split(' ')[2].Equals("Z"); }
+        catch (IOException) { return false; }
+    }
+
+    /// <summary>SIGKILL, at once.</summary>
+    public void Kill()
+    {
+        OsUser.Signal(Pid, OsUser.SigKill);
+        _process?.WaitForExit(5000);
+    }
+
+    /// <summary>SIGTERM, then SIGKILL if it has not exited within <paramref name="grace"/>.</summary>
+    public async Task StopAsync(TimeSpan? grace = null)
+    {
+        if (!IsAlive(Pid)) return;
+        OsUser.Signal(Pid, OsUser.SigTerm);
+        var deadline = DateTime.UtcNow + (grace ?? TimeSpan.FromSeconds(10));
+        while (IsAlive(Pid) && DateTime.UtcNow < deadline)
+        {
+            if (_process is not null && _process.HasExited) break;
+            await Task.Delay(25);
+        }
+        if (IsAlive(Pid) && !(_process?.HasExited ?? false)) Kill();
+        _process?.WaitForExit(5000);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_process is not null)
+        {
+            if (!_process.HasExited) await StopAsync(TimeSpan.FromSeconds(5));
+            _process.Dispose();
+        }
+    }
+
+    /// <summary>A TCP port on 127.0.0.1 that is free right now.</summary>
+    public static int FreePort()
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)socket.LocalEndPoint!).Port;
+    }
+
+    private static string Quote(string s) => s.All(c => char.IsLetterOrDigit(c) || "-_./:=@,".Contains(c)) ? s : "'" + s.Replace("'", "'\\''") + "'";
+}
