@@ -14,6 +14,7 @@ public sealed class WalBuilder
     private readonly MemoryStream _bytes = new();
     private Lsn _bytesStart; // LSN of the first byte in _bytes
     private Lsn _pos;        // LSN of the next byte to write = EndLsn
+    private ushort _nextPageExtraFlags; // xlp_info bits for the next page header only
 
     public ulong SystemId { get; }
     public uint TimeLineId { get; }
@@ -186,6 +187,24 @@ public sealed class WalBuilder
         return (start, nextSegment);
     }
 
+    /// <summary>
+    /// What PostgreSQL 15 writes after crash recovery found a record whose continuation never
+    /// reached disk: the page where the continuation should have been gets
+    /// XLP_FIRST_IS_OVERWRITE_CONTRECORD and starts with an XLOG_OVERWRITE_CONTRECORD record naming
+    /// the abandoned record. Build the new WAL from that page start with previousRecord = the last
+    /// complete record.
+    /// </summary>
+    public (Lsn Start, Lsn End) AppendOverwriteContrecord(Lsn overwrittenRecord, DateTimeOffset time)
+    {
+        if (_geometry.PageOffset(_pos) != 0)
+            throw new InvalidOperationException($"an overwrite-contrecord record must start a page; the builder is at {_pos}");
+        _nextPageExtraFlags = WalFormat.XlpFirstIsOverwriteContRecord;
+        Span<byte> data = stackalloc byte[16]; // xl_overwrite_contrecord
+        BinaryPrimitives.WriteUInt64LittleEndian(data, overwrittenRecord.Value);
+        BinaryPrimitives.WriteInt64LittleEndian(data[8..], WalFormat.ToTimestampTz(time));
+        return AppendRecord((byte)ResourceManagerId.Xlog, XlogInfo.OverwriteContrecord, 0, data);
+    }
+
     /// <summary>Returns the bytes written since the last call (from <see cref="PendingStartLsn"/> to <see cref="EndLsn"/>).</summary>
     public byte[] TakeBytes()
     {
@@ -235,6 +254,8 @@ public sealed class WalBuilder
         if (continuationBytes > 0) info |= WalFormat.XlpFirstIsContRecord;
         if (isLong) info |= WalFormat.XlpLongHeader;
         if (MarkPagesBackupRemovable) info |= WalFormat.XlpBkpRemovable;
+        info |= _nextPageExtraFlags;
+        _nextPageExtraFlags = 0;
         var header = isLong
             ? new XLogPageHeader(WalFormat.PageMagic, info, TimeLineId, _pos, continuationBytes, SystemId, (uint)_geometry.SegmentSize, WalGeometry.PageSize)
             : new XLogPageHeader(WalFormat.PageMagic, info, TimeLineId, _pos, continuationBytes);

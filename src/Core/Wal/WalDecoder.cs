@@ -55,6 +55,12 @@ public sealed class WalDecoder
     /// <summary>LSN just after the last byte fed.</summary>
     public Lsn FedUpTo => _fedEnd;
 
+    /// <summary>
+    /// Start of the last record found abandoned (its continuation overwritten after a crash,
+    /// XLP_FIRST_IS_OVERWRITE_CONTRECORD); Invalid if none.
+    /// </summary>
+    public Lsn LastOverwrittenRecordLsn { get; private set; }
+
     /// <summary>True once a zeroed record header or page header was found where a record must start.</summary>
     public bool ReachedEndOfWal { get; private set; }
 
@@ -122,13 +128,18 @@ public sealed class WalDecoder
 
         // Validate the header as soon as we have it, so garbage is reported before waiting for its bytes.
         var header = new byte[WalFormat.RecordHeaderSize];
-        if (!TryGather(start, totalLength, header, out _)) return false;
+        var gathered = TryGather(start, totalLength, header, out var overwrittenAt);
+        if (gathered == GatherResult.Overwritten) return AbandonOverwrittenRecord(start, overwrittenAt, out record);
+        if (gathered == GatherResult.NeedMore) return false;
         ValidateHeader(start, header);
 
         var physicalEnd = PhysicalEnd(start, totalLength);
-        if (physicalEnd > _bufStart + (ulong)_count) return false;
-        var raw = new byte[totalLength];
-        TryGather(start, totalLength, raw, out _);
+        // Only allocate and gather once every byte is there, so feeding tiny chunks stays cheap.
+        bool allFed = physicalEnd <= _bufStart + (ulong)_count;
+        var raw = allFed ? new byte[totalLength] : [];
+        gathered = allFed ? TryGather(start, totalLength, raw, out overwrittenAt) : CheckForOverwrite(start, totalLength, out overwrittenAt);
+        if (gathered == GatherResult.Overwritten) return AbandonOverwrittenRecord(start, overwrittenAt, out record);
+        if (gathered == GatherResult.NeedMore) return false;
         ValidateCrc(start, raw);
 
         var end = WalFormat.MaxAlignUp(physicalEnd);
@@ -141,6 +152,39 @@ public sealed class WalDecoder
         _next = end;
         Discard(end);
         return true;
+    }
+
+    /// <summary>
+    /// PostgreSQL 15 marks the page where an unfinished record was abandoned after a crash with
+    /// XLP_FIRST_IS_OVERWRITE_CONTRECORD; decoding resumes with the record at that page.
+    /// </summary>
+    private bool AbandonOverwrittenRecord(Lsn recordStart, Lsn pageStart, out WalRecord? record)
+    {
+        record = null;
+        LastOverwrittenRecordLsn = recordStart;
+        _next = pageStart;
+        Discard(pageStart);
+        return TryDecodeNext(out record);
+    }
+
+    /// <summary>While waiting for a record's bytes, notices early if its tail was overwritten.</summary>
+    private GatherResult CheckForOverwrite(Lsn start, uint totalLength, out Lsn overwrittenAt)
+    {
+        overwrittenAt = default;
+        var page = _geometry.PageStartOf(start) + (ulong)WalGeometry.PageSize;
+        var end = PhysicalEnd(start, totalLength);
+        while (page < end)
+        {
+            if (!TryReadPageHeader(page, out var header)) return GatherResult.NeedMore;
+            if ((header.Info & WalFormat.XlpFirstIsOverwriteContRecord) != 0)
+            {
+                header.Validate(page, _geometry);
+                overwrittenAt = page;
+                return GatherResult.Overwritten;
+            }
+            page += (ulong)WalGeometry.PageSize;
+        }
+        return GatherResult.NeedMore;
     }
 
     private void ValidateHeader(Lsn lsn, ReadOnlySpan<byte> header)
@@ -188,19 +232,26 @@ public sealed class WalDecoder
     /// Copies the first dest.Length bytes of the record at <paramref name="start"/>, skipping and
     /// checking the page headers of continuation pages. False if not all bytes were fed yet.
     /// </summary>
-    private bool TryGather(Lsn start, uint totalLength, Span<byte> dest, out Lsn physicalEnd)
+    private enum GatherResult { Done, NeedMore, Overwritten }
+
+    private GatherResult TryGather(Lsn start, uint totalLength, Span<byte> dest, out Lsn overwrittenAt)
     {
-        physicalEnd = start;
+        overwrittenAt = default;
         var pos = start;
         int copied = 0;
         while (copied < dest.Length)
         {
             if (_geometry.PageOffset(pos) == 0)
             {
-                if (!TryReadPageHeader(pos, out var page)) return false;
+                if (!TryReadPageHeader(pos, out var page)) return GatherResult.NeedMore;
                 if (page.IsZero)
                     throw new WalDecodeException(pos, $"record at {start} continues onto a zeroed page at {pos} (torn record)");
                 page.Validate(pos, _geometry);
+                if ((page.Info & WalFormat.XlpFirstIsOverwriteContRecord) != 0)
+                {
+                    overwrittenAt = pos;
+                    return GatherResult.Overwritten;
+                }
                 if (!page.IsContinuation)
                     throw new WalDecodeException(pos, $"there is no contrecord flag at {pos} (record at {start} continues there)");
                 if (page.RemainingLength != totalLength - (uint)copied)
@@ -209,13 +260,12 @@ public sealed class WalDecoder
             }
             var pageEnd = _geometry.PageStartOf(pos) + (ulong)WalGeometry.PageSize;
             int n = (int)Math.Min(dest.Length - copied, pageEnd - pos);
-            if (!TryGet(pos, n, out var chunk)) return false;
+            if (!TryGet(pos, n, out var chunk)) return GatherResult.NeedMore;
             chunk.CopyTo(dest[copied..]);
             copied += n;
             pos += (ulong)n;
         }
-        physicalEnd = pos;
-        return true;
+        return GatherResult.Done;
     }
 
     /// <summary>One page of skipping the tail of a record that started before our start LSN.</summary>
@@ -235,6 +285,11 @@ public sealed class WalDecoder
                 return true;
             }
             remaining = page.RemainingLength;
+        }
+        else if ((page.Info & WalFormat.XlpFirstIsOverwriteContRecord) != 0)
+        {
+            _skippingContinuation = false; // the record we were skipping was abandoned; a new one starts here
+            return true;
         }
         else
         {
