@@ -1,0 +1,109 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Storage.Core;
+using Storage.Core.Api;
+using Storage.Core.Grpc;
+using Storage.Core.Processes;
+using Storage.Proposer;
+using Storage.Proto.Safekeeper;
+
+namespace Storage.Safekeeper.Tests.Integration;
+
+/// <summary>
+/// Three real safekeeper processes (az-a, az-b, az-c) on free loopback ports with their own temp
+/// data dirs, and one timeline created on each. Processes are killed by their PIDs on dispose.
+/// </summary>
+internal sealed class SafekeeperCluster : IAsyncDisposable
+{
+    public static readonly Lsn TimelineStart = new(0x0100_0000); // 0/1000000, a segment start
+
+    private readonly ServiceProcess?[] _processes = new ServiceProcess?[3];
+    private readonly int[] _ports = Enumerable.Range(0, 3).Select(_ => ServiceProcess.FreePort()).ToArray();
+    private readonly int[] _httpPorts = Enumerable.Range(0, 3).Select(_ => ServiceProcess.FreePort()).ToArray();
+
+    public string Root { get; } = Directory.CreateTempSubdirectory("sk-cluster-").FullName;
+    public string TenantId { get; } = TimelineIds.New();
+    public string TimelineId { get; } = TimelineIds.New();
+    public TimelineKey Key => new() { TenantId = TenantId, TimelineId = TimelineId };
+    public IReadOnlyList<Uri> Uris => _ports.Select(p => new Uri($"http://127.0.0.1:{p}")).ToArray();
+    public string DataDir(int i) => Path.Combine(Root, $"sk{i + 1}");
+    public string TimelineDir(int i) => Path.Combine(DataDir(i), TenantId, TimelineId);
+    public int HttpPort(int i) => _httpPorts[i];
+
+    public static async Task<SafekeeperCluster> StartAsync(bool createTimeline = true)
+    {
+        var cluster = new SafekeeperCluster();
+        try
+        {
+            await Task.WhenAll(Enumerable.Range(0, 3).Select(cluster.StartAsync));
+            if (createTimeline)
+                for (int i = 0; i < 3; i++)
+                    await cluster.CallAsync(i, SafekeeperApi.CreateTimeline, new CreateTimelineRequest { Timeline = cluster.Key, StartLsn = TimelineStart.Value, PgVersion = 150000 });
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+    }
+
+    public async Task StartAsync(int i)
+    {
+        _processes[i] = await ServiceProcess.StartAsync(ServiceProcess.AssemblyBeside("Storage.Safekeeper"),
+            ["--id", $"{i + 1}", "--listen", $"127.0.0.1:{_ports[i]}", "--http", $"127.0.0.1:{_httpPorts[i]}", "--data-dir", DataDir(i), "--az", $"az-{(char)('a' + i)}"],
+            Path.Combine(Root, $"sk{i + 1}.log"));
+    }
+
+    public void Kill(int i)
+    {
+        _processes[i]?.Kill();
+        _processes[i] = null;
+    }
+
+    public bool IsRunning(int i) => _processes[i] is not null;
+
+    public async Task<TResp> CallAsync<TReq, TResp>(int i, GrpcMethod<TReq, TResp> method, TReq request)
+        where TReq : class, Google.Protobuf.IMessage<TReq> where TResp : class, Google.Protobuf.IMessage<TResp>
+    {
+        using var channel = new GrpcChannel(Uris[i]);
+        return await channel.UnaryAsync(method, request, new CallOptions(Timeout: TimeSpan.FromSeconds(10)));
+    }
+
+    public Task<TimelineStatus> StatusAsync(int i) => CallAsync(i, SafekeeperApi.GetTimelineStatus, new TimelineStatusRequest { Timeline = Key });
+
+    public WalProposer NewProposer(ulong minimumTerm = 0) =>
+        new(new WalProposerOptions { TenantId = TenantId, TimelineId = TimelineId, Safekeepers = Uris, MinimumTerm = minimumTerm }, NullLogger.Instance);
+
+    public string Logs() => string.Join("\n", Enumerable.Range(0, 3).Select(i =>
+    {
+        var path = Path.Combine(Root, $"sk{i + 1}.log");
+        return File.Exists(path) ? $"--- sk{i + 1}\n" + string.Join("\n", File.ReadLines(path).TakeLast(30)) : "";
+    }));
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var p in _processes) if (p is not null) p.Kill();
+        foreach (var p in _processes) if (p is not null) await p.DisposeAsync();
+        try { Directory.Delete(Root, recursive: true); } catch (IOException) { }
+    }
+}
+
+/// <summary>Real PostgreSQL 15 WAL bytes to stream: a WalBuilder making records of varied sizes.</summary>
+internal sealed class WalSource(Lsn start)
+{
+    private readonly Core.Wal.WalBuilder _builder = new(start);
+    private readonly Random _random = new(7);
+    private uint _xid = 1000;
+
+    /// <summary>Roughly <paramref name="bytes"/> of WAL: noop records, each transaction ending with a commit.</summary>
+    public byte[] Next(int bytes)
+    {
+        var target = _builder.EndLsn + (ulong)bytes;
+        while (_builder.EndLsn < target)
+        {
+            _builder.AppendNoop(64 + _random.Next(0, 3000));
+            _builder.AppendCommit(_xid++, DateTimeOffset.UtcNow);
+        }
+        return _builder.TakeBytes();
+    }
+}
