@@ -150,6 +150,22 @@ public class GrpcCallTests
     }
 
     [Fact]
+    public async Task Call_context_exposes_peer_deadline_and_headers()
+    {
+        await using var server = new GrpcServer(new GrpcServerOptions(), NullLoggerFactory.Instance);
+        server.MapUnary(EchoMethods.Echo, (request, context) => Task.FromResult(new EchoReply
+        {
+            Text = $"{context.Peer}|{context.Deadline is not null}|{context.GetHeader("content-type")}|{context.GetHeader("x-absent") ?? "null"}",
+        }));
+        await server.StartAsync();
+        using var channel = new GrpcChannel(new Uri($"http://127.0.0.1:{server.GrpcAddress.Port}"));
+        var withDeadline = await channel.UnaryAsync(EchoMethods.Echo, new EchoRequest(), Bounded);
+        Assert.Matches(@"^ipv4:127\.0\.0\.1:\d+\|True\|application/grpc\|null$", withDeadline.Text);
+        var without = await channel.UnaryAsync(EchoMethods.Echo, new EchoRequest());
+        Assert.Contains("|False|", without.Text);
+    }
+
+    [Fact]
     public async Task Handler_exception_becomes_unknown_with_its_message()
     {
         await using var server = new GrpcServer(new GrpcServerOptions(), NullLoggerFactory.Instance);
