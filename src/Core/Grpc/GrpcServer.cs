@@ -17,12 +17,16 @@ namespace Storage.Core.Grpc;
 public sealed class GrpcServer : IAsyncDisposable
 {
     private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(3);
+    // Calls get this long to finish on their own before long-lived streams are told to stop.
+    private static readonly TimeSpan DrainGrace = TimeSpan.FromMilliseconds(500);
 
     private readonly GrpcServerOptions _options;
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
     private readonly Dictionary<string, ServerMethodHandler> _methods = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Func<HttpContext, Task>> _httpGets = new(StringComparer.Ordinal);
+    // Part of every call's CancellationToken: fires during StopAsync so streaming handlers return.
+    private readonly CancellationTokenSource _stopping = new();
     private WebApplication? _app;
     private ListenOptions? _grpcListen;
     private ListenOptions? _httpListen;
@@ -87,7 +91,10 @@ public sealed class GrpcServer : IAsyncDisposable
         _logger.LogInformation("gRPC server listening on {GrpcAddress} (HTTP/2), HTTP on {HttpAddress}", GrpcAddress, HttpAddress?.ToString() ?? "-");
     }
 
-    /// <summary>Stops accepting calls and gives running ones a short grace period, then aborts them.</summary>
+    /// <summary>
+    /// Stops accepting calls and lets running ones finish briefly; then cancels the handlers still
+    /// running (their calls end with UNAVAILABLE), and after a final bound aborts the connections.
+    /// </summary>
     public async Task StopAsync()
     {
         if (_app is null || _stopped)
@@ -96,7 +103,10 @@ public sealed class GrpcServer : IAsyncDisposable
         using var timeout = new CancellationTokenSource(StopTimeout);
         try
         {
-            await _app.StopAsync(timeout.Token).ConfigureAwait(false);
+            Task stop = _app.StopAsync(timeout.Token);
+            if (await Task.WhenAny(stop, Task.Delay(DrainGrace)).ConfigureAwait(false) != stop)
+                _stopping.Cancel();
+            await stop.ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
@@ -109,6 +119,7 @@ public sealed class GrpcServer : IAsyncDisposable
         await StopAsync().ConfigureAwait(false);
         if (_app is not null)
             await _app.DisposeAsync().ConfigureAwait(false);
+        _stopping.Dispose();
     }
 
     private void ConfigureKestrel(KestrelServerOptions kestrel)
@@ -205,7 +216,7 @@ public sealed class GrpcServer : IAsyncDisposable
         // Each message must reach the wire as soon as it is written.
         http.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
 
-        using var call = new ServerCall(http, _options, timeout);
+        using var call = new ServerCall(http, _options, timeout, _stopping.Token);
         GrpcStatusCode status = GrpcStatusCode.OK;
         string detail = "";
         try
@@ -219,6 +230,10 @@ public sealed class GrpcServer : IAsyncDisposable
         catch (Exception) when (call.DeadlineExpired)
         {
             (status, detail) = (GrpcStatusCode.DeadlineExceeded, "Deadline exceeded");
+        }
+        catch (Exception) when (_stopping.IsCancellationRequested && !call.ClientAborted)
+        {
+            (status, detail) = (GrpcStatusCode.Unavailable, "The server is shutting down");
         }
         catch (Exception) when (call.ClientAborted)
         {

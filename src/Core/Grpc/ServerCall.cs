@@ -13,23 +13,26 @@ internal sealed class ServerCall : IDisposable
     private readonly HttpContext _http;
     private readonly GrpcServerOptions _options;
     private readonly CancellationTokenSource? _deadlineCts;
-    private readonly CancellationTokenSource? _linkedCts;
+    private readonly CancellationTokenSource _linkedCts;
 
-    public ServerCall(HttpContext http, GrpcServerOptions options, TimeSpan? timeout)
+    /// <param name="serverStopping">Fires when the server shuts down, ending long-lived calls.</param>
+    public ServerCall(HttpContext http, GrpcServerOptions options, TimeSpan? timeout, CancellationToken serverStopping)
     {
         _http = http;
         _options = options;
-        CancellationToken token = http.RequestAborted;
         DateTimeOffset? deadline = null;
         if (timeout is { } t)
         {
             // A separate source for the deadline tells us afterwards *why* the token fired.
             deadline = DateTimeOffset.UtcNow + t;
             _deadlineCts = new CancellationTokenSource(t);
-            _linkedCts = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, _deadlineCts.Token);
-            token = _linkedCts.Token;
+            _linkedCts = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, serverStopping, _deadlineCts.Token);
         }
-        Context = new GrpcCallContext(token, deadline, FormatPeer(http.Connection), http.Request.Headers);
+        else
+        {
+            _linkedCts = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, serverStopping);
+        }
+        Context = new GrpcCallContext(_linkedCts.Token, deadline, FormatPeer(http.Connection), http.Request.Headers);
     }
 
     public GrpcCallContext Context { get; }
@@ -64,7 +67,7 @@ internal sealed class ServerCall : IDisposable
 
     public void Dispose()
     {
-        _linkedCts?.Dispose();
+        _linkedCts.Dispose();
         _deadlineCts?.Dispose();
     }
 

@@ -8,7 +8,9 @@ namespace Storage.Core.Tests.Grpc;
 /// <summary>
 /// Reports duplex ping-pong round-trip latency on loopback. Informational only: timing depends
 /// on the machine, so nothing here asserts on it (see the test output for the numbers).
+/// Runs alone (non-parallel collection) so other tests do not distort the numbers.
 /// </summary>
+[Collection(nameof(LatencyReportTests))]
 public class LatencyReportTests(ITestOutputHelper output)
 {
     [Fact]
@@ -46,4 +48,9 @@ public class LatencyReportTests(ITestOutputHelper output)
         await call.RequestStream.WriteAsync(request);
         Assert.NotNull(await call.ResponseStream.ReadAsync());
     }
+}
+
+[CollectionDefinition(nameof(LatencyReportTests), DisableParallelization = true)]
+public class LatencyReportCollection
+{
 }
