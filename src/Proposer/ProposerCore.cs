@@ -43,9 +43,11 @@ public sealed class ProposerCore
     private WalBuffer? _wal;
     private ulong _highestSeenTerm;
     private int _donor = -1;
+    private readonly TimelineKey? _timeline;
 
-    public ProposerCore(string proposerId, int acceptorCount, ulong minimumTerm = 0)
+    public ProposerCore(string proposerId, int acceptorCount, ulong minimumTerm = 0, TimelineKey? timeline = null)
     {
+        _timeline = timeline;
         if (acceptorCount < 1) throw new ArgumentOutOfRangeException(nameof(acceptorCount));
         ProposerId = proposerId;
         _peers = Enumerable.Range(0, acceptorCount).Select(_ => new Peer()).ToArray();
@@ -85,7 +87,7 @@ public sealed class ProposerCore
         var peer = _peers[acceptor];
         ResetConnection(peer);
         peer.Connected = true;
-        Send(acceptor, new ProposerMessage { Greeting = new ProposerGreeting { ProposerId = ProposerId, ProtocolVersion = 1 } });
+        Send(acceptor, new ProposerMessage { Greeting = new ProposerGreeting { Timeline = _timeline, ProposerId = ProposerId, ProtocolVersion = 1 } });
     }
 
     public void OnDisconnected(int acceptor) => ResetConnection(_peers[acceptor]);

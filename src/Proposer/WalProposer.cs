@@ -44,6 +44,7 @@ public sealed class WalProposer : IAsyncDisposable
     private readonly TaskCompletionSource<string> _fenced = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly SortedList<ulong, List<TaskCompletionSource<Lsn>>> _commitWaiters = new();
     private readonly ResiliencePipeline _reconnect;
+    private readonly bool[] _reportedDown;
     private Lsn _publishedCommit;
     private bool _recovering;
 
@@ -52,9 +53,11 @@ public sealed class WalProposer : IAsyncDisposable
         if (options.Safekeepers.Count == 0) throw new ArgumentException("at least one safekeeper is needed");
         _options = options;
         _log = logger;
-        _core = new ProposerCore(options.ProposerId, options.Safekeepers.Count, options.MinimumTerm);
+        _core = new ProposerCore(options.ProposerId, options.Safekeepers.Count, options.MinimumTerm,
+            new TimelineKey { TenantId = options.TenantId, TimelineId = options.TimelineId });
         _channels = options.Safekeepers.Select(u => new GrpcChannel(u)).ToArray();
         _outbound = new Channel<ProposerMessage>?[options.Safekeepers.Count];
+        _reportedDown = new bool[options.Safekeepers.Count];
         _reconnect = new ResiliencePipelineBuilder()
             .AddRetry(new RetryStrategyOptions
             {
@@ -165,12 +168,18 @@ public sealed class WalProposer : IAsyncDisposable
             var greeting = await call.ResponseStream.ReadAsync(ct)
                 ?? throw new RpcException(GrpcStatusCode.Unavailable, "the safekeeper closed the stream before greeting");
             Handle(index, greeting);
+            _reportedDown[index] = false;
             _log.LogInformation("connected to safekeeper {Safekeeper} (node {NodeId}, {AvailabilityZone}, term {Term})",
                 _options.Safekeepers[index], greeting.Greeting?.NodeId, greeting.Greeting?.AvailabilityZone, greeting.Greeting?.Term);
             return call;
         }
         catch (Exception e)
         {
+            if (!_reportedDown[index] && !ct.IsCancellationRequested)
+            {
+                _reportedDown[index] = true; // once per outage; retries continue quietly
+                _log.LogWarning("cannot reach safekeeper {Safekeeper}, retrying: {Error}", _options.Safekeepers[index], e.Message);
+            }
             Disconnected(index, outbound, e);
             call.Dispose();
             throw;

@@ -119,7 +119,9 @@ internal sealed class ClientCall<TReq, TResp> : IGrpcStreamReader<TResp>, IDispo
     private void CancelFromRead()
     {
         _cancelledByRead = true;
-        _cts.Cancel();
+        // The caller's token may fire after the call was disposed: then there is nothing to cancel.
+        try { _cts.Cancel(); }
+        catch (ObjectDisposedException) { }
     }
 
     private async ValueTask<StreamMessageReader?> OpenResponseAsync()

@@ -72,7 +72,7 @@ internal sealed class SafekeeperCluster : IAsyncDisposable
     public Task<TimelineStatus> StatusAsync(int i) => CallAsync(i, SafekeeperApi.GetTimelineStatus, new TimelineStatusRequest { Timeline = Key });
 
     public WalProposer NewProposer(ulong minimumTerm = 0) =>
-        new(new WalProposerOptions { TenantId = TenantId, TimelineId = TimelineId, Safekeepers = Uris, MinimumTerm = minimumTerm }, NullLogger.Instance);
+        new(new WalProposerOptions { TenantId = TenantId, TimelineId = TimelineId, Safekeepers = Uris, MinimumTerm = minimumTerm }, Core.Observability.Logging.CreateFactory("text", Microsoft.Extensions.Logging.LogLevel.Debug).CreateLogger("proposer"));
 
     public string Logs() => string.Join("\n", Enumerable.Range(0, 3).Select(i =>
     {

@@ -34,13 +34,13 @@ public class SafekeeperClusterTests
         // All three up.
         for (int i = 0; i < 20; i++) Append(32 * 1024);
         var end = Append(8192);
-        await proposer.WaitForCommitAsync(end).WaitAsync(Bounded);
+        await CommittedAsync(proposer, end, cluster);
 
         // SIGKILL one safekeeper mid-stream: commits keep advancing on the other two.
         var midStream = Append(64 * 1024);
         cluster.Kill(0);
         for (int i = 0; i < 20; i++) end = Append(32 * 1024);
-        await proposer.WaitForCommitAsync(end).WaitAsync(Bounded);
+        await CommittedAsync(proposer, end, cluster);
         Assert.True(proposer.CommitLsn >= end && end > midStream);
 
         // Kill a second one: no quorum, so nothing more is reported committed.
@@ -59,7 +59,7 @@ public class SafekeeperClusterTests
         await cluster.StartAsync(1);
         await wait.WaitAsync(Bounded);
         end = Append(8192);
-        await proposer.WaitForCommitAsync(end).WaitAsync(Bounded);
+        await CommittedAsync(proposer, end, cluster);
         await WaitUntilAsync(async () =>
         {
             for (int i = 0; i < 3; i++)
@@ -89,7 +89,7 @@ public class SafekeeperClusterTests
         var start = await first.WaitElectedAsync(new CancellationTokenSource(Bounded).Token);
         var source = new WalSource(start);
         var end = first.Append(source.Next(100_000));
-        await first.WaitForCommitAsync(end).WaitAsync(Bounded);
+        await CommittedAsync(first, end, cluster);
 
         await using var second = cluster.NewProposer();
         second.Start();
@@ -98,14 +98,17 @@ public class SafekeeperClusterTests
         Assert.Equal(end, secondStart); // the new term starts exactly where the committed WAL ends
 
         // The first proposer can no longer get anything committed; it learns it is fenced.
-        var stale = first.Append(new byte[8192]);
-        await Assert.ThrowsAsync<ProposerFencedException>(() => first.WaitForCommitAsync(stale).WaitAsync(Bounded));
+        await Assert.ThrowsAsync<ProposerFencedException>(async () =>
+        {
+            var stale = first.Append(new byte[8192]); // refused at once if it already knows
+            await first.WaitForCommitAsync(stale).WaitAsync(Bounded);
+        });
         var reason = await first.Fenced.WaitAsync(Bounded);
         Assert.Contains("term", reason);
 
         // The second one commits new WAL after the first one's.
         var next = second.Append(source.Next(50_000));
-        await second.WaitForCommitAsync(next).WaitAsync(Bounded);
+        await CommittedAsync(second, next, cluster);
         for (int i = 0; i < 3; i++)
             Assert.Equal(second.Term, (await cluster.StatusAsync(i)).Term);
     }
@@ -123,7 +126,7 @@ public class SafekeeperClusterTests
             var source = new WalSource(start);
             var end = start;
             for (int i = 0; i < 50; i++) end = proposer.Append(source.Next(40_000)); // crosses a segment
-            committed = await proposer.WaitForCommitAsync(end).WaitAsync(Bounded);
+            committed = await CommittedAsync(proposer, end, cluster);
             term = proposer.Term;
             for (int i = 0; i < 3; i++) cluster.Kill(i); // SIGKILL, no clean shutdown
         }
@@ -149,6 +152,22 @@ public class SafekeeperClusterTests
             bytes.Write(chunk.Data.Span);
         }
         return bytes.ToArray();
+    }
+
+    /// <summary>Waits (bounded) for a commit; on time-out the safekeepers' logs explain why.</summary>
+    private static async Task<Lsn> CommittedAsync(WalProposer proposer, Lsn lsn, SafekeeperCluster cluster)
+    {
+        try { return await proposer.WaitForCommitAsync(lsn).WaitAsync(Bounded); }
+        catch (TimeoutException)
+        {
+            var held = new List<string>();
+            for (int i = 0; i < 3; i++)
+            {
+                try { var s = await cluster.StatusAsync(i); held.Add($"sk{i + 1}: term {s.Term} flush {new Lsn(s.FlushLsn)} commit {new Lsn(s.CommitLsn)}"); }
+                catch (RpcException e) { held.Add($"sk{i + 1}: {e.Status}"); }
+            }
+            throw new TimeoutException($"commit did not reach {lsn} (proposer end {proposer.EndLsn}, commit {proposer.CommitLsn}, acked flushes {string.Join(", ", proposer.SafekeeperFlushLsns)}; safekeepers say {string.Join("; ", held)})\n{cluster.Logs()}");
+        }
     }
 
     internal static async Task WaitUntilAsync(Func<Task<bool>> condition, SafekeeperCluster cluster)
