@@ -23,6 +23,7 @@ internal static class PipeMessageFraming
             ReadResult result = await reader.ReadAsync(ct).ConfigureAwait(false);
             ReadOnlySequence<byte> buffer = result.Buffer;
             SequencePosition consumed = buffer.Start;
+            bool found = false;
             try
             {
                 if (buffer.Length >= GrpcProtocol.HeaderSize)
@@ -33,6 +34,7 @@ internal static class PipeMessageFraming
                     {
                         T message = Parse(parser, buffer.Slice(GrpcProtocol.HeaderSize, length));
                         consumed = buffer.GetPosition(frameSize);
+                        found = true;
                         return message;
                     }
                     if (result.IsCompleted)
@@ -47,8 +49,11 @@ internal static class PipeMessageFraming
             }
             finally
             {
-                // Examined everything: the next ReadAsync waits for more bytes instead of spinning.
-                reader.AdvanceTo(consumed, buffer.End);
+                // Without a whole message we examined everything: the next ReadAsync waits for more
+                // bytes instead of spinning. After a message, only that message was examined: a
+                // following one may already be buffered, and marking it examined would make the
+                // next ReadAsync wait for bytes that may never come (the peer is waiting for us).
+                reader.AdvanceTo(consumed, found ? consumed : buffer.End);
             }
         }
     }

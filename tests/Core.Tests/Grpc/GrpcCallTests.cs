@@ -96,6 +96,26 @@ public class GrpcCallTests
     }
 
     [Fact]
+    public async Task Duplex_messages_that_arrive_together_are_all_answered_without_more_input()
+    {
+        // Two frames queued back to back usually reach the server in one read. The second must be
+        // handled even though the client sends nothing more until it has both replies (a proposer
+        // waiting for an append response behaves like this).
+        await using var t = await GrpcTestServer.StartAsync();
+        using var call = t.Channel.Duplex(EchoMethods.Chat, Bounded);
+        for (int round = 0; round < 20; round++)
+        {
+            await call.RequestStream.WriteAsync(new EchoRequest { Text = $"a{round}" });
+            await call.RequestStream.WriteAsync(new EchoRequest { Text = $"b{round}" });
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            Assert.Equal($"a{round}", (await call.ResponseStream.ReadAsync(timeout.Token))!.Text);
+            Assert.Equal($"b{round}", (await call.ResponseStream.ReadAsync(timeout.Token))!.Text);
+        }
+        await call.RequestStream.CompleteAsync();
+        Assert.Null(await call.ResponseStream.ReadAsync());
+    }
+
+    [Fact]
     public async Task Duplex_bulk_in_both_directions()
     {
         await using var t = await GrpcTestServer.StartAsync();
