@@ -132,10 +132,11 @@ public sealed class ProposerCore
                     from = from is null ? p.NextToSend : Lsn.Min(from.Value, p.NextToSend);
             if (from is null) return null;
             var to = _wal.Start;
+            // Who holds [From, To) of this term's WAL: the donor up to E, and anyone that acked past To.
             var sources = new List<int>();
-            if (_donor >= 0) sources.Add(_donor);
+            if (_donor >= 0 && to <= StartLsn) sources.Add(_donor);
             for (int i = 0; i < _peers.Length; i++)
-                if (i != _donor && _peers[i].AckedFlush >= to) sources.Add(i);
+                if (!sources.Contains(i) && _peers[i].AckedFlush >= to) sources.Add(i);
             return new RecoveryNeed(from.Value, to, sources);
         }
     }
@@ -237,6 +238,8 @@ public sealed class ProposerCore
         if (response.Term > Term) { Fence($"safekeeper {acceptor} answered an append with term {response.Term}, above this proposer's term {Term}"); return; }
         if (response.Term < Term || Phase != ProposerPhase.Elected) return;
         var peer = _peers[acceptor];
+        // Only a connection that took our ProposerElected holds our history; ignore stale acks.
+        if (!peer.ElectedSent) return;
         var flush = new Lsn(response.FlushLsn);
         if (flush > peer.AckedFlush) peer.AckedFlush = flush;
         AdvanceCommit();

@@ -28,7 +28,7 @@ internal sealed class ConsensusSimulation
     {
         public readonly MemoryAcceptorStorage Storage = new(TimelineStart);
         public Acceptor Core = null!;
-        public int LastAppender = -1;
+        public SimProposer? LastAppender; // the proposer instance whose append it took last
         public void Boot() => Core = new Acceptor(Storage, (ulong)index + 1, $"az-{(char)('a' + index)}");
     }
 
@@ -118,7 +118,7 @@ internal sealed class ConsensusSimulation
                     break;
                 case ProposerMessage.BodyOneofCase.Append:
                     acc.Core.OnAppend(t.Message.Append);
-                    acc.LastAppender = t.Proposer;
+                    acc.LastAppender = _proposers[t.Proposer];
                     break;
             }
         }
@@ -155,8 +155,10 @@ internal sealed class ConsensusSimulation
         var acc = _acceptors[a];
         acc.Storage.Flush();
         var response = acc.Core.AfterFlush();
-        if (acc.LastAppender >= 0)
-            _network.Add(new ToProposer(acc.LastAppender, a, new AcceptorMessage { AppendResponse = response }));
+        // The response goes back on that proposer's conversation; a replaced proposer's is gone.
+        int slot = Array.IndexOf(_proposers, acc.LastAppender);
+        if (slot >= 0)
+            _network.Add(new ToProposer(slot, a, new AcceptorMessage { AppendResponse = response }));
     }
 
     private void CrashAcceptor(int a)
@@ -164,7 +166,7 @@ internal sealed class ConsensusSimulation
         var acc = _acceptors[a];
         acc.Storage.Crash();
         acc.Boot();
-        acc.LastAppender = -1;
+        acc.LastAppender = null;
         foreach (var sp in _proposers) sp.Core.OnDisconnected(a);
     }
 

@@ -65,7 +65,7 @@ public class SafekeeperClusterTests
             for (int i = 0; i < 3; i++)
                 if (new Lsn((await cluster.StatusAsync(i)).FlushLsn) < end) return false;
             return true;
-        }, cluster);
+        }, cluster, () => DescribeAsync(cluster, proposer));
 
         // Every safekeeper holds exactly the bytes streamed, and they decode as PostgreSQL WAL.
         for (int i = 0; i < 3; i++)
@@ -160,17 +160,23 @@ public class SafekeeperClusterTests
         try { return await proposer.WaitForCommitAsync(lsn).WaitAsync(Bounded); }
         catch (TimeoutException)
         {
-            var held = new List<string>();
-            for (int i = 0; i < 3; i++)
-            {
-                try { var s = await cluster.StatusAsync(i); held.Add($"sk{i + 1}: term {s.Term} flush {new Lsn(s.FlushLsn)} commit {new Lsn(s.CommitLsn)}"); }
-                catch (RpcException e) { held.Add($"sk{i + 1}: {e.Status}"); }
-            }
-            throw new TimeoutException($"commit did not reach {lsn} (proposer end {proposer.EndLsn}, commit {proposer.CommitLsn}, acked flushes {string.Join(", ", proposer.SafekeeperFlushLsns)}; safekeepers say {string.Join("; ", held)})\n{cluster.Logs()}");
+            throw new TimeoutException($"commit did not reach {lsn}: {await DescribeAsync(cluster, proposer)}");
         }
     }
 
-    internal static async Task WaitUntilAsync(Func<Task<bool>> condition, SafekeeperCluster cluster)
+    /// <summary>What the proposer and each safekeeper say, with the safekeepers' last log lines.</summary>
+    private static async Task<string> DescribeAsync(SafekeeperCluster cluster, WalProposer proposer)
+    {
+        var held = new List<string>();
+        for (int i = 0; i < 3; i++)
+        {
+            try { var s = await cluster.StatusAsync(i); held.Add($"sk{i + 1}: term {s.Term} flush {new Lsn(s.FlushLsn)} commit {new Lsn(s.CommitLsn)}"); }
+            catch (RpcException e) { held.Add($"sk{i + 1}: {e.Status}"); }
+        }
+        return $"proposer end {proposer.EndLsn}, commit {proposer.CommitLsn}, acked flushes {string.Join(", ", proposer.SafekeeperFlushLsns)}; safekeepers say {string.Join("; ", held)}\n{cluster.Logs()}";
+    }
+
+    internal static async Task WaitUntilAsync(Func<Task<bool>> condition, SafekeeperCluster cluster, Func<Task<string>> describe)
     {
         var deadline = DateTime.UtcNow + Bounded;
         while (DateTime.UtcNow < deadline)
@@ -178,6 +184,6 @@ public class SafekeeperClusterTests
             if (await condition()) return;
             await Task.Delay(100);
         }
-        throw new TimeoutException("condition not met in time\n" + cluster.Logs());
+        throw new TimeoutException("condition not met in time: " + await describe());
     }
 }
