@@ -66,6 +66,8 @@ public sealed class Acceptor
         if (elected.Term < Term)
             throw new AcceptorRefusal(RefusalKind.Superseded, Term, $"ProposerElected of term {elected.Term} refused: this safekeeper is at term {Term}");
 
+        if (elected.Term == 0)
+            throw new AcceptorRefusal(RefusalKind.Invalid, Term, "ProposerElected of term 0: terms start at 1");
         TermHistory proposerHistory;
         try { proposerHistory = TermHistory.FromProto(elected.TermHistory); }
         catch (ArgumentException e) { throw new AcceptorRefusal(RefusalKind.Invalid, Term, $"ProposerElected carries an invalid term history: {e.Message}"); }
@@ -92,7 +94,7 @@ public sealed class Acceptor
     {
         if (append.Term < Term)
             throw new AcceptorRefusal(RefusalKind.Superseded, Term, $"append of term {append.Term} refused: this safekeeper is at term {Term}");
-        if (append.Term > Term || History.LastTerm != append.Term)
+        if (append.Term == 0 || append.Term > Term || History.Count == 0 || History.LastTerm != append.Term)
             throw new AcceptorRefusal(RefusalKind.OutOfOrder, Term, $"append of term {append.Term} refused: no ProposerElected of that term was accepted (term {Term}, history {History})");
         if (append.EndLsn < append.BeginLsn || append.EndLsn - append.BeginLsn != (ulong)append.WalData.Length)
             throw new AcceptorRefusal(RefusalKind.Invalid, Term, $"append [{new Lsn(append.BeginLsn)}, {new Lsn(append.EndLsn)}) carries {append.WalData.Length} bytes");

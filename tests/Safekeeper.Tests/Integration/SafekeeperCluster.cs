@@ -51,7 +51,7 @@ internal sealed class SafekeeperCluster : IAsyncDisposable
     {
         _processes[i] = await ServiceProcess.StartAsync(ServiceProcess.AssemblyBeside("Storage.Safekeeper"),
             ["--id", $"{i + 1}", "--listen", $"127.0.0.1:{_ports[i]}", "--http", $"127.0.0.1:{_httpPorts[i]}", "--data-dir", DataDir(i), "--az", $"az-{(char)('a' + i)}"],
-            Path.Combine(Root, $"sk{i + 1}.log"));
+            Path.Combine(Root, $"sk{i + 1}.log"), readyTimeout: TimeSpan.FromSeconds(60));
     }
 
     public void Kill(int i)
