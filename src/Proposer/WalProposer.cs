@@ -240,7 +240,13 @@ public sealed class WalProposer : IAsyncDisposable
     /// <summary>Hands the core's outgoing messages to the per-safekeeper send queues (under the lock).</summary>
     private void Drain()
     {
-        foreach (var o in _core.Outbox) _outbound[o.Acceptor]?.Writer.TryWrite(o.Message);
+        foreach (var o in _core.Outbox)
+        {
+            // The core does not know the timeline; the safekeeper needs it in the greeting.
+            if (o.Message.Greeting is { Timeline: null } greeting)
+                greeting.Timeline = new TimelineKey { TenantId = _options.TenantId, TimelineId = _options.TimelineId };
+            _outbound[o.Acceptor]?.Writer.TryWrite(o.Message);
+        }
         _core.Outbox.Clear();
     }
 

@@ -23,6 +23,7 @@ internal static class PipeMessageFraming
             ReadResult result = await reader.ReadAsync(ct).ConfigureAwait(false);
             ReadOnlySequence<byte> buffer = result.Buffer;
             SequencePosition consumed = buffer.Start;
+            SequencePosition examined = buffer.End;
             try
             {
                 if (buffer.Length >= GrpcProtocol.HeaderSize)
@@ -32,7 +33,10 @@ internal static class PipeMessageFraming
                     if (buffer.Length >= frameSize)
                     {
                         T message = Parse(parser, buffer.Slice(GrpcProtocol.HeaderSize, length));
-                        consumed = buffer.GetPosition(frameSize);
+                        // Only this frame was examined: bytes of further frames already in the
+                        // buffer must be readable at once, or the next read waits for data the
+                        // peer may never send (it can be blocked on the flow-control window).
+                        consumed = examined = buffer.GetPosition(frameSize);
                         return message;
                     }
                     if (result.IsCompleted)
@@ -47,8 +51,9 @@ internal static class PipeMessageFraming
             }
             finally
             {
-                // Examined everything: the next ReadAsync waits for more bytes instead of spinning.
-                reader.AdvanceTo(consumed, buffer.End);
+                // After an incomplete frame everything was examined: the next ReadAsync waits
+                // for more bytes instead of spinning.
+                reader.AdvanceTo(consumed, examined);
             }
         }
     }
