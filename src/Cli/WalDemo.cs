@@ -61,7 +61,7 @@ public sealed class WalDemo(ClusterDirectory dir, ClusterState state)
                 var committed = proposer.WaitForCommitAsync(end, ct).WaitAsync(TimeSpan.FromSeconds(30), ct);
                 while (!committed.IsCompleted)
                 {
-                    commit = proposer.CommitLsn;
+                    commit = Lsn.MaxOf(proposer.CommitLsn, start); // 0 until the first commit of this term
                     task.Value = Math.Min(totalBytes, commit - start);
                     task.Description = $"commit {commit}";
                     await Task.WhenAny(committed, Task.Delay(100, ct));

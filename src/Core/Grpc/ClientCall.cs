@@ -119,7 +119,9 @@ internal sealed class ClientCall<TReq, TResp> : IGrpcStreamReader<TResp>, IDispo
     private void CancelFromRead()
     {
         _cancelledByRead = true;
-        _cts.Cancel();
+        // Another thread may have disposed the call while this read was pending: nothing left to cancel.
+        try { _cts.Cancel(); }
+        catch (ObjectDisposedException) { }
     }
 
     private async ValueTask<StreamMessageReader?> OpenResponseAsync()
