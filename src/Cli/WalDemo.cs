@@ -66,7 +66,8 @@ public sealed class WalDemo(ClusterDirectory dir, ClusterState state)
                     task.Description = $"commit {commit}";
                     await Task.WhenAny(committed, Task.Delay(100, ct));
                 }
-                commit = await committed;
+                try { commit = await committed; }
+                catch (TimeoutException) { throw new CliError($"WAL up to {end} was not committed within 30 s (commit LSN {proposer.CommitLsn}); is a quorum of safekeepers up?"); }
                 task.Value = totalBytes;
             });
         return commit;
