@@ -1,0 +1,22 @@
+namespace Storage.Cli;
+
+/// <summary>The paths of a local cluster under its state folder (.storage by default).</summary>
+public sealed class ClusterDirectory(string root)
+{
+    public string Root { get; } = Path.GetFullPath(root);
+    public string StateFile => Path.Combine(Root, "cluster.json");
+    public string DataDir(SafekeeperEntry sk) => Path.Combine(Root, sk.Name);
+    public string LogFile(SafekeeperEntry sk) => Path.Combine(Root, "logs", sk.Name + ".log");
+    public string TimelineDir(SafekeeperEntry sk, ClusterState state) => Path.Combine(DataDir(sk), state.TenantId, state.TimelineId);
+
+    public ClusterState? TryLoad() => ClusterState.Load(StateFile);
+
+    /// <summary>The recorded cluster; commands other than up need one.</summary>
+    public ClusterState Load() => TryLoad() ?? throw new CliError($"no cluster in {Root}; run 'storagectl up' first");
+
+    public void Save(ClusterState state)
+    {
+        Directory.CreateDirectory(Root);
+        state.Save(StateFile);
+    }
+}

@@ -1,0 +1,65 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Storage.Cli;
+
+/// <summary>One safekeeper of the local cluster as recorded in cluster.json.</summary>
+public sealed class SafekeeperEntry
+{
+    public required int Id { get; init; }
+    public required string AvailabilityZone { get; init; }
+    public required int Port { get; init; }
+    public required int HttpPort { get; init; }
+    /// <summary>The PID of the last start; null once stopped by storagectl.</summary>
+    public int? Pid { get; set; }
+
+    [JsonIgnore] public string Name => $"sk{Id}";
+    [JsonIgnore] public Uri Uri => new($"http://127.0.0.1:{Port}");
+}
+
+/// <summary>The contents of cluster.json: which processes run where, and the default timeline.</summary>
+public sealed class ClusterState
+{
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+
+    public required string TenantId { get; init; }
+    public required string TimelineId { get; init; }
+    public required List<SafekeeperEntry> Safekeepers { get; init; }
+
+    /// <summary>A fresh cluster: three safekeepers in az-a..az-c on consecutive ports.</summary>
+    public static ClusterState New(string tenantId, string timelineId, int basePort, int httpBasePort) => new()
+    {
+        TenantId = tenantId,
+        TimelineId = timelineId,
+        Safekeepers = Enumerable.Range(1, 3).Select(id => new SafekeeperEntry
+        {
+            Id = id,
+            AvailabilityZone = $"az-{(char)('a' + id - 1)}",
+            Port = basePort + id - 1,
+            HttpPort = httpBasePort + id - 1,
+        }).ToList(),
+    };
+
+    public static ClusterState? Load(string path)
+    {
+        if (!File.Exists(path)) return null;
+        try { return JsonSerializer.Deserialize<ClusterState>(File.ReadAllText(path), Json) ?? throw new CliError($"{path} is empty"); }
+        catch (JsonException e) { throw new CliError($"{path} is not valid cluster state: {e.Message}"); }
+    }
+
+    /// <summary>Writes to a temp file and renames it, so a reader never sees half a file.</summary>
+    public void Save(string path)
+    {
+        var temp = path + ".tmp";
+        File.WriteAllText(temp, JsonSerializer.Serialize(this, Json));
+        File.Move(temp, path, overwrite: true);
+    }
+
+    /// <summary>Finds a safekeeper by "sk2" or "2".</summary>
+    public SafekeeperEntry Find(string component)
+    {
+        var number = component.StartsWith("sk", StringComparison.OrdinalIgnoreCase) ? component[2..] : component;
+        return Safekeepers.FirstOrDefault(s => s.Id.ToString() == number)
+            ?? throw new CliError($"unknown component '{component}'; expected one of {string.Join(", ", Safekeepers.Select(s => s.Name))}");
+    }
+}

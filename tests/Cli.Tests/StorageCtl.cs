@@ -1,0 +1,86 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using Storage.Core.Postgres;
+using Storage.Core.Processes;
+
+namespace Storage.Cli.Tests;
+
+/// <summary>The output of one storagectl run.</summary>
+public sealed record CtlResult(int ExitCode, string Stdout, string Stderr)
+{
+    public override string ToString() => $"exit {ExitCode}\n--- stdout\n{Stdout}\n--- stderr\n{Stderr}";
+}
+
+/// <summary>
+/// Runs the built storagectl as a child process in its own temp working directory, on free ports.
+/// Dispose runs `down` and then SIGKILLs any PID still recorded, so no safekeeper outlives a test.
+/// </summary>
+public sealed class StorageCtl : IAsyncDisposable
+{
+    public string WorkDir { get; } = Directory.CreateTempSubdirectory("storagectl-").FullName;
+    public int BasePort { get; } = FindFreePortRange();
+    public int HttpBasePort => BasePort + 10;
+    public string StateFile => Path.Combine(WorkDir, ".storage", "cluster.json");
+
+    public async Task<CtlResult> RunAsync(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { WorkingDirectory = WorkDir, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "storagectl.dll"));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var process = Process.Start(psi)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        try { await process.WaitForExitAsync(timeout.Token); }
+        catch (OperationCanceledException) { process.Kill(); throw new TimeoutException($"storagectl {string.Join(' ', args)} did not finish in 60 s"); }
+        return new CtlResult(process.ExitCode, await stdout, await stderr);
+    }
+
+    /// <summary>`up` on this instance's ports, with a small demo to keep the tests quick.</summary>
+    public Task<CtlResult> UpAsync() =>
+        RunAsync("up", "--base-port", BasePort.ToString(), "--http-base-port", HttpBasePort.ToString(), "--demo-mb", "1");
+
+    /// <summary>The PIDs cluster.json records (null for stopped safekeepers).</summary>
+    public IReadOnlyList<int?> RecordedPids()
+    {
+        if (!File.Exists(StateFile)) return [];
+        using var doc = JsonDocument.Parse(File.ReadAllText(StateFile));
+        return doc.RootElement.GetProperty("safekeepers").EnumerateArray()
+            .Select(s => s.TryGetProperty("pid", out var pid) && pid.ValueKind == JsonValueKind.Number ? pid.GetInt32() : (int?)null)
+            .ToList();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        var pids = RecordedPids().OfType<int>().ToList();
+        if (File.Exists(StateFile)) await RunAsync("down");
+        foreach (var pid in pids)
+            if (ServiceProcess.IsAlive(pid)) OsUser.Signal(pid, OsUser.SigKill);
+        try { Directory.Delete(WorkDir, recursive: true); } catch (IOException) { }
+    }
+
+    /// <summary>A random base with base..base+2 and base+10..base+12 free on 127.0.0.1.</summary>
+    private static int FindFreePortRange()
+    {
+        for (int attempt = 0; attempt < 100; attempt++)
+        {
+            int basePort = Random.Shared.Next(20000, 60000);
+            int[] ports = [basePort, basePort + 1, basePort + 2, basePort + 10, basePort + 11, basePort + 12];
+            if (ports.All(IsFree)) return basePort;
+        }
+        throw new InvalidOperationException("no free port range found");
+    }
+
+    private static bool IsFree(int port)
+    {
+        try
+        {
+            using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            socket.Bind(new IPEndPoint(IPAddress.Loopback, port));
+            return true;
+        }
+        catch (SocketException) { return false; }
+    }
+}
