@@ -31,8 +31,16 @@ internal static class WalRecovery
             }
         }
         if (end < state.FlushLsnAtSave)
-            throw new CorruptFileException(files.Directory,
-                $"the WAL ends at {end}, but {state.FlushLsnAtSave} was durably flushed before (a segment is damaged or missing)");
+        {
+            // The saved flush LSN was fdatasync'd before it was saved, but may end inside a record
+            // (a proposer streams partial records), which decoding cannot confirm. Keep those bytes,
+            // as long as the segment holding them exists.
+            var last = files.Geometry.SegmentNumber(new Lsn(state.FlushLsnAtSave.Value - 1));
+            if (files.Find(last) is null)
+                throw new CorruptFileException(files.Directory,
+                    $"WAL up to {state.FlushLsnAtSave} was durably flushed before, but segment {files.Geometry.SegmentFileName(SegmentFiles.PgTimeline, last)} is missing");
+            end = state.FlushLsnAtSave;
+        }
         if (end < state.CommitLsn)
             throw new CorruptFileException(files.Directory, $"the WAL ends at {end}, below the commit LSN {state.CommitLsn}");
         return end;
