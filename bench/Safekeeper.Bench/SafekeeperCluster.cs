@@ -19,15 +19,14 @@ public sealed class SafekeeperCluster : IAsyncDisposable
         var cluster = new SafekeeperCluster();
         try
         {
-            var assembly = ServiceProcess.AssemblyBeside("Storage.Safekeeper");
+            var assembly = SafekeeperCommand.Assembly;
             for (int id = 1; id <= count; id++)
             {
                 int grpcPort = ServiceProcess.FreePort(), httpPort = ServiceProcess.FreePort();
                 var dataDir = Path.Combine(root, $"sk{id}");
                 Directory.CreateDirectory(dataDir);
                 var process = await ServiceProcess.StartAsync(assembly,
-                    ["--id", id.ToString(), "--listen", $"127.0.0.1:{grpcPort}", "--http", $"127.0.0.1:{httpPort}",
-                     "--data-dir", dataDir, "--az", "az-a", "--log-format", "text"],
+                    SafekeeperCommand.Arguments((ulong)id, grpcPort, httpPort, dataDir, "az-a", logFormat: "text"),
                     Path.Combine(root, $"sk{id}.log"));
                 cluster._processes.Add(process);
                 cluster.Endpoints.Add(new Uri($"http://127.0.0.1:{grpcPort}"));

@@ -1,4 +1,3 @@
-using Storage.Core.Postgres;
 using Storage.Core.Processes;
 
 namespace Storage.Cli;
@@ -11,14 +10,10 @@ public sealed class SafekeeperProcesses(ClusterDirectory dir)
     /// <summary>Starts a safekeeper detached (it outlives storagectl) and records its PID.</summary>
     public async Task StartAsync(SafekeeperEntry sk)
     {
-        var args = new[]
-        {
-            "--id", sk.Id.ToString(), "--listen", $"127.0.0.1:{sk.Port}", "--http", $"127.0.0.1:{sk.HttpPort}",
-            "--data-dir", dir.DataDir(sk), "--az", sk.AvailabilityZone,
-        };
+        var args = SafekeeperCommand.Arguments((ulong)sk.Id, sk.Port, sk.HttpPort, dir.DataDir(sk), sk.AvailabilityZone);
         try
         {
-            var process = await ServiceProcess.StartAsync(ServiceProcess.AssemblyBeside("Storage.Safekeeper"), args, dir.LogFile(sk), detached: true);
+            var process = await ServiceProcess.StartAsync(SafekeeperCommand.Assembly, args, dir.LogFile(sk), detached: true);
             sk.Pid = process.Pid;
         }
         catch (InvalidOperationException e)
@@ -32,22 +27,13 @@ public sealed class SafekeeperProcesses(ClusterDirectory dir)
     public static async Task StopAsync(SafekeeperEntry sk, TimeSpan grace)
     {
         if (sk.Pid is not int pid) return;
-        if (ServiceProcess.IsAlive(pid))
-        {
-            OsUser.Signal(pid, OsUser.SigTerm);
-            var deadline = DateTime.UtcNow + grace;
-            while (ServiceProcess.IsAlive(pid) && DateTime.UtcNow < deadline) await Task.Delay(25);
-            if (ServiceProcess.IsAlive(pid)) await KillAsync(sk);
-        }
+        await ServiceProcess.StopPidAsync(pid, grace);
         sk.Pid = null;
     }
 
     /// <summary>SIGKILL at once (chaos runs); waits briefly until the PID is gone.</summary>
     public static async Task KillAsync(SafekeeperEntry sk)
     {
-        if (sk.Pid is not int pid) return;
-        OsUser.Signal(pid, OsUser.SigKill);
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
-        while (ServiceProcess.IsAlive(pid) && DateTime.UtcNow < deadline) await Task.Delay(10);
+        if (sk.Pid is int pid) await ServiceProcess.KillPidAsync(pid);
     }
 }

@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
 
 namespace Storage.Core.Postgres;
@@ -76,7 +74,7 @@ public sealed class ScratchPostgres : IAsyncDisposable
             ["-D", DataDirectory, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8", "--locale=C"]);
         (await ProcessRunner.RunAsync(psi, TimeSpan.FromSeconds(120), ct)).ThrowIfFailed("initdb");
 
-        Port = FindFreePort();
+        Port = Processes.ServiceProcess.FreePort();
         var conf = new StringBuilder();
         conf.AppendLine("# added by ScratchPostgres");
         conf.AppendLine("listen_addresses = '127.0.0.1'");
@@ -87,14 +85,6 @@ public sealed class ScratchPostgres : IAsyncDisposable
             conf.AppendLine(CultureInfo.InvariantCulture, $"{name} = {value}");
         // Appending keeps the file's owner (postgres).
         await File.AppendAllTextAsync(Path.Combine(DataDirectory, "postgresql.conf"), conf.ToString(), ct);
-    }
-
-    /// <summary>A port that was free a moment ago (the OS picks it when binding to port 0).</summary>
-    public static int FindFreePort()
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)socket.LocalEndPoint!).Port;
     }
 
     private async Task StartServerAsync(CancellationToken ct)

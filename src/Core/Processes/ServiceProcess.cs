@@ -61,7 +61,6 @@ public sealed class ServiceProcess : IAsyncDisposable
         }
         else pid = process.Id;
 
-        var service = new ServiceProcess(pid, logFile, "", process);
         try
         {
             var ready = await WaitForReadyLineAsync(logFile, logStart, pid, readyTimeout ?? TimeSpan.FromSeconds(30), ct);
@@ -69,7 +68,9 @@ public sealed class ServiceProcess : IAsyncDisposable
         }
         catch
         {
-            service.Kill();
+            OsUser.Signal(pid, OsUser.SigKill);
+            process?.WaitForExit(5000);
+            process?.Dispose();
             throw;
         }
     }
@@ -101,7 +102,9 @@ public sealed class ServiceProcess : IAsyncDisposable
         try
         {
             var text = File.ReadAllText(logFile);
-            return text.Length > from ? text[(int)Math.Min(from, text.Length)..][^Math.Min(2000, text.Length - (int)from)..] : "";
+            if (text.Length <= from) return "";
+            var written = text[(int)from..];
+            return written.Length > 2000 ? written[^2000..] : written;
         }
         catch (IOException) { return ""; }
     }
@@ -118,22 +121,32 @@ public sealed class ServiceProcess : IAsyncDisposable
     public void Kill()
     {
         OsUser.Signal(Pid, OsUser.SigKill);
-        _process?.WaitForExit(5000);
+        _process?.WaitForExit(5000); // reap our child
     }
 
     /// <summary>SIGTERM, then SIGKILL if it has not exited within <paramref name="grace"/>.</summary>
     public async Task StopAsync(TimeSpan? grace = null)
     {
-        if (!IsAlive(Pid)) return;
-        OsUser.Signal(Pid, OsUser.SigTerm);
-        var deadline = DateTime.UtcNow + (grace ?? TimeSpan.FromSeconds(10));
-        while (IsAlive(Pid) && DateTime.UtcNow < deadline)
-        {
-            if (_process is not null && _process.HasExited) break;
-            await Task.Delay(25);
-        }
-        if (IsAlive(Pid) && !(_process?.HasExited ?? false)) Kill();
-        _process?.WaitForExit(5000);
+        await StopPidAsync(Pid, grace ?? TimeSpan.FromSeconds(10));
+        _process?.WaitForExit(5000); // reap our child
+    }
+
+    /// <summary>SIGTERM the process <paramref name="pid"/>, then SIGKILL if it has not exited within <paramref name="grace"/>.</summary>
+    public static async Task StopPidAsync(int pid, TimeSpan grace)
+    {
+        if (!IsAlive(pid)) return;
+        OsUser.Signal(pid, OsUser.SigTerm);
+        var deadline = DateTime.UtcNow + grace;
+        while (IsAlive(pid) && DateTime.UtcNow < deadline) await Task.Delay(25);
+        if (IsAlive(pid)) await KillPidAsync(pid);
+    }
+
+    /// <summary>SIGKILL the process <paramref name="pid"/> and wait (up to 5 s) until it is gone.</summary>
+    public static async Task KillPidAsync(int pid)
+    {
+        OsUser.Signal(pid, OsUser.SigKill);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        while (IsAlive(pid) && DateTime.UtcNow < deadline) await Task.Delay(10);
     }
 
     public async ValueTask DisposeAsync()

@@ -49,8 +49,8 @@ internal sealed class SafekeeperCluster : IAsyncDisposable
 
     public async Task StartAsync(int i)
     {
-        _processes[i] = await ServiceProcess.StartAsync(ServiceProcess.AssemblyBeside("Storage.Safekeeper"),
-            ["--id", $"{i + 1}", "--listen", $"127.0.0.1:{_ports[i]}", "--http", $"127.0.0.1:{_httpPorts[i]}", "--data-dir", DataDir(i), "--az", $"az-{(char)('a' + i)}"],
+        _processes[i] = await ServiceProcess.StartAsync(SafekeeperCommand.Assembly,
+            SafekeeperCommand.Arguments((ulong)i + 1, _ports[i], _httpPorts[i], DataDir(i), $"az-{(char)('a' + i)}"),
             Path.Combine(Root, $"sk{i + 1}.log"), readyTimeout: TimeSpan.FromSeconds(60));
     }
 
