@@ -35,9 +35,7 @@ public sealed class WalDemo(ClusterDirectory dir, ClusterState state)
         catch (OperationCanceledException) when (!ct.IsCancellationRequested) { throw new CliError("the proposer was not elected within 20 s (is a quorum of safekeepers up?)"); }
 
         var previous = PreviousRecord.Find(state.Safekeepers.Select(s => dir.TimelineDir(s, state)), start, TimelineStart);
-        var builder = new WalBuilder(start, previousRecord: previous);
-        uint xid = 1000;
-        var random = new Random();
+        var workload = new SyntheticTransactions(new WalBuilder(start, previousRecord: previous), new Random());
 
         AnsiConsole.MarkupLine($"proposer elected in term {proposer.Term}, streaming WAL from {start}");
         Lsn commit = start;
@@ -48,16 +46,8 @@ public sealed class WalDemo(ClusterDirectory dir, ClusterState state)
                 var task = progress.AddTask("streaming WAL", maxValue: totalBytes);
                 // Append everything, then follow the commit LSN as the quorum acknowledges it.
                 Lsn end = start;
-                while (builder.EndLsn - start < totalBytes)
-                {
-                    var chunkEnd = builder.EndLsn + (ulong)ChunkBytes;
-                    while (builder.EndLsn < chunkEnd)
-                    {
-                        builder.AppendNoop(64 + random.Next(0, 3000));
-                        builder.AppendCommit(xid++, DateTimeOffset.UtcNow);
-                    }
-                    end = proposer.Append(builder.TakeBytes());
-                }
+                while (workload.Builder.EndLsn - start < totalBytes)
+                    end = proposer.Append(workload.Next(ChunkBytes));
                 var committed = proposer.WaitForCommitAsync(end, ct).WaitAsync(TimeSpan.FromSeconds(30), ct);
                 while (!committed.IsCompleted)
                 {

@@ -87,23 +87,3 @@ internal sealed class SafekeeperCluster : IAsyncDisposable
         try { Directory.Delete(Root, recursive: true); } catch (IOException) { }
     }
 }
-
-/// <summary>Real PostgreSQL 15 WAL bytes to stream: a WalBuilder making records of varied sizes.</summary>
-internal sealed class WalSource(Lsn start)
-{
-    private readonly Core.Wal.WalBuilder _builder = new(start);
-    private readonly Random _random = new(7);
-    private uint _xid = 1000;
-
-    /// <summary>Roughly <paramref name="bytes"/> of WAL: noop records, each transaction ending with a commit.</summary>
-    public byte[] Next(int bytes)
-    {
-        var target = _builder.EndLsn + (ulong)bytes;
-        while (_builder.EndLsn < target)
-        {
-            _builder.AppendNoop(64 + _random.Next(0, 3000));
-            _builder.AppendCommit(_xid++, DateTimeOffset.UtcNow);
-        }
-        return _builder.TakeBytes();
-    }
-}

@@ -22,7 +22,7 @@ public class SafekeeperClusterTests
         var start = await proposer.WaitElectedAsync(new CancellationTokenSource(Bounded).Token);
         Assert.Equal(SafekeeperCluster.TimelineStart, start);
 
-        var source = new WalSource(start);
+        var source = new SyntheticTransactions(new WalBuilder(start), new Random(7));
         var streamed = new MemoryStream();
         Lsn Append(int bytes)
         {
@@ -87,7 +87,7 @@ public class SafekeeperClusterTests
         await using var first = cluster.NewProposer();
         first.Start();
         var start = await first.WaitElectedAsync(new CancellationTokenSource(Bounded).Token);
-        var source = new WalSource(start);
+        var source = new SyntheticTransactions(new WalBuilder(start), new Random(7));
         var end = first.Append(source.Next(100_000));
         await CommittedAsync(first, end, cluster);
 
@@ -123,7 +123,7 @@ public class SafekeeperClusterTests
         {
             proposer.Start();
             var start = await proposer.WaitElectedAsync(new CancellationTokenSource(Bounded).Token);
-            var source = new WalSource(start);
+            var source = new SyntheticTransactions(new WalBuilder(start), new Random(7));
             var end = start;
             for (int i = 0; i < 50; i++) end = proposer.Append(source.Next(40_000)); // crosses a segment
             committed = await CommittedAsync(proposer, end, cluster);
