@@ -78,7 +78,7 @@ public sealed class ProposerCore
     /// <summary>Acceptor flush LSNs acknowledged in this term (for status and tests).</summary>
     public Lsn AckedFlush(int acceptor) => _peers[acceptor].AckedFlush;
 
-    /// <summary>True when every elected acceptor connected now has been sent all WAL.</summary>
+    /// <summary>True while the connection to this acceptor is up (as far as the driver has told).</summary>
     public bool IsConnected(int acceptor) => _peers[acceptor].Connected;
 
     public void OnConnected(int acceptor)
@@ -210,7 +210,6 @@ public sealed class ProposerCore
         StartLsn = Lsn.MaxOf(new Lsn(donorVote.FlushLsn), TimelineStartLsn);
         History = TermHistory.FromProto(donorVote.TermHistory).UpTo(StartLsn).Append(Term, StartLsn);
         _wal = new WalBuffer(StartLsn);
-        CommitLsn = Lsn.MaxOf(CommitLsn, Lsn.Zero);
         Phase = ProposerPhase.Elected;
         for (int i = 0; i < _peers.Length; i++)
             if (_peers[i].Vote is not null) SendElected(i);

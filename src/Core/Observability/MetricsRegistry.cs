@@ -44,12 +44,6 @@ public sealed class MetricsRegistry
     /// <summary>Runs before every render, to refresh gauges from live state.</summary>
     public void OnCollect(Action collector) { lock (_collectors) _collectors.Add(collector); }
 
-    /// <summary>Forgets the series of a family whose labels match (for example a deleted timeline's).</summary>
-    public void Remove(string name, params (string Name, string Value)[] labels)
-    {
-        if (_families.TryGetValue(name, out var f)) f.Cells.TryRemove(LabelText(labels), out _);
-    }
-
     private Cell Get(string name, string help, string type, (string Name, string Value)[] labels)
     {
         var family = _families.GetOrAdd(name, _ => new Family(name, help, type));

@@ -27,7 +27,6 @@ internal sealed class SafekeeperCluster : IAsyncDisposable
     public IReadOnlyList<Uri> Uris => _ports.Select(p => new Uri($"http://127.0.0.1:{p}")).ToArray();
     public string DataDir(int i) => Path.Combine(Root, $"sk{i + 1}");
     public string TimelineDir(int i) => Path.Combine(DataDir(i), TenantId, TimelineId);
-    public int HttpPort(int i) => _httpPorts[i];
 
     public static async Task<SafekeeperCluster> StartAsync(bool createTimeline = true)
     {
@@ -59,8 +58,6 @@ internal sealed class SafekeeperCluster : IAsyncDisposable
         _processes[i]?.Kill();
         _processes[i] = null;
     }
-
-    public bool IsRunning(int i) => _processes[i] is not null;
 
     public async Task<TResp> CallAsync<TReq, TResp>(int i, GrpcMethod<TReq, TResp> method, TReq request)
         where TReq : class, Google.Protobuf.IMessage<TReq> where TResp : class, Google.Protobuf.IMessage<TResp>
