@@ -20,6 +20,7 @@ public static partial class OsUser
     private static partial int kill(int pid, int signal);
 
     public const int SigInt = 2;
+    public const int SigQuit = 3;
     public const int SigKill = 9;
     public const int SigTerm = 15;
 

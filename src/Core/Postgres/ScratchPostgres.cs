@@ -26,9 +26,7 @@ public sealed record ScratchPostgresOptions
 public sealed class ScratchPostgres : IAsyncDisposable
 {
     private readonly ScratchPostgresOptions _options;
-    private Process? _server;
-    private StreamWriter? _log;
-    private readonly object _logLock = new();
+    private PostgresServer? _server;
 
     public PostgresBinaries Binaries { get; }
     /// <summary>The temp dir holding the data directory, the socket dir and the server log.</summary>
@@ -39,7 +37,7 @@ public sealed class ScratchPostgres : IAsyncDisposable
     public string PgWalDirectory => Path.Combine(DataDirectory, "pg_wal");
     public int Port { get; private set; }
     public string Host => "127.0.0.1";
-    public int? ProcessId => _server?.Id;
+    public int? ProcessId => _server?.ProcessId;
     public bool IsRunning => _server is { HasExited: false };
 
     private ScratchPostgres(ScratchPostgresOptions options)
@@ -89,118 +87,31 @@ public sealed class ScratchPostgres : IAsyncDisposable
 
     private async Task StartServerAsync(CancellationToken ct)
     {
-        _log ??= new StreamWriter(LogFile, append: true) { AutoFlush = true };
-        var psi = OsUser.StartInfoAsPostgres(Binaries.Postgres, ["-D", DataDirectory]);
-        psi.RedirectStandardOutput = true;
-        psi.RedirectStandardError = true;
-        var server = new Process { StartInfo = psi };
-        server.OutputDataReceived += (_, e) => WriteLog(e.Data);
-        server.ErrorDataReceived += (_, e) => WriteLog(e.Data);
-        if (!server.Start()) throw new InvalidOperationException("could not start postgres");
-        _server = server;
-        server.BeginOutputReadLine();
-        server.BeginErrorReadLine();
-        await WaitUntilReadyAsync(ct);
+        _server = await PostgresServer.StartAsync(Binaries, DataDirectory, LogFile, Host, Port, _options.StartTimeout, ct);
     }
 
     /// <summary>Starts the server again after <see cref="StopAsync"/>.</summary>
-    public Task RestartAsync(CancellationToken ct = default)
+    public async Task RestartAsync(CancellationToken ct = default)
     {
         if (IsRunning) throw new InvalidOperationException("server is already running");
-        _server?.Dispose();
+        if (_server != null) await _server.DisposeAsync();
         _server = null;
-        return StartServerAsync(ct);
+        await StartServerAsync(ct);
     }
-
-    private void WriteLog(string? line)
-    {
-        if (line == null) return;
-        lock (_logLock) _log?.WriteLine(line);
-    }
-
-    private async Task WaitUntilReadyAsync(CancellationToken ct)
-    {
-        var deadline = Stopwatch.StartNew();
-        string lastError = "";
-        while (deadline.Elapsed < _options.StartTimeout)
-        {
-            ct.ThrowIfCancellationRequested();
-            if (_server!.HasExited)
-                throw new InvalidOperationException($"postgres exited during startup with code {_server.ExitCode}; log:\n{ReadLogTail()}");
-            var result = await ProcessRunner.RunAsync(Binaries.Psql, PsqlArguments("select 1"), TimeSpan.FromSeconds(10), ct);
-            if (result.Succeeded) return;
-            lastError = result.StandardError;
-            await Task.Delay(100, ct);
-        }
-        throw new TimeoutException($"postgres did not accept connections within {_options.StartTimeout.TotalSeconds:0} s: {lastError.Trim()}\nlog:\n{ReadLogTail()}");
-    }
-
-    private List<string> PsqlArguments(string sql) =>
-        ["-X", "-v", "ON_ERROR_STOP=1", "-h", Host, "-p", Port.ToString(CultureInfo.InvariantCulture), "-U", "postgres", "-d", "postgres", "-At", "-c", sql];
 
     /// <summary>Runs SQL through psql and returns its unaligned, tuples-only output.</summary>
-    public async Task<string> RunSqlAsync(string sql, CancellationToken ct = default)
-    {
-        var result = await ProcessRunner.RunAsync(Binaries.Psql, PsqlArguments(sql), TimeSpan.FromMinutes(5), ct);
-        if (!result.Succeeded)
-            throw new InvalidOperationException($"SQL failed ({result.ExitCode}): {sql}\n{result.StandardError.Trim()}");
-        return result.StandardOutput;
-    }
+    public Task<string> RunSqlAsync(string sql, CancellationToken ct = default) =>
+        (_server ?? throw new InvalidOperationException("server is not running")).RunSqlAsync(sql, ct: ct);
 
     /// <summary>Fast shutdown (SIGINT to our PID); SIGKILL if it does not stop in time.</summary>
-    public async Task StopAsync()
-    {
-        var server = _server;
-        if (server == null || server.HasExited) return;
-        OsUser.Signal(server.Id, OsUser.SigInt);
-        using var cts = new CancellationTokenSource(_options.StopTimeout);
-        try
-        {
-            await server.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            OsUser.Signal(server.Id, OsUser.SigKill);
-            await server.WaitForExitAsync();
-        }
-        server.WaitForExit(); // flush log readers
-    }
+    public Task StopAsync() => _server?.StopAsync(ShutdownMode.Fast, _options.StopTimeout) ?? Task.CompletedTask;
 
-    public string ReadLogTail(int maxChars = 4000)
-    {
-        try
-        {
-            string text;
-            lock (_logLock)
-            {
-                using var fs = new FileStream(LogFile, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-                using var reader = new StreamReader(fs);
-                text = reader.ReadToEnd();
-            }
-            return text.Length > maxChars ? text[^maxChars..] : text;
-        }
-        catch (IOException) { return ""; }
-    }
+    public string ReadLogTail(int maxChars = 4000) => _server?.ReadLogTail(maxChars) ?? "";
 
     public async ValueTask DisposeAsync()
     {
-        var server = _server;
-        if (server != null)
-        {
-            if (!server.HasExited)
-            {
-                OsUser.Signal(server.Id, OsUser.SigKill);
-                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-                try { await server.WaitForExitAsync(cts.Token); } catch (OperationCanceledException) { }
-            }
-            server.Dispose();
-            _server = null;
-        }
-        lock (_logLock)
-        {
-            _log?.Dispose();
-            _log = null;
-        }
+        if (_server != null) await _server.DisposeAsync();
+        _server = null;
         try { Directory.Delete(BaseDirectory, recursive: true); }
         catch (IOException) { }
         catch (UnauthorizedAccessException) { }
