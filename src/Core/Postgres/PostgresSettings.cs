@@ -34,8 +34,8 @@ public static class PostgresSettings
 
     private static string Quote(string value)
     {
-        bool bare = value.Length > 0 && value.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-')
-            && (char.IsAsciiDigit(value[0]) || value is "on" or "off" or "true" or "false");
+        // Numbers with an optional unit (128MB, 0.9, 10s) and booleans go bare; everything else is quoted.
+        bool bare = System.Text.RegularExpressions.Regex.IsMatch(value, @"^-?\d+(\.\d+)?[a-zA-Z]*$") || value is "on" or "off" or "true" or "false";
         return bare ? value : "'" + value.Replace("\\", "\\\\").Replace("'", "''") + "'";
     }
 }

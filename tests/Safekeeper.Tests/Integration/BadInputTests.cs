@@ -1,3 +1,4 @@
+using Storage.Testing;
 using Google.Protobuf;
 using Storage.Core;
 using Storage.Core.Api;

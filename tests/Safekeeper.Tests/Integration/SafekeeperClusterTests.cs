@@ -1,3 +1,4 @@
+using Storage.Testing;
 using Storage.Core;
 using Storage.Core.Api;
 using Storage.Core.Grpc;

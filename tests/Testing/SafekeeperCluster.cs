@@ -6,13 +6,13 @@ using Storage.Core.Processes;
 using Storage.Proposer;
 using Storage.Proto.Safekeeper;
 
-namespace Storage.Safekeeper.Tests.Integration;
+namespace Storage.Testing;
 
 /// <summary>
 /// Three real safekeeper processes (az-a, az-b, az-c) on free loopback ports with their own temp
 /// data dirs, and one timeline created on each. Processes are killed by their PIDs on dispose.
 /// </summary>
-internal sealed class SafekeeperCluster : IAsyncDisposable
+public sealed class SafekeeperCluster : IAsyncDisposable
 {
     public static readonly Lsn TimelineStart = new(0x0100_0000); // 0/1000000, a segment start
 

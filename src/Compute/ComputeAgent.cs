@@ -1,0 +1,480 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using Storage.Core;
+using Storage.Core.Api;
+using Storage.Core.Basebackup;
+using Storage.Core.Grpc;
+using Storage.Core.Postgres;
+using Storage.Proposer;
+using Storage.Proto.Compute;
+
+namespace Storage.Compute;
+
+/// <summary>Where one agent keeps its things, and the PostgreSQL port it serves on.</summary>
+internal sealed record AgentOptions(string VmId, string WorkDirectory, int PostgresPort, PostgresBinaries Binaries)
+{
+    public TimeSpan ElectionTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(120);
+    public string DataDirectory => Path.Combine(WorkDirectory, "pgdata");
+    public string SocketDirectory => Path.Combine(WorkDirectory, "sock");
+    public string PostgresLog => Path.Combine(WorkDirectory, "postgres.log");
+}
+
+/// <summary>
+/// One pooled VM: idle until an endpoint is attached, then the owner of one PostgreSQL and its
+/// walproposer. Attach and detach run one at a time; PostgreSQL exiting and the proposer being
+/// fenced are noticed the moment they happen and change the state at once.
+/// </summary>
+internal sealed partial class ComputeAgent : IAsyncDisposable
+{
+    /// <summary>The physical slot that keeps WAL in pg_wal until every safekeeper has it.</summary>
+    public const string RetentionSlot = "safekeepers";
+    private const string Superuser = "postgres";
+
+    private readonly AgentOptions _options;
+    private readonly ILogger _log;
+    private readonly ComputeMetrics _metrics;
+    private readonly SemaphoreSlim _operation = new(1, 1);
+    private readonly object _lock = new();
+    private readonly Timer _slotTimer;
+
+    // The current attachment (all guarded by _lock).
+    private ComputeState _state = ComputeState.Idle;
+    private string _reason = "";
+    private AttachRequest? _request;
+    private WalProposer? _proposer;
+    private PostgresServer? _postgres;
+    private WalStreamer? _streamer;
+    private Lsn _startLsn;
+    private Lsn _slotAdvancedTo;
+    private ulong _attachCount;
+
+    public ComputeAgent(AgentOptions options, ILogger logger, ComputeMetrics metrics)
+    {
+        _options = options;
+        _log = logger;
+        _metrics = metrics;
+        Directory.CreateDirectory(options.WorkDirectory);
+        // PostgreSQL (as the postgres user) must reach its data and socket directories inside.
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(options.WorkDirectory, (UnixFileMode)0b111_101_101);
+        KillLeftoverPostmaster();
+        WipeDataDirectory(); // a cache: whatever a previous life left is useless
+        _slotTimer = new Timer(_ => _ = AdvanceRetentionSlotAsync(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+    }
+
+    private string LocalConnectionString(string database = "postgres") =>
+        $"Host={_options.SocketDirectory};Port={_options.PostgresPort};Username={Superuser};Database={database};Pooling=false;Timeout=10";
+
+    public async Task<ComputeStatus> AttachAsync(AttachRequest request, CancellationToken ct)
+    {
+        var (tenant, timeline, safekeepers) = Validate(request);
+        await _operation.WaitAsync(ct);
+        try
+        {
+            lock (_lock)
+            {
+                if (_state is ComputeState.Running or ComputeState.Attaching)
+                    throw new RpcException(GrpcStatusCode.FailedPrecondition,
+                        $"VM {_options.VmId} already serves endpoint '{_request?.Endpoint?.EndpointId}' ({_request?.TenantId}/{_request?.TimelineId}); detach it first");
+            }
+            await ReleaseAsync(ShutdownMode.Immediate); // a failed or fenced attachment leaves nothing behind
+            lock (_lock)
+            {
+                _state = ComputeState.Attaching;
+                _reason = "";
+                _request = request;
+                _attachCount++;
+            }
+            _metrics.Attached();
+            try
+            {
+                await AttachStepsAsync(request, tenant, timeline, safekeepers, ct);
+                lock (_lock) _state = ComputeState.Running;
+                _log.LogInformation("endpoint {EndpointId} on {TenantId}/{TimelineId} is running on port {Port} from {StartLsn}",
+                    request.Endpoint.EndpointId, tenant, timeline, _options.PostgresPort, _startLsn);
+                return Status();
+            }
+            catch (Exception e) when (e is not RpcException { Status: GrpcStatusCode.FailedPrecondition })
+            {
+                var reason = e is OperationCanceledException ? "attach was cancelled or timed out" : e.Message;
+                _log.LogError("attach of {TenantId}/{TimelineId} failed: {Reason}", tenant, timeline, reason);
+                await ReleaseAsync(ShutdownMode.Immediate);
+                lock (_lock)
+                {
+                    _state = ComputeState.Failed;
+                    _reason = "attach failed: " + reason;
+                }
+                throw new RpcException(GrpcStatusCode.Unavailable, $"attach of {tenant}/{timeline} failed: {reason}");
+            }
+        }
+        finally { _operation.Release(); }
+    }
+
+    private async Task AttachStepsAsync(AttachRequest request, string tenant, string timeline, IReadOnlyList<Uri> safekeepers, CancellationToken ct)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(_options.StartTimeout);
+
+        await CheckTimelineExistsAsync(tenant, timeline, safekeepers, timeout.Token);
+
+        // 1. sync-safekeepers: win an election; its start LSN E is where this compute's WAL begins.
+        var proposer = new WalProposer(new WalProposerOptions
+        {
+            TenantId = tenant,
+            TimelineId = timeline,
+            Safekeepers = safekeepers,
+            MinimumTerm = request.MinimumTerm,
+        }, _log);
+        lock (_lock) _proposer = proposer;
+        proposer.Start();
+        using (var election = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token))
+        {
+            election.CancelAfter(_options.ElectionTimeout);
+            try
+            {
+                var start = await proposer.WaitElectedAsync(election.Token);
+                await proposer.WaitForCommitAsync(start, election.Token); // a quorum holds all WAL up to E
+                lock (_lock) _startLsn = start;
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                throw new TimeoutException($"no quorum of the safekeepers ({string.Join(", ", safekeepers)}) elected this compute within {_options.ElectionTimeout.TotalSeconds:0} s");
+            }
+        }
+        _log.LogInformation("elected on {TenantId}/{TimelineId} with term {Term}, start LSN {StartLsn}", tenant, timeline, proposer.Term, _startLsn);
+
+        // 2. The data directory at E ("basebackup at E").
+        WipeDataDirectory();
+        var source = new ImagePlusWalSource(new ImageStore(request.ImageStore), (from, to, dest, token) => CopyWalAsync(proposer, safekeepers, tenant, timeline, from, to, dest, token));
+        await source.FetchAsync(tenant, timeline, _startLsn, _options.DataDirectory, timeout.Token);
+        await ConfigureAsync(request.Endpoint, timeout.Token);
+
+        // 3. PostgreSQL, watched from the moment it starts.
+        var postgres = await PostgresServer.StartAsync(_options.Binaries, _options.DataDirectory, _options.PostgresLog,
+            _options.SocketDirectory, _options.PostgresPort, _options.StartTimeout, timeout.Token);
+        lock (_lock) _postgres = postgres;
+        _ = postgres.Exited.ContinueWith(t => OnPostgresExited(postgres, t.Result), TaskScheduler.Default);
+
+        // 4. The walproposer, then everything that commits (commits wait for it).
+        var streamer = new WalStreamer(LocalConnectionString(), proposer, _startLsn, _log);
+        await streamer.StartAsync(timeout.Token);
+        lock (_lock) _streamer = streamer;
+        _ = proposer.Fenced.ContinueWith(t => OnFenced(proposer, t.Result), TaskScheduler.Default);
+        _ = streamer.Completion.ContinueWith(t => OnStreamerStopped(streamer, t), TaskScheduler.Default);
+        await PrepareRoleAndSlotAsync(request.Endpoint, timeout.Token);
+    }
+
+    /// <summary>Fails fast, with a clear reason, when a majority of the safekeepers do not know the timeline.</summary>
+    private static async Task CheckTimelineExistsAsync(string tenant, string timeline, IReadOnlyList<Uri> safekeepers, CancellationToken ct)
+    {
+        var answers = await Task.WhenAll(safekeepers.Select(async sk =>
+        {
+            try { await SafekeeperClient.StatusAsync(sk, SafekeeperClient.Key(tenant, timeline), TimeSpan.FromSeconds(3), ct); return GrpcStatusCode.OK; }
+            catch (RpcException e) { return e.Status; }
+        }));
+        if (answers.Count(a => a == GrpcStatusCode.NotFound) > safekeepers.Count / 2)
+            throw new InvalidOperationException($"timeline {tenant}/{timeline} not found on the safekeepers; create it first");
+    }
+
+    /// <summary>WAL [from, to) from a safekeeper that acknowledged it in this term (read with the term's right).</summary>
+    private static async Task CopyWalAsync(WalProposer proposer, IReadOnlyList<Uri> safekeepers, string tenant, string timeline,
+        Lsn from, Lsn to, Stream destination, CancellationToken ct)
+    {
+        var flushes = proposer.SafekeeperFlushLsns;
+        var errors = new List<string>();
+        for (int i = 0; i < safekeepers.Count; i++)
+        {
+            if (flushes[i] < to) continue;
+            try
+            {
+                using var channel = new GrpcChannel(safekeepers[i]);
+                var buffer = new MemoryStream();
+                await SafekeeperClient.ReadWalAsync(channel, SafekeeperClient.Key(tenant, timeline), from, to, proposer.Term, buffer, TimeSpan.FromMinutes(5), ct);
+                buffer.Position = 0;
+                await buffer.CopyToAsync(destination, ct);
+                return;
+            }
+            catch (RpcException e) { errors.Add($"{safekeepers[i]}: {e.Message}"); }
+        }
+        throw new InvalidOperationException($"no safekeeper could serve WAL [{from}, {to}): {(errors.Count == 0 ? "none has it" : string.Join("; ", errors))}");
+    }
+
+    private async Task ConfigureAsync(EndpointSettings endpoint, CancellationToken ct)
+    {
+        Directory.CreateDirectory(_options.SocketDirectory);
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(_options.SocketDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        await OsUser.GiveToPostgresAsync(_options.SocketDirectory, ct);
+        var settings = new Dictionary<string, string>
+        {
+            ["listen_addresses"] = "127.0.0.1",
+            ["port"] = _options.PostgresPort.ToString(CultureInfo.InvariantCulture),
+            ["unix_socket_directories"] = _options.SocketDirectory,
+            ["wal_level"] = "replica",
+            ["synchronous_commit"] = "on",
+            ["synchronous_standby_names"] = WalStreamer.ApplicationName,
+            ["max_wal_senders"] = "10",
+            ["max_replication_slots"] = "10",
+            ["wal_sender_timeout"] = "10s",
+            ["fsync"] = "on",
+            ["password_encryption"] = "scram-sha-256",
+            ["max_wal_size"] = "1GB",
+            // A crashed backend stops the postmaster: the agent, not PostgreSQL, decides what happens next.
+            ["restart_after_crash"] = "off",
+        };
+        foreach (var (name, value) in endpoint.PostgresSettings) settings[name] = value;
+        await PostgresSettings.AppendAsync(_options.DataDirectory, settings, ct);
+        // The socket directory is private to the agent and postgres: local trust is safe; TCP needs SCRAM.
+        await PostgresSettings.WriteHbaAsync(_options.DataDirectory,
+        [
+            "local all all trust",
+            "local replication all trust",
+            "host all all 127.0.0.1/32 scram-sha-256",
+            "host all all ::1/128 scram-sha-256",
+        ], ct);
+    }
+
+    private async Task PrepareRoleAndSlotAsync(EndpointSettings endpoint, CancellationToken ct)
+    {
+        await using var connection = new NpgsqlConnection(LocalConnectionString());
+        await connection.OpenAsync(ct);
+        var role = QuoteIdentifier(endpoint.RoleName);
+        var password = endpoint.RolePassword.Replace("'", "''");
+        var sql = $"""
+            DO $$ BEGIN
+              IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{endpoint.RoleName}') THEN CREATE ROLE {role} LOGIN; END IF;
+            END $$;
+            ALTER ROLE {role} WITH LOGIN CREATEDB CREATEROLE PASSWORD '{password}';
+            GRANT ALL ON SCHEMA public TO {role};
+            GRANT pg_checkpoint, pg_read_all_stats TO {role};
+            """;
+        await using (var command = new NpgsqlCommand(sql, connection)) await command.ExecuteNonQueryAsync(ct);
+        await using (var slot = new NpgsqlCommand(
+            $"SELECT pg_create_physical_replication_slot('{RetentionSlot}', true) WHERE NOT EXISTS (SELECT FROM pg_replication_slots WHERE slot_name = '{RetentionSlot}')", connection))
+            await slot.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>Moves the retention slot to the lowest safekeeper flush LSN, so pg_wal keeps only what some safekeeper lacks.</summary>
+    private async Task AdvanceRetentionSlotAsync()
+    {
+        Lsn target;
+        lock (_lock)
+        {
+            if (_state != ComputeState.Running || _proposer is null) return;
+            target = _proposer.SafekeeperFlushLsns.Min();
+            if (target <= _slotAdvancedTo || target < _startLsn) return;
+        }
+        try
+        {
+            await using var connection = new NpgsqlConnection(LocalConnectionString());
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand($"SELECT pg_replication_slot_advance('{RetentionSlot}', '{target}')", connection);
+            await command.ExecuteNonQueryAsync();
+            lock (_lock) _slotAdvancedTo = target;
+        }
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
+        {
+            _log.LogDebug("retention slot not advanced to {Lsn}: {Error}", target, e.Message);
+        }
+    }
+
+    public async Task<ComputeStatus> DetachAsync(CancellationToken ct)
+    {
+        await _operation.WaitAsync(ct);
+        try
+        {
+            string? endpoint;
+            lock (_lock)
+            {
+                if (_state == ComputeState.Idle) return Status();
+                endpoint = _request?.Endpoint?.EndpointId;
+                _state = ComputeState.Detaching;
+            }
+            await ReleaseAsync(ShutdownMode.Fast);
+            lock (_lock)
+            {
+                _state = ComputeState.Idle;
+                _reason = "";
+                _request = null;
+            }
+            _log.LogInformation("endpoint {EndpointId} detached; VM {VmId} is idle", endpoint, _options.VmId);
+            return Status();
+        }
+        finally { _operation.Release(); }
+    }
+
+    /// <summary>
+    /// Stops PostgreSQL (a fast stop lets the walproposer commit its last WAL first), then the
+    /// walproposer and the proposer, and empties the data directory.
+    /// </summary>
+    private async Task ReleaseAsync(ShutdownMode mode)
+    {
+        PostgresServer? postgres;
+        WalStreamer? streamer;
+        WalProposer? proposer;
+        lock (_lock)
+        {
+            (postgres, streamer, proposer) = (_postgres, _streamer, _proposer);
+            (_postgres, _streamer, _proposer) = (null, null, null);
+            _slotAdvancedTo = Lsn.Zero;
+        }
+        if (postgres != null)
+        {
+            await postgres.StopAsync(mode, TimeSpan.FromSeconds(30));
+            await postgres.DisposeAsync();
+        }
+        if (streamer != null)
+        {
+            if (mode != ShutdownMode.Immediate && proposer is { Phase: not ProposerPhase.Fenced })
+            {
+                try { await proposer.WaitForCommitAsync(streamer.StreamedUpTo).WaitAsync(TimeSpan.FromSeconds(10)); }
+                catch (Exception e) { _log.LogWarning("last WAL up to {Lsn} not confirmed committed: {Error}", streamer.StreamedUpTo, e.Message); }
+            }
+            await streamer.DisposeAsync();
+        }
+        if (proposer != null) await proposer.DisposeAsync();
+        WipeDataDirectory();
+    }
+
+    private void OnPostgresExited(PostgresServer postgres, int exitCode)
+    {
+        lock (_lock)
+        {
+            if (_postgres != postgres || _state is not (ComputeState.Running or ComputeState.Attaching)) return;
+            _state = ComputeState.Failed;
+            _reason = $"postgres (pid {postgres.ProcessId}) exited unexpectedly: {DescribeExit(exitCode)}";
+        }
+        _metrics.PostgresExited();
+        _log.LogCritical("endpoint {EndpointId}: {Reason}", _request?.Endpoint?.EndpointId, _reason);
+    }
+
+    private void OnFenced(WalProposer proposer, string reason)
+    {
+        PostgresServer? postgres;
+        lock (_lock)
+        {
+            if (_proposer != proposer || _state is not (ComputeState.Running or ComputeState.Attaching)) return;
+            _state = ComputeState.Fenced;
+            _reason = $"another compute took timeline {_request?.TenantId}/{_request?.TimelineId}: {reason}";
+            postgres = _postgres;
+        }
+        _log.LogWarning("endpoint {EndpointId} fenced, stopping postgres: {Reason}", _request?.Endpoint?.EndpointId, _reason);
+        // Nothing this PostgreSQL writes can commit any more: stop it at once.
+        _ = postgres?.StopAsync(ShutdownMode.Immediate, TimeSpan.FromSeconds(10));
+    }
+
+    private void OnStreamerStopped(WalStreamer streamer, Task completion)
+    {
+        lock (_lock)
+        {
+            if (_streamer != streamer || _state != ComputeState.Running || _postgres is not { HasExited: false }) return;
+            if (!completion.IsFaulted) return;
+            _log.LogError("walproposer stopped: {Error}", completion.Exception?.GetBaseException().Message);
+            _state = ComputeState.Failed;
+            _reason = "walproposer stopped: " + completion.Exception?.GetBaseException().Message;
+        }
+    }
+
+    private static string DescribeExit(int code) =>
+        code > 128 ? $"killed by signal {code - 128}{(code - 128 == 9 ? " (SIGKILL)" : "")}" : $"exit code {code}";
+
+    public ComputeStatus Status()
+    {
+        lock (_lock)
+        {
+            var status = new ComputeStatus
+            {
+                VmId = _options.VmId,
+                State = _state,
+                Reason = _reason,
+                TenantId = _request?.TenantId ?? "",
+                TimelineId = _request?.TimelineId ?? "",
+                EndpointId = _request?.Endpoint?.EndpointId ?? "",
+                PostgresPort = _options.PostgresPort,
+                PostgresPid = _postgres is { HasExited: false } pg ? pg.ProcessId : 0,
+                StartLsn = _startLsn.Value,
+                AttachCount = _attachCount,
+            };
+            if (_proposer is { } proposer)
+            {
+                status.Term = proposer.Term;
+                status.CommitLsn = proposer.CommitLsn.Value;
+                status.SafekeeperFlushLsns.AddRange(proposer.SafekeeperFlushLsns.Select(l => l.Value));
+            }
+            if (_streamer is { } streamer) status.StreamedLsn = streamer.StreamedUpTo.Value;
+            if (_state == ComputeState.Running && _request?.Endpoint is { } endpoint)
+                status.ConnectionString = $"postgresql://{Uri.EscapeDataString(endpoint.RoleName)}:{Uri.EscapeDataString(endpoint.RolePassword)}@127.0.0.1:{_options.PostgresPort}/postgres";
+            return status;
+        }
+    }
+
+    public HeartbeatResponse Heartbeat()
+    {
+        lock (_lock)
+            return new HeartbeatResponse
+            {
+                VmId = _options.VmId,
+                State = _state,
+                Reason = _reason,
+                EndpointId = _request?.Endpoint?.EndpointId ?? "",
+                CommitLsn = _proposer?.CommitLsn.Value ?? 0,
+            };
+    }
+
+    private static (string Tenant, string Timeline, IReadOnlyList<Uri> Safekeepers) Validate(AttachRequest request)
+    {
+        try
+        {
+            var tenant = TimelineIds.Normalize(request.TenantId, "tenant_id");
+            var timeline = TimelineIds.Normalize(request.TimelineId, "timeline_id");
+            if (request.Safekeepers.Count == 0) throw new ArgumentException("at least one safekeeper address is needed");
+            var safekeepers = request.Safekeepers.Select(s => Uri.TryCreate(s, UriKind.Absolute, out var u) && u.Scheme is "http" or "https"
+                ? u : throw new ArgumentException($"safekeeper address '{s}' is not an http:// URI")).ToList();
+            if (request.Endpoint is null) throw new ArgumentException("endpoint settings are missing");
+            if (!RoleName().IsMatch(request.Endpoint.RoleName)) throw new ArgumentException($"role name '{request.Endpoint.RoleName}' must match {RoleName()}");
+            if (string.IsNullOrEmpty(request.Endpoint.RolePassword)) throw new ArgumentException("the endpoint role needs a password");
+            if (string.IsNullOrEmpty(request.ImageStore)) throw new ArgumentException("image_store is missing (where the timeline's images are)");
+            return (tenant, timeline, safekeepers);
+        }
+        catch (ArgumentException e)
+        {
+            throw new RpcException(GrpcStatusCode.InvalidArgument, e.Message);
+        }
+    }
+
+    [GeneratedRegex("^[a-z_][a-z0-9_]{0,62}$")]
+    private static partial Regex RoleName();
+
+    private static string QuoteIdentifier(string name) => "\"" + name.Replace("\"", "\"\"") + "\"";
+
+    /// <summary>
+    /// If this agent was SIGKILLed, the PostgreSQL it started may still run on the data directory.
+    /// Its PID is the first line of postmaster.pid; kill it (only if it is a postgres process).
+    /// </summary>
+    private void KillLeftoverPostmaster()
+    {
+        var pidFile = Path.Combine(_options.DataDirectory, "postmaster.pid");
+        if (!File.Exists(pidFile)) return;
+        if (!int.TryParse(File.ReadLines(pidFile).FirstOrDefault(), out var pid)) return;
+        var cmdline = $"/proc/{pid}/cmdline";
+        if (File.Exists(cmdline) && File.ReadAllText(cmdline).Contains("postgres", StringComparison.Ordinal))
+        {
+            _log.LogWarning("killing PostgreSQL pid {Pid} left running on {DataDirectory} by a previous agent", pid, _options.DataDirectory);
+            OsUser.Signal(pid, OsUser.SigKill);
+            for (int i = 0; i < 100 && OsUser.Signal(pid, 0); i++) Thread.Sleep(50);
+        }
+    }
+
+    private void WipeDataDirectory()
+    {
+        if (Directory.Exists(_options.DataDirectory)) Directory.Delete(_options.DataDirectory, recursive: true);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _slotTimer.DisposeAsync();
+        await _operation.WaitAsync();
+        await ReleaseAsync(ShutdownMode.Fast);
+    }
+}

@@ -1,0 +1,46 @@
+using System.Globalization;
+using System.Net;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+using Storage.Compute;
+using Storage.Core.Grpc;
+using Storage.Core.Observability;
+using Storage.Core.Postgres;
+using Storage.Core.Processes;
+
+// The compute agent: one process is one pooled VM. Options:
+// --id NAME --listen HOST:PORT --http HOST:PORT --work-dir DIR --pg-port PORT --log-format json|text
+var config = new ConfigurationBuilder().AddCommandLine(args).Build();
+var vmId = config["id"] ?? "vm1";
+var listen = IPEndPoint.Parse(config["listen"] ?? "127.0.0.1:7691");
+var http = config["http"] is { } h ? IPEndPoint.Parse(h) : null;
+var workDir = Path.GetFullPath(config["work-dir"] ?? $".storage/{vmId}");
+var pgPort = config["pg-port"] is { } p ? int.Parse(p, CultureInfo.InvariantCulture) : ServiceProcess.FreePort();
+
+using var loggers = Logging.CreateFactory(config["log-format"]);
+var log = loggers.CreateLogger("Storage.Compute");
+var metrics = new ComputeMetrics(new MetricsRegistry());
+await using var agent = new ComputeAgent(new AgentOptions(vmId, workDir, pgPort, PostgresBinaries.Locate()), log, metrics);
+metrics.Observe(agent);
+
+await using var server = new GrpcServer(new GrpcServerOptions { GrpcEndpoint = listen, HttpEndpoint = http }, loggers);
+new ComputeService(agent).MapTo(server);
+server.MapHttpGet("/metrics", async ctx =>
+{
+    ctx.Response.ContentType = MetricsRegistry.ContentType;
+    await ctx.Response.WriteAsync(metrics.Registry.Render());
+});
+await server.StartAsync();
+log.LogInformation("compute agent {VmId} idle, control API on {GrpcAddress}, HTTP on {HttpAddress}, PostgreSQL port {Port}, work dir {WorkDir}",
+    vmId, server.GrpcAddress, server.HttpAddress, pgPort, workDir);
+Console.Out.WriteLine($"READY grpc={server.GrpcAddress} http={server.HttpAddress} pg={pgPort}");
+Console.Out.Flush();
+
+var done = new TaskCompletionSource();
+Console.CancelKeyPress += (_, e) => { e.Cancel = true; done.TrySetResult(); };
+using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; done.TrySetResult(); });
+await done.Task;
+log.LogInformation("compute agent {VmId} shutting down", vmId);
+await server.StopAsync();
+return 0;

@@ -1,0 +1,263 @@
+using System.Diagnostics;
+using Npgsql;
+using Storage.Core;
+using Storage.Core.Api;
+using Storage.Core.Grpc;
+using Storage.Core.Postgres;
+using Storage.Core.Wal;
+using Storage.Proto.Compute;
+using Storage.Testing;
+
+namespace Storage.Compute.Tests;
+
+/// <summary>
+/// Real PostgreSQL 15 behind real compute agent processes, committing through three real
+/// safekeeper processes.
+/// </summary>
+public sealed class ComputeAgentTests
+{
+    private static string ConnectionString(ComputeCluster cluster, ComputeVm vm) =>
+        $"Host=127.0.0.1;Port={vm.PostgresPort};Username={ComputeCluster.Role};Password={cluster.Password};Database=postgres;Pooling=false;Timeout=15;Command Timeout=0";
+
+    private static async Task<long> ScalarAsync(string connectionString, string sql, CancellationToken ct = default)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync(ct);
+        await using var command = new NpgsqlCommand(sql, connection);
+        return Convert.ToInt64(await command.ExecuteScalarAsync(ct));
+    }
+
+    private static async Task ExecAsync(string connectionString, string sql, CancellationToken ct = default)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync(ct);
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync(ct);
+    }
+
+    private static async Task<ComputeStatus> AttachAsync(ComputeCluster cluster, ComputeVm vm)
+    {
+        try
+        {
+            var status = await vm.AttachAsync(cluster.NewAttachRequest());
+            Assert.Equal(ComputeState.Running, status.State);
+            return status;
+        }
+        catch (Exception e) when (e is RpcException)
+        {
+            throw new Xunit.Sdk.XunitException($"attach failed: {e.Message}\n{cluster.Logs()}");
+        }
+    }
+
+    [Fact]
+    public async Task Wal_on_every_safekeeper_is_byte_identical_to_pg_wal_and_decodes()
+    {
+        await using var cluster = await ComputeCluster.StartAsync();
+        var vm = cluster.Vms[0];
+        var attached = await AttachAsync(cluster, vm);
+        var cs = ConnectionString(cluster, vm);
+        await ExecAsync(cs, "create table t (id int primary key, v text)");
+        await ExecAsync(cs, "insert into t select g, repeat(md5(g::text), 20) from generate_series(1, 20000) g"); // > 1 segment of WAL
+        for (int i = 0; i < 5; i++) await ExecAsync(cs, $"insert into t values ({100000 + i}, 'tail')");
+
+        var start = new Lsn(attached.StartLsn);
+        Assert.Equal(cluster.Image.EndLsn, start); // a brand-new timeline starts where initdb's WAL ends
+        for (int sk = 0; sk < 3; sk++)
+        {
+            var status = await cluster.Safekeepers.StatusAsync(sk);
+            var end = new Lsn(status.CommitLsn);
+            Assert.True(WalGeometry.Default.SegmentNumber(end) > WalGeometry.Default.SegmentNumber(start), $"sk{sk + 1}: WAL [{start}, {end}) does not cross a segment");
+            var fromSafekeeper = new MemoryStream();
+            using (var channel = new GrpcChannel(cluster.Safekeepers.Uris[sk]))
+                await SafekeeperClient.ReadWalAsync(channel, SafekeeperClient.Key(cluster.TenantId, cluster.TimelineId), start, end, 0, fromSafekeeper, TimeSpan.FromSeconds(30));
+            var fromPgWal = ReadPgWal(vm.PgWalDirectory, start, end);
+            Assert.True(fromPgWal.AsSpan().SequenceEqual(fromSafekeeper.ToArray()), $"sk{sk + 1}: WAL [{start}, {end}) differs from pg_wal");
+
+            // It decodes record by record, and the commit LSN is a record boundary.
+            var decoder = new WalDecoder(start);
+            decoder.Feed(fromPgWal);
+            int records = 0;
+            while (decoder.TryDecodeNext(out _)) records++;
+            Assert.True(records > 1000, $"only {records} records");
+            Assert.Equal(end, decoder.NextLsn);
+        }
+    }
+
+    [Fact]
+    public async Task Pgbench_initializes_and_runs_through_the_safekeepers()
+    {
+        await using var cluster = await ComputeCluster.StartAsync();
+        var vm = cluster.Vms[0];
+        await AttachAsync(cluster, vm);
+        var binaries = PostgresBinaries.Locate();
+        var common = new[] { "-h", "127.0.0.1", "-p", vm.PostgresPort.ToString(), "-U", ComputeCluster.Role };
+        var env = new Dictionary<string, string> { ["PGPASSWORD"] = cluster.Password };
+        var init = await RunAsync(binaries.PgBench, ["-i", "-s", "1", .. common, "postgres"], env);
+        Assert.True(init.Succeeded, init.StandardError + init.StandardOutput + cluster.Logs());
+        var run = await RunAsync(binaries.PgBench, ["-c", "4", "-j", "2", "-T", "5", .. common, "postgres"], env);
+        Assert.True(run.Succeeded, run.StandardError + run.StandardOutput + cluster.Logs());
+        Assert.Contains("number of failed transactions: 0", run.StandardOutput);
+        var committed = await ScalarAsync(ConnectionString(cluster, vm), "select count(*) from pgbench_history");
+        Assert.True(committed > 0);
+    }
+
+    [Fact]
+    public async Task Commits_continue_with_one_safekeeper_down_and_wait_without_a_quorum()
+    {
+        await using var cluster = await ComputeCluster.StartAsync();
+        var vm = cluster.Vms[0];
+        await AttachAsync(cluster, vm);
+        var cs = ConnectionString(cluster, vm);
+        await ExecAsync(cs, "create table acked (id int primary key)");
+        int next = 0;
+        var acknowledged = new List<int>();
+        async Task InsertAsync(CancellationToken ct = default) { int id = ++next; await ExecAsync(cs, $"insert into acked values ({id})", ct); acknowledged.Add(id); }
+
+        for (int i = 0; i < 20; i++) await InsertAsync();
+        cluster.Safekeepers.Kill(2);
+        for (int i = 0; i < 20; i++) await InsertAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
+
+        cluster.Safekeepers.Kill(1);
+        var waiting = InsertAsync();
+        // Bounded check: without a quorum the COMMIT does not return.
+        var finished = await Task.WhenAny(waiting, Task.Delay(TimeSpan.FromSeconds(3)));
+        Assert.NotSame(waiting, finished);
+        Assert.Equal(ComputeState.Running, (await vm.StatusAsync()).State);
+
+        await cluster.Safekeepers.StartAsync(1);
+        await waiting.WaitAsync(TimeSpan.FromSeconds(60)); // returns once a quorum is back
+        await cluster.Safekeepers.StartAsync(2);
+        for (int i = 0; i < 5; i++) await InsertAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
+
+        var rows = await ScalarAsync(cs, "select count(*) from acked");
+        Assert.Equal(acknowledged.Count, rows);
+        Assert.Equal(acknowledged.Count, await ScalarAsync(cs, $"select count(*) from acked where id in ({string.Join(',', acknowledged)})"));
+    }
+
+    [Fact]
+    public async Task A_second_compute_takes_the_timeline_and_the_first_is_fenced()
+    {
+        await using var cluster = await ComputeCluster.StartAsync(vms: 2);
+        var (first, second) = (cluster.Vms[0], cluster.Vms[1]);
+        await AttachAsync(cluster, first);
+        var firstCs = ConnectionString(cluster, first);
+        await ExecAsync(firstCs, "create table owner (id int primary key, who text)");
+        await ExecAsync(firstCs, "insert into owner values (1, 'first')");
+        var firstTerm = (await first.StatusAsync()).Term;
+
+        // The second compute wins a higher term and starts from the WAL the first one committed.
+        var taken = await AttachAsync(cluster, second);
+        Assert.True(taken.Term > firstTerm);
+        var secondCs = ConnectionString(cluster, second);
+        Assert.Equal(1, await ScalarAsync(secondCs, "select count(*) from owner where who = 'first'"));
+
+        // The first can no longer get a commit acknowledged: its COMMIT fails or never returns.
+        var late = ExecAsync(firstCs, "insert into owner values (2, 'first, too late')");
+        var outcome = await Task.WhenAny(late, Task.Delay(TimeSpan.FromSeconds(10)));
+        if (outcome == late) Assert.True(late.IsFaulted, "a COMMIT of the fenced compute returned success");
+
+        // ...and its agent stops PostgreSQL and says why.
+        var clock = Stopwatch.StartNew();
+        ComputeStatus status;
+        while ((status = await first.StatusAsync()).State != ComputeState.Fenced && clock.Elapsed < TimeSpan.FromSeconds(30))
+            await Task.Delay(100);
+        Assert.Equal(ComputeState.Fenced, status.State);
+        Assert.Contains("another compute", status.Reason);
+        Assert.Equal(0, status.PostgresPid);
+
+        await ExecAsync(secondCs, "insert into owner values (3, 'second')");
+        Assert.Equal(0, await ScalarAsync(secondCs, "select count(*) from owner where id = 2"));
+    }
+
+    [Fact]
+    public async Task Postgres_killed_is_reported_within_a_second()
+    {
+        await using var cluster = await ComputeCluster.StartAsync();
+        var vm = cluster.Vms[0];
+        var status = await AttachAsync(cluster, vm);
+        Assert.NotEqual(0, status.PostgresPid);
+
+        Assert.True(OsUser.Signal(status.PostgresPid, OsUser.SigKill));
+        var clock = Stopwatch.StartNew();
+        HeartbeatResponse beat;
+        while ((beat = await vm.HeartbeatAsync()).State != ComputeState.Failed && clock.Elapsed < TimeSpan.FromSeconds(10))
+            await Task.Delay(20);
+        var noticed = clock.Elapsed;
+        Assert.Equal(ComputeState.Failed, beat.State);
+        Assert.Contains("SIGKILL", beat.Reason);
+        Assert.True(noticed < TimeSpan.FromSeconds(1), $"the agent reported the crash after {noticed.TotalMilliseconds:0} ms");
+    }
+
+    [Fact]
+    public async Task Detached_endpoint_reattaches_on_an_empty_vm_with_every_row()
+    {
+        await using var cluster = await ComputeCluster.StartAsync(vms: 2);
+        var (first, second) = (cluster.Vms[0], cluster.Vms[1]);
+        await AttachAsync(cluster, first);
+        var cs = ConnectionString(cluster, first);
+        await ExecAsync(cs, "create table kept (id int primary key)");
+        await ExecAsync(cs, "insert into kept select generate_series(1, 1000)");
+        var detached = await first.DetachAsync();
+        Assert.Equal(ComputeState.Idle, detached.State);
+        Assert.False(Directory.Exists(Path.Combine(first.WorkDirectory, "pgdata")));
+
+        await AttachAsync(cluster, second);
+        var cs2 = ConnectionString(cluster, second);
+        Assert.Equal(1000, await ScalarAsync(cs2, "select count(*) from kept"));
+        await ExecAsync(cs2, "insert into kept values (1001)");
+        Assert.Equal(1001, await ScalarAsync(cs2, "select count(*) from kept"));
+    }
+
+    [Fact]
+    public async Task Bad_attach_requests_get_clear_errors()
+    {
+        await using var cluster = await ComputeCluster.StartAsync();
+        var vm = cluster.Vms[0];
+
+        var badId = cluster.NewAttachRequest();
+        badId.TenantId = "not-a-tenant";
+        var e = await Assert.ThrowsAsync<RpcException>(() => vm.AttachAsync(badId));
+        Assert.Equal(GrpcStatusCode.InvalidArgument, e.Status);
+        Assert.Contains("tenant_id", e.Detail);
+
+        var badRole = cluster.NewAttachRequest();
+        badRole.Endpoint.RoleName = "x; drop table y";
+        e = await Assert.ThrowsAsync<RpcException>(() => vm.AttachAsync(badRole));
+        Assert.Equal(GrpcStatusCode.InvalidArgument, e.Status);
+
+        var unknown = cluster.NewAttachRequest();
+        unknown.TimelineId = TimelineIds.New();
+        e = await Assert.ThrowsAsync<RpcException>(() => vm.AttachAsync(unknown));
+        Assert.Contains("not found", e.Detail, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal(ComputeState.Failed, (await vm.StatusAsync()).State);
+
+        await AttachAsync(cluster, vm); // a failed attach leaves the VM usable
+        e = await Assert.ThrowsAsync<RpcException>(() => vm.AttachAsync(cluster.NewAttachRequest()));
+        Assert.Equal(GrpcStatusCode.FailedPrecondition, e.Status);
+    }
+
+    private static byte[] ReadPgWal(string pgWal, Lsn from, Lsn to)
+    {
+        var g = WalGeometry.Default;
+        var result = new byte[to - from];
+        int written = 0;
+        for (var lsn = from; lsn < to;)
+        {
+            var bytes = File.ReadAllBytes(Path.Combine(pgWal, g.SegmentFileName(1, g.SegmentNumber(lsn))));
+            int offset = g.SegmentOffset(lsn);
+            int n = (int)Math.Min(g.SegmentSize - offset, to - lsn);
+            Array.Copy(bytes, offset, result, written, n);
+            written += n;
+            lsn += (ulong)n;
+        }
+        return result;
+    }
+
+    private static Task<ProcessResult> RunAsync(string program, string[] args, Dictionary<string, string> env)
+    {
+        var psi = new ProcessStartInfo(program);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        foreach (var (k, v) in env) psi.Environment[k] = v;
+        return ProcessRunner.RunAsync(psi, TimeSpan.FromMinutes(3));
+    }
+}

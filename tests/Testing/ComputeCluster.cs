@@ -1,0 +1,121 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Storage.Core.Api;
+using Storage.Core.Basebackup;
+using Storage.Core.Grpc;
+using Storage.Core.Postgres;
+using Storage.Core.Processes;
+using Storage.Proto.Compute;
+
+namespace Storage.Testing;
+
+/// <summary>One compute agent process (a pooled VM) of a <see cref="ComputeCluster"/>.</summary>
+public sealed class ComputeVm(string name, int grpcPort, int postgresPort, string workDirectory, ServiceProcess process) : IAsyncDisposable
+{
+    public string Name { get; } = name;
+    public int PostgresPort { get; } = postgresPort;
+    public string WorkDirectory { get; } = workDirectory;
+    public string PgWalDirectory => Path.Combine(WorkDirectory, "pgdata", "pg_wal");
+    public Uri Uri { get; } = new($"http://127.0.0.1:{grpcPort}");
+    public ServiceProcess Process { get; } = process;
+
+    public async Task<TResp> CallAsync<TReq, TResp>(GrpcMethod<TReq, TResp> method, TReq request, TimeSpan? timeout = null)
+        where TReq : class, Google.Protobuf.IMessage<TReq> where TResp : class, Google.Protobuf.IMessage<TResp>
+    {
+        using var channel = new GrpcChannel(Uri);
+        return await channel.UnaryAsync(method, request, new CallOptions(Timeout: timeout ?? TimeSpan.FromSeconds(10)));
+    }
+
+    public Task<ComputeStatus> StatusAsync() => CallAsync(ComputeApi.Status, new StatusRequest());
+    public Task<HeartbeatResponse> HeartbeatAsync() => CallAsync(ComputeApi.Heartbeat, new HeartbeatRequest());
+    public Task<ComputeStatus> AttachAsync(AttachRequest request) => CallAsync(ComputeApi.Attach, request, TimeSpan.FromMinutes(3));
+    public Task<ComputeStatus> DetachAsync() => CallAsync(ComputeApi.Detach, new DetachRequest(), TimeSpan.FromMinutes(1));
+
+    public ValueTask DisposeAsync() => Process.DisposeAsync();
+}
+
+/// <summary>
+/// Three safekeepers, one timeline created from an initdb image, and compute agent processes,
+/// all real processes on free ports in a temp dir; everything is killed by PID on dispose.
+/// </summary>
+public sealed class ComputeCluster : IAsyncDisposable
+{
+    private readonly List<ComputeVm> _vms = new();
+
+    private ComputeCluster(SafekeeperCluster safekeepers)
+    {
+        Safekeepers = safekeepers;
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(Root, (UnixFileMode)0b111_101_101); // postgres reaches VM dirs
+    }
+
+    public SafekeeperCluster Safekeepers { get; }
+    public string Root { get; } = Directory.CreateTempSubdirectory("compute-cluster-").FullName;
+    public string ImageStorePath => Path.Combine(Root, "images");
+    public ImageManifest Image { get; private set; } = null!;
+    public string TenantId => Safekeepers.TenantId;
+    public string TimelineId => Safekeepers.TimelineId;
+    public IReadOnlyList<ComputeVm> Vms => _vms;
+    public const string Role = "app";
+    public string Password { get; } = "pw-" + Guid.NewGuid().ToString("N")[..12];
+
+    public static async Task<ComputeCluster> StartAsync(int vms = 1)
+    {
+        var cluster = new ComputeCluster(await SafekeeperCluster.StartAsync(createTimeline: false));
+        try
+        {
+            cluster.Image = await new TimelineBootstrap(PostgresBinaries.Locate(), new ImageStore(cluster.ImageStorePath), NullLogger.Instance)
+                .CreateAsync(cluster.TenantId, cluster.TimelineId, cluster.Safekeepers.Uris, default);
+            for (int i = 0; i < vms; i++) await cluster.StartVmAsync();
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+    }
+
+    public async Task<ComputeVm> StartVmAsync()
+    {
+        var name = $"vm{_vms.Count + 1}";
+        int grpc = ServiceProcess.FreePort(), pg = ServiceProcess.FreePort();
+        var work = Path.Combine(Root, name);
+        var process = await ServiceProcess.StartAsync(ComputeCommand.Assembly, ComputeCommand.Arguments(name, grpc, null, work, pg),
+            Path.Combine(Root, name + ".log"), readyTimeout: TimeSpan.FromSeconds(60));
+        var vm = new ComputeVm(name, grpc, pg, work, process);
+        _vms.Add(vm);
+        return vm;
+    }
+
+    public AttachRequest NewAttachRequest(ulong minimumTerm = 0)
+    {
+        var request = new AttachRequest
+        {
+            TenantId = TenantId,
+            TimelineId = TimelineId,
+            Endpoint = new EndpointSettings { EndpointId = "main", RoleName = Role, RolePassword = Password },
+            ImageStore = ImageStorePath,
+            MinimumTerm = minimumTerm,
+        };
+        request.Safekeepers.AddRange(Safekeepers.Uris.Select(u => u.ToString()));
+        // Small and quick: tests run many computes on 2 cores.
+        request.Endpoint.PostgresSettings.Add("shared_buffers", "32MB");
+        return request;
+    }
+
+    public string Logs() => Safekeepers.Logs() + "\n" + string.Join("\n", _vms.Select(vm =>
+    {
+        var agent = Path.Combine(Root, vm.Name + ".log");
+        var pg = Path.Combine(vm.WorkDirectory, "postgres.log");
+        return $"--- {vm.Name}\n" + (File.Exists(agent) ? string.Join("\n", File.ReadLines(agent).TakeLast(40)) : "")
+            + $"\n--- {vm.Name} postgres\n" + (File.Exists(pg) ? string.Join("\n", File.ReadLines(pg).TakeLast(20)) : "");
+    }));
+
+    public async ValueTask DisposeAsync()
+    {
+        // SIGTERM first so each agent stops its own PostgreSQL; the ServiceProcess then kills by PID.
+        await Task.WhenAll(_vms.Select(vm => ServiceProcess.StopPidAsync(vm.Process.Pid, TimeSpan.FromSeconds(20))));
+        foreach (var vm in _vms) await vm.DisposeAsync();
+        await Safekeepers.DisposeAsync();
+        try { Directory.Delete(Root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+}
