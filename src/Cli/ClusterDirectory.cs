@@ -6,7 +6,11 @@ public sealed class ClusterDirectory(string root)
     public string Root { get; } = Path.GetFullPath(root);
     public string StateFile => Path.Combine(Root, "cluster.json");
     public string DataDir(SafekeeperEntry sk) => Path.Combine(Root, sk.Name);
-    public string LogFile(SafekeeperEntry sk) => Path.Combine(Root, "logs", sk.Name + ".log");
+    public string LogFile(IProcessEntry process) => Path.Combine(Root, "logs", process.Name + ".log");
+    /// <summary>A VM's folder: its PostgreSQL data directory (a cache), socket and log.</summary>
+    public string WorkDir(ComputeEntry vm) => Path.Combine(Root, vm.Name);
+    /// <summary>Timeline images, where attach gets data directories from.</summary>
+    public string ImageStore => Path.Combine(Root, "images");
     public string TimelineDir(SafekeeperEntry sk, ClusterState state) => Path.Combine(DataDir(sk), state.TenantId, state.TimelineId);
 
     public ClusterState? TryLoad() => ClusterState.Load(StateFile);

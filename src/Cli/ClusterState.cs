@@ -3,8 +3,16 @@ using System.Text.Json.Serialization;
 
 namespace Storage.Cli;
 
+/// <summary>A process of the local cluster that storagectl started and tracks by PID.</summary>
+public interface IProcessEntry
+{
+    string Name { get; }
+    /// <summary>The PID of the last start; null once stopped by storagectl.</summary>
+    int? Pid { get; set; }
+}
+
 /// <summary>One safekeeper of the local cluster as recorded in cluster.json.</summary>
-public sealed class SafekeeperEntry
+public sealed class SafekeeperEntry : IProcessEntry
 {
     public required int Id { get; init; }
     public required string AvailabilityZone { get; init; }
@@ -17,6 +25,27 @@ public sealed class SafekeeperEntry
     [JsonIgnore] public Uri Uri => new($"http://127.0.0.1:{Port}");
 }
 
+/// <summary>One compute agent (a pooled VM) of the local cluster.</summary>
+public sealed class ComputeEntry : IProcessEntry
+{
+    public required string Name { get; init; }
+    public required int Port { get; init; }
+    public required int HttpPort { get; init; }
+    public required int PostgresPort { get; init; }
+    public int? Pid { get; set; }
+
+    [JsonIgnore] public Uri Uri => new($"http://127.0.0.1:{Port}");
+}
+
+/// <summary>The endpoint users connect to: its role, and the VM it is attached to.</summary>
+public sealed class EndpointEntry
+{
+    public required string Id { get; init; }
+    public required string RoleName { get; init; }
+    public required string Password { get; init; }
+    public required string Vm { get; init; }
+}
+
 /// <summary>The contents of cluster.json: which processes run where, and the default timeline.</summary>
 public sealed class ClusterState
 {
@@ -25,6 +54,11 @@ public sealed class ClusterState
     public required string TenantId { get; init; }
     public required string TimelineId { get; init; }
     public required List<SafekeeperEntry> Safekeepers { get; init; }
+    public List<ComputeEntry> Computes { get; init; } = new();
+    public EndpointEntry? Endpoint { get; set; }
+
+    /// <summary>Every process, computes first (they stop before the safekeepers they write to).</summary>
+    [JsonIgnore] public IEnumerable<IProcessEntry> Processes => Computes.Cast<IProcessEntry>().Concat(Safekeepers);
 
     /// <summary>A fresh cluster: three safekeepers in az-a..az-c on consecutive ports.</summary>
     public static ClusterState New(string tenantId, string timelineId, int basePort, int httpBasePort) => new()
@@ -38,6 +72,9 @@ public sealed class ClusterState
             Port = basePort + id - 1,
             HttpPort = httpBasePort + id - 1,
         }).ToList(),
+        // vm1 after the safekeepers: gRPC at base+20, HTTP at base+30, PostgreSQL at base+40.
+        Computes = [new ComputeEntry { Name = "vm1", Port = basePort + 20, HttpPort = basePort + 30, PostgresPort = basePort + 40 }],
+        Endpoint = new EndpointEntry { Id = "main", RoleName = "app", Password = Guid.NewGuid().ToString("N")[..16], Vm = "vm1" },
     };
 
     public static ClusterState? Load(string path)
@@ -54,6 +91,13 @@ public sealed class ClusterState
         File.WriteAllText(temp, JsonSerializer.Serialize(this, Json));
         File.Move(temp, path, overwrite: true);
     }
+
+    /// <summary>Finds a process by name: sk1..sk3 (or 1..3) or vm1.</summary>
+    public IProcessEntry FindProcess(string component) =>
+        Computes.FirstOrDefault(c => c.Name.Equals(component, StringComparison.OrdinalIgnoreCase)) as IProcessEntry
+        ?? (component.StartsWith("vm", StringComparison.OrdinalIgnoreCase)
+            ? throw new CliError($"unknown component '{component}'; expected one of {string.Join(", ", Processes.Select(p => p.Name))}")
+            : Find(component));
 
     /// <summary>Finds a safekeeper by "sk2" or "2".</summary>
     public SafekeeperEntry Find(string component)

@@ -17,9 +17,18 @@ internal sealed record AgentOptions(string VmId, string WorkDirectory, int Postg
 {
     public TimeSpan ElectionTimeout { get; init; } = TimeSpan.FromSeconds(30);
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(120);
-    public string DataDirectory => Path.Combine(WorkDirectory, "pgdata");
-    public string SocketDirectory => Path.Combine(WorkDirectory, "sock");
+    public string DataDirectory => Path.Combine(PostgresDirectory, "pgdata");
+    public string SocketDirectory => Path.Combine(PostgresDirectory, "sock");
     public string PostgresLog => Path.Combine(WorkDirectory, "postgres.log");
+
+    /// <summary>
+    /// Where PostgreSQL's files live: the work directory, unless the postgres user cannot reach it
+    /// (a root user's home is 0700). The data directory is only a cache, so a folder under the
+    /// system temp directory, named after the work directory, serves as well.
+    /// </summary>
+    public string PostgresDirectory { get; } = OsUser.CanPostgresReach(Path.Combine(WorkDirectory, "pgdata"))
+        ? WorkDirectory
+        : Path.Combine(Path.GetTempPath(), $"storage-{VmId}-{Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Path.GetFullPath(WorkDirectory))))[..12].ToLowerInvariant()}");
 }
 
 /// <summary>
@@ -57,12 +66,18 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
         _log = logger;
         _metrics = metrics;
         Directory.CreateDirectory(options.WorkDirectory);
+        Directory.CreateDirectory(options.PostgresDirectory);
         // PostgreSQL (as the postgres user) must reach its data and socket directories inside.
-        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(options.WorkDirectory, (UnixFileMode)0b111_101_101);
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(options.PostgresDirectory, (UnixFileMode)0b111_101_101);
+        if (options.PostgresDirectory != options.WorkDirectory)
+            logger.LogInformation("the postgres user cannot reach {WorkDir}; PostgreSQL's data directory (a cache) lives in {Directory}", options.WorkDirectory, options.PostgresDirectory);
         KillLeftoverPostmaster();
         WipeDataDirectory(); // a cache: whatever a previous life left is useless
         _slotTimer = new Timer(_ => _ = AdvanceRetentionSlotAsync(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
     }
+
+    /// <summary>The running postmaster's PID, for tools outside the agent.</summary>
+    private string PostgresPidFile => Path.Combine(_options.WorkDirectory, "postgres.pid");
 
     private string LocalConnectionString(string database = "postgres") =>
         $"Host={_options.SocketDirectory};Port={_options.PostgresPort};Username={Superuser};Database={database};Pooling=false;Timeout=10";
@@ -155,6 +170,7 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
         var postgres = await PostgresServer.StartAsync(_options.Binaries, _options.DataDirectory, _options.PostgresLog,
             _options.SocketDirectory, _options.PostgresPort, _options.StartTimeout, timeout.Token);
         lock (_lock) _postgres = postgres;
+        File.WriteAllText(PostgresPidFile, postgres.ProcessId.ToString(CultureInfo.InvariantCulture)); // for chaos tools: `storagectl kill postgres`
         _ = postgres.Exited.ContinueWith(t => OnPostgresExited(postgres, t.Result), TaskScheduler.Default);
 
         // 4. The walproposer, then everything that commits (commits wait for it).
@@ -334,6 +350,7 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
             await streamer.DisposeAsync();
         }
         if (proposer != null) await proposer.DisposeAsync();
+        File.Delete(PostgresPidFile);
         WipeDataDirectory();
     }
 

@@ -20,6 +20,12 @@ public sealed record CtlResult(int ExitCode, string Stdout, string Stderr)
 public sealed class StorageCtl : IAsyncDisposable
 {
     public string WorkDir { get; } = Directory.CreateTempSubdirectory("storagectl-").FullName;
+
+    public StorageCtl()
+    {
+        // Like a project folder: others may traverse it (PostgreSQL runs as postgres when we are root).
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(WorkDir, (UnixFileMode)0b111_101_101);
+    }
     public int BasePort { get; } = FindFreePortRange();
     public int HttpBasePort => BasePort + 10;
     public string StateFile => Path.Combine(WorkDir, ".storage", "cluster.json");
@@ -32,22 +38,22 @@ public sealed class StorageCtl : IAsyncDisposable
         using var process = Process.Start(psi)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(180));
         try { await process.WaitForExitAsync(timeout.Token); }
-        catch (OperationCanceledException) { process.Kill(); throw new TimeoutException($"storagectl {string.Join(' ', args)} did not finish in 60 s"); }
+        catch (OperationCanceledException) { process.Kill(); throw new TimeoutException($"storagectl {string.Join(' ', args)} did not finish in 180 s"); }
         return new CtlResult(process.ExitCode, await stdout, await stderr);
     }
 
-    /// <summary>`up` on this instance's ports, with a small demo to keep the tests quick.</summary>
+    /// <summary>`up` on this instance's ports.</summary>
     public Task<CtlResult> UpAsync() =>
-        RunAsync("up", "--base-port", BasePort.ToString(), "--http-base-port", HttpBasePort.ToString(), "--demo-mb", "1");
+        RunAsync("up", "--base-port", BasePort.ToString(), "--http-base-port", HttpBasePort.ToString());
 
     /// <summary>The PIDs cluster.json records (null for stopped safekeepers).</summary>
     public IReadOnlyList<int?> RecordedPids()
     {
         if (!File.Exists(StateFile)) return [];
         using var doc = JsonDocument.Parse(File.ReadAllText(StateFile));
-        return doc.RootElement.GetProperty("safekeepers").EnumerateArray()
+        return doc.RootElement.GetProperty("safekeepers").EnumerateArray().Concat(doc.RootElement.GetProperty("computes").EnumerateArray())
             .Select(s => s.TryGetProperty("pid", out var pid) && pid.ValueKind == JsonValueKind.Number ? pid.GetInt32() : (int?)null)
             .ToList();
     }
@@ -67,7 +73,7 @@ public sealed class StorageCtl : IAsyncDisposable
         for (int attempt = 0; attempt < 100; attempt++)
         {
             int basePort = Random.Shared.Next(20000, 60000);
-            int[] ports = [basePort, basePort + 1, basePort + 2, basePort + 10, basePort + 11, basePort + 12];
+            int[] ports = [basePort, basePort + 1, basePort + 2, basePort + 10, basePort + 11, basePort + 12, basePort + 20, basePort + 30, basePort + 40];
             if (ports.All(IsFree)) return basePort;
         }
         throw new InvalidOperationException("no free port range found");

@@ -14,7 +14,16 @@ public sealed class ComputeVm(string name, int grpcPort, int postgresPort, strin
     public string Name { get; } = name;
     public int PostgresPort { get; } = postgresPort;
     public string WorkDirectory { get; } = workDirectory;
-    public string PgWalDirectory => Path.Combine(WorkDirectory, "pgdata", "pg_wal");
+    /// <summary>The running PostgreSQL's pg_wal (its data directory is named in postmaster.pid's line 2).</summary>
+    public string PgWalDirectory => Path.Combine(DataDirectoryOfRunningPostgres(), "pg_wal");
+
+    private string DataDirectoryOfRunningPostgres()
+    {
+        var pid = File.ReadAllText(Path.Combine(WorkDirectory, "postgres.pid")).Trim();
+        // postgres was started as "postgres -D <dir>": its command line names the data directory.
+        var args = File.ReadAllText($"/proc/{pid}/cmdline").Split('\0');
+        return args[Array.IndexOf(args, "-D") + 1];
+    }
     public Uri Uri { get; } = new($"http://127.0.0.1:{grpcPort}");
     public ServiceProcess Process { get; } = process;
 

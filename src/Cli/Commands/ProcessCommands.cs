@@ -1,11 +1,14 @@
 using System.CommandLine;
+using Storage.Core.Postgres;
+using Storage.Core.Processes;
 
 namespace Storage.Cli.Commands;
 
 /// <summary>`down`, `safekeeper start|stop N`, `kill COMPONENT`, `start COMPONENT`: one process or all, by PID.</summary>
 public static class ProcessCommands
 {
-    private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(30);
+    private const string Components = "sk1..sk3 (or 1..3), vm1, or postgres (the endpoint's PostgreSQL)";
 
     public static Command Down()
     {
@@ -14,6 +17,8 @@ public static class ProcessCommands
         {
             var dir = CommonOptions.ClusterDir(result);
             var state = dir.Load();
+            // Computes first: a VM stops its PostgreSQL cleanly while the safekeepers still commit.
+            await Task.WhenAll(state.Computes.Select(vm => StopAndReportAsync(vm)));
             await Task.WhenAll(state.Safekeepers.Select(sk => StopAndReportAsync(sk)));
             dir.Save(state);
             return 0;
@@ -24,48 +29,59 @@ public static class ProcessCommands
     public static Command Safekeeper()
     {
         var command = new Command("safekeeper", "manage one safekeeper");
-        command.Add(OneComponent("start", "start a safekeeper (1..3 or sk1..sk3)", StartAsync));
-        command.Add(OneComponent("stop", "stop a safekeeper (SIGTERM, then SIGKILL)", (_, sk) => StopAndReportAsync(sk)));
+        command.Add(OneComponent("start", "start a safekeeper (1..3 or sk1..sk3)", (dir, state, name) => StartAsync(dir, state.Find(name))));
+        command.Add(OneComponent("stop", "stop a safekeeper (SIGTERM, then SIGKILL)", (_, state, name) => StopAndReportAsync(state.Find(name))));
         return command;
     }
 
-    public static Command Kill() => OneComponent("kill", "SIGKILL a component (sk1..sk3), for chaos runs", async (_, sk) =>
+    public static Command Kill() => OneComponent("kill", $"SIGKILL a component, for chaos runs: {Components}", async (dir, state, name) =>
     {
-        if (!SafekeeperProcesses.IsRunning(sk)) { Console.WriteLine($"{sk.Name} is not running"); return; }
-        await SafekeeperProcesses.KillAsync(sk);
-        Console.WriteLine($"killed {sk.Name} (pid {sk.Pid})");
+        if (name.Equals("postgres", StringComparison.OrdinalIgnoreCase))
+        {
+            var vm = state.Computes.Single(c => c.Name == state.Endpoint?.Vm);
+            if (new ClusterProcesses(dir).PostmasterPid(vm) is not int postmaster) { Console.WriteLine($"no PostgreSQL runs on {vm.Name}"); return; }
+            OsUser.Signal(postmaster, OsUser.SigKill);
+            Console.WriteLine($"killed PostgreSQL of endpoint {state.Endpoint?.Id} on {vm.Name} (pid {postmaster})");
+            return;
+        }
+        var process = state.FindProcess(name);
+        if (!ClusterProcesses.IsRunning(process)) { Console.WriteLine($"{process.Name} is not running"); return; }
+        await new ClusterProcesses(dir).KillAsync(process);
+        Console.WriteLine($"killed {process.Name} (pid {process.Pid})");
     });
 
-    public static Command Start() => OneComponent("start", "start a stopped or killed component (sk1..sk3)", StartAsync);
+    public static Command Start() => OneComponent("start", "start a stopped or killed component (sk1..sk3, vm1)",
+        (dir, state, name) => StartAsync(dir, state.FindProcess(name)));
 
     /// <summary>A command taking one component name; saves cluster.json after the action.</summary>
-    private static Command OneComponent(string name, string description, Func<ClusterDirectory, SafekeeperEntry, Task> action)
+    private static Command OneComponent(string name, string description, Func<ClusterDirectory, ClusterState, string, Task> action)
     {
-        var component = new Argument<string>("component") { Description = "sk1..sk3, or 1..3" };
+        var component = new Argument<string>("component") { Description = Components };
         var command = new Command(name, description) { component };
         command.SetAction(result => CliRunner.RunAsync(async () =>
         {
             var dir = CommonOptions.ClusterDir(result);
             var state = dir.Load();
-            await action(dir, state.Find(result.GetValue(component)!));
+            await action(dir, state, result.GetValue(component)!);
             dir.Save(state);
             return 0;
         }));
         return command;
     }
 
-    private static async Task StartAsync(ClusterDirectory dir, SafekeeperEntry sk)
+    private static async Task StartAsync(ClusterDirectory dir, IProcessEntry process)
     {
-        if (SafekeeperProcesses.IsRunning(sk)) { Console.WriteLine($"{sk.Name} is already running (pid {sk.Pid})"); return; }
-        await new SafekeeperProcesses(dir).StartAsync(sk);
-        Console.WriteLine($"started {sk.Name} ({sk.AvailabilityZone}) pid {sk.Pid} on 127.0.0.1:{sk.Port}");
+        if (ClusterProcesses.IsRunning(process)) { Console.WriteLine($"{process.Name} is already running (pid {process.Pid})"); return; }
+        var processes = new ClusterProcesses(dir);
+        await (process is ComputeEntry vm ? processes.StartAsync(vm) : processes.StartAsync((SafekeeperEntry)process));
+        Console.WriteLine($"started {process.Name} pid {process.Pid}{(process is ComputeEntry ? " (idle; `storagectl up` attaches the endpoint)" : "")}");
     }
 
-    private static async Task StopAndReportAsync(SafekeeperEntry sk)
+    private static async Task StopAndReportAsync(IProcessEntry process)
     {
-        if (!SafekeeperProcesses.IsRunning(sk)) { Console.WriteLine($"{sk.Name} is not running"); sk.Pid = null; return; }
-        var pid = sk.Pid;
-        await SafekeeperProcesses.StopAsync(sk, StopGrace);
-        Console.WriteLine($"stopped {sk.Name} (pid {pid})");
+        if (!ClusterProcesses.IsRunning(process)) { Console.WriteLine($"{process.Name} is not running"); process.Pid = null; return; }
+        var pid = process.Pid;
+        await ClusterProcesses.StopAsync(process, StopGrace);
+        Console.WriteLine($"stopped {process.Name} (pid {pid})");
     }
 }

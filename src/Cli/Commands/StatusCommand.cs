@@ -12,18 +12,35 @@ public static class StatusCommand
     public static Command Create()
     {
         var json = new Option<bool>("--json") { Description = "print the status as JSON, for scripts" };
-        var command = new Command("status", "show the safekeepers and their timelines") { json };
+        var command = new Command("status", "show the safekeepers, their timelines, and the compute VMs") { json };
         command.SetAction(result => CliRunner.RunAsync(async () =>
         {
             var state = CommonOptions.ClusterDir(result).Load();
             var reports = await ClusterReport.GatherAsync(state);
+            var computes = await ClusterReport.GatherComputesAsync(state);
             if (result.GetValue(json))
-                Console.WriteLine(JsonSerializer.Serialize(new { state.TenantId, state.TimelineId, Safekeepers = reports }, Json));
+                Console.WriteLine(JsonSerializer.Serialize(new { state.TenantId, state.TimelineId, Safekeepers = reports, Computes = computes }, Json));
             else
+            {
                 AnsiConsole.Write(Table(reports));
+                AnsiConsole.Write(Table(computes));
+            }
             return 0;
         }));
         return command;
+    }
+
+    private static Table Table(IReadOnlyList<ComputeReport> reports)
+    {
+        var table = new Table().AddColumns("name", "pid", "state", "endpoint", "postgres", "term", "start LSN", "streamed LSN", "commit LSN", "reason");
+        foreach (var r in reports)
+        {
+            var state = r.State switch { "Running" => "[green]running[/]", "Idle" => "idle", _ => $"[red]{Markup.Escape(r.State.ToLowerInvariant())}[/]" };
+            var postgres = r.PostgresPid != 0 ? $"pid {r.PostgresPid} :{r.PostgresPort}" : "-";
+            table.AddRow(r.Name, r.Pid?.ToString() ?? "-", state, r.Endpoint, postgres, r.Term.ToString(), r.StartLsn, r.StreamedLsn, r.CommitLsn,
+                Markup.Escape(r.Error ?? r.Reason));
+        }
+        return table;
     }
 
     private static Table Table(IReadOnlyList<SafekeeperReport> reports)

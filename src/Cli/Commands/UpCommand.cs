@@ -1,85 +1,99 @@
 using System.CommandLine;
+using Microsoft.Extensions.Logging.Abstractions;
 using Spectre.Console;
 using Storage.Core.Api;
+using Storage.Core.Basebackup;
+using Storage.Core.Grpc;
+using Storage.Core.Postgres;
+using Storage.Proto.Compute;
 
 namespace Storage.Cli.Commands;
 
-/// <summary>`storagectl up`: start (or restart) the three safekeepers, create the default timeline once, run the WAL demo.</summary>
+/// <summary>
+/// `storagectl up`: start (or bring back) three safekeepers and one compute VM, create the default
+/// timeline once (initdb image + safekeepers), attach endpoint `main` to the VM and print its
+/// postgresql:// connection string.
+/// </summary>
 public static class UpCommand
 {
     public static Command Create()
     {
-        var basePort = new Option<int>("--base-port") { Description = "gRPC port of sk1 (sk2, sk3 follow)", DefaultValueFactory = _ => 7671 };
+        var basePort = new Option<int>("--base-port") { Description = "gRPC port of sk1 (sk2, sk3 follow; vm1 uses base+20, base+30 for HTTP, PostgreSQL on base+40)", DefaultValueFactory = _ => 7671 };
         var httpBasePort = new Option<int?>("--http-base-port") { Description = "HTTP/metrics port of sk1 (default: base port + 10)" };
-        var demoMb = new Option<int>("--demo-mb") { Description = "MiB of WAL the demo streams (0 skips the demo)", DefaultValueFactory = _ => 4 };
-        var command = new Command("up", "start the local cluster (three safekeepers) and stream demo WAL through it") { basePort, httpBasePort, demoMb };
+        var command = new Command("up", "start the local cluster (three safekeepers, one compute VM) and print the connection string") { basePort, httpBasePort };
         command.SetAction((result, ct) => CliRunner.RunAsync(() => RunAsync(CommonOptions.ClusterDir(result),
-            result.GetValue(basePort), result.GetValue(httpBasePort), result.GetValue(demoMb), ct)));
+            result.GetValue(basePort), result.GetValue(httpBasePort), ct)));
         return command;
     }
 
-    private static async Task<int> RunAsync(ClusterDirectory dir, int basePort, int? httpBasePort, int demoMb, CancellationToken ct)
+    private static async Task<int> RunAsync(ClusterDirectory dir, int basePort, int? httpBasePort, CancellationToken ct)
     {
         var state = dir.TryLoad();
         bool firstStart = state is null;
         state ??= ClusterState.New(TimelineIds.New(), TimelineIds.New(), basePort, httpBasePort ?? basePort + 10);
-
-        var stopped = state.Safekeepers.Where(s => !SafekeeperProcesses.IsRunning(s)).ToList();
-        if (stopped.Count == 0)
-        {
-            AnsiConsole.MarkupLine($"cluster in {Markup.Escape(dir.Root)} is already running: " +
-                string.Join(", ", state.Safekeepers.Select(s => $"{s.Name} pid {s.Pid}")));
-            return 0;
-        }
-
         dir.Save(state);
-        await StartAllAsync(dir, state, stopped);
 
+        var stopped = state.Processes.Where(p => !ClusterProcesses.IsRunning(p)).ToList();
+        if (stopped.Count > 0) await StartAllAsync(dir, state, stopped);
+
+        var safekeepers = state.Safekeepers.Select(s => s.Uri).ToList();
         if (firstStart)
         {
-            foreach (var sk in state.Safekeepers)
-                await SafekeeperClient.CreateTimelineAsync(sk, state.TenantId, state.TimelineId, WalDemo.TimelineStart);
-            AnsiConsole.MarkupLine($"created timeline tenant [bold]{state.TenantId}[/] timeline [bold]{state.TimelineId}[/] at {WalDemo.TimelineStart}");
+            await AnsiConsole.Status().StartAsync("creating the default timeline (initdb)...", async _ =>
+            {
+                var image = await new TimelineBootstrap(PostgresBinaries.Locate(), new ImageStore(dir.ImageStore), NullLogger.Instance)
+                    .CreateAsync(state.TenantId, state.TimelineId, safekeepers, ct);
+                AnsiConsole.MarkupLine($"created timeline tenant [bold]{state.TenantId}[/] timeline [bold]{state.TimelineId}[/], WAL from {image.EndLsn}");
+            });
         }
 
-        if (demoMb > 0)
+        var endpoint = state.Endpoint ?? throw new CliError("cluster.json has no endpoint");
+        var vm = state.Computes.Single(c => c.Name == endpoint.Vm);
+        var status = await ComputeClient.StatusAsync(vm);
+        if (status.State != ComputeState.Running)
         {
-            var commit = await new WalDemo(dir, state).RunAsync(demoMb * 1024 * 1024, ct);
-            AnsiConsole.MarkupLine($"commit LSN: [bold]{commit}[/]");
-            await PrintSafekeeperLsnsAsync(state);
+            await AnsiConsole.Status().StartAsync($"attaching endpoint {endpoint.Id} to {vm.Name}...", async _ =>
+            {
+                var request = new AttachRequest
+                {
+                    TenantId = state.TenantId,
+                    TimelineId = state.TimelineId,
+                    Endpoint = new EndpointSettings { EndpointId = endpoint.Id, RoleName = endpoint.RoleName, RolePassword = endpoint.Password },
+                    ImageStore = dir.ImageStore,
+                };
+                request.Safekeepers.AddRange(safekeepers.Select(u => u.ToString()));
+                try { status = await ComputeClient.AttachAsync(vm, request, ct); }
+                catch (RpcException e) { throw new CliError($"attach of endpoint {endpoint.Id} to {vm.Name} failed: {e.Detail} (logs in {dir.LogFile(vm)})"); }
+            });
+            AnsiConsole.MarkupLine($"endpoint [bold]{endpoint.Id}[/] runs on {vm.Name}: PostgreSQL on 127.0.0.1:{vm.PostgresPort}, term {status.Term}, WAL from {new Core.Lsn(status.StartLsn)}");
         }
+        else AnsiConsole.MarkupLine($"endpoint [bold]{endpoint.Id}[/] already runs on {vm.Name}");
+
+        // On a line of its own, for people and scripts alike.
+        Console.WriteLine(status.ConnectionString);
         return 0;
     }
 
-    /// <summary>Starts safekeepers in parallel, reporting each as it becomes ready and recording its PID at once.</summary>
-    private static async Task StartAllAsync(ClusterDirectory dir, ClusterState state, IReadOnlyList<SafekeeperEntry> toStart)
+    /// <summary>Starts processes in parallel, reporting each as it becomes ready and recording its PID at once.</summary>
+    private static async Task StartAllAsync(ClusterDirectory dir, ClusterState state, IReadOnlyList<IProcessEntry> toStart)
     {
-        var processes = new SafekeeperProcesses(dir);
+        var processes = new ClusterProcesses(dir);
         var saveLock = new object();
         await AnsiConsole.Status().StartAsync($"starting {string.Join(", ", toStart.Select(s => s.Name))}...", async _ =>
         {
-            await Task.WhenAll(toStart.Select(async sk =>
+            await Task.WhenAll(toStart.Select(async p =>
             {
-                await processes.StartAsync(sk);
+                await (p is ComputeEntry vm ? processes.StartAsync(vm) : processes.StartAsync((SafekeeperEntry)p));
                 lock (saveLock) dir.Save(state); // so down can stop it even if a later step fails
-                AnsiConsole.MarkupLine($"[green]ready[/] {sk.Name} ({sk.AvailabilityZone}) pid {sk.Pid} on 127.0.0.1:{sk.Port}, metrics on :{sk.HttpPort}");
+                AnsiConsole.MarkupLine($"[green]ready[/] {Describe(p)}");
             }));
         });
     }
 
-    private static async Task PrintSafekeeperLsnsAsync(ClusterState state)
+    private static string Describe(IProcessEntry p) => p switch
     {
-        foreach (var sk in state.Safekeepers)
-        {
-            try
-            {
-                var status = await SafekeeperClient.StatusAsync(sk, state.TenantId, state.TimelineId);
-                AnsiConsole.MarkupLine($"{sk.Name}: flush {new Core.Lsn(status.FlushLsn)}, commit {new Core.Lsn(status.CommitLsn)}");
-            }
-            catch (Core.Grpc.RpcException e)
-            {
-                AnsiConsole.MarkupLine($"{sk.Name}: [red]unreachable[/] ({Markup.Escape(e.Detail)})");
-            }
-        }
-    }
+        SafekeeperEntry sk => $"{sk.Name} ({sk.AvailabilityZone}) pid {sk.Pid} on 127.0.0.1:{sk.Port}, metrics on :{sk.HttpPort}",
+        ComputeEntry vm => $"{vm.Name} (compute VM) pid {vm.Pid} on 127.0.0.1:{vm.Port}, metrics on :{vm.HttpPort}",
+        _ => p.Name,
+    };
 }

@@ -56,6 +56,18 @@ public static partial class OsUser
         result.ThrowIfFailed("chown");
     }
 
+    /// <summary>
+    /// Whether the postgres user can reach <paramref name="path"/>: every ancestor directory must be
+    /// searchable by others (we are root, postgres is not the owner). Always true when not root.
+    /// </summary>
+    public static bool CanPostgresReach(string path)
+    {
+        if (!IsRoot || OperatingSystem.IsWindows()) return true;
+        for (var dir = Path.GetDirectoryName(Path.GetFullPath(path)); !string.IsNullOrEmpty(dir); dir = Path.GetDirectoryName(dir))
+            if (Directory.Exists(dir) && !File.GetUnixFileMode(dir).HasFlag(UnixFileMode.OtherExecute)) return false;
+        return true;
+    }
+
     /// <summary>Sends a signal to one process id. Returns false if the process no longer exists.</summary>
     public static bool Signal(int pid, int signal) => kill(pid, signal) == 0;
 }
