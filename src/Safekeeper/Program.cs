@@ -22,7 +22,7 @@ var metrics = new SafekeeperMetrics(metricsRegistry);
 await using var registry = new TimelineRegistry(dataDir, new NodeIdentity(nodeId, az), loggers, metrics);
 registry.LoadAll();
 
-await using var server = new GrpcServer(new GrpcServerOptions { GrpcEndpoint = listen, HttpEndpoint = http }, loggers);
+await using var server = new GrpcServer(new GrpcServerOptions { GrpcEndpoint = listen, HttpEndpoint = http, InlineScheduling = true }, loggers);
 new SafekeeperService(registry, metrics, log).MapTo(server);
 server.MapHttpGet("/metrics", async ctx =>
 {

@@ -31,8 +31,9 @@ internal sealed class SafekeeperService(TimelineRegistry registry, SafekeeperMet
 
     /// <summary>
     /// One proposer conversation. Requests are handled in order as they arrive; append responses
-    /// are sent by a second task whenever the timeline's flush or commit LSN moves, so a burst of
-    /// appends gets one response per group-commit flush.
+    /// are sent by a second task whenever the timeline's flush LSN or term moves, so a burst of
+    /// appends gets one response per group-commit flush. (The proposer learns nothing from our
+    /// commit LSN, so a commit-only change is not worth a message.)
     /// </summary>
     private async Task ProposerStreamAsync(IGrpcStreamReader<ProposerMessage> requests, IGrpcStreamWriter<AcceptorMessage> responses, GrpcCallContext context)
     {
@@ -65,7 +66,7 @@ internal sealed class SafekeeperService(TimelineRegistry registry, SafekeeperMet
                 switch (message.BodyCase)
                 {
                     case ProposerMessage.BodyOneofCase.VoteRequest:
-                        await SendAsync(new AcceptorMessage { VoteResponse = timeline.Vote(message.VoteRequest) });
+                        await SendAsync(new AcceptorMessage { VoteResponse = await timeline.VoteAsync(message.VoteRequest, ct) });
                         break;
                     case ProposerMessage.BodyOneofCase.Elected:
                         await timeline.ElectedAsync(message.Elected, ct);
@@ -111,11 +112,12 @@ internal sealed class SafekeeperService(TimelineRegistry registry, SafekeeperMet
             var changed = timeline.Changed;
             if (timeline.FlushError is { } error) throw new RpcException(GrpcStatusCode.Unavailable, $"WAL flush failed: {error.Message}");
             var now = timeline.LatestAppendResponse();
-            if (last is null || !now.Equals(last))
+            if (last is null || now.FlushLsn != last.FlushLsn || now.Term != last.Term)
             {
                 await send(new AcceptorMessage { AppendResponse = now });
                 last = now;
             }
+            // Runs on the thread that signalled (usually the flusher): the ack goes out without a hop.
             await changed.WaitAsync(ct);
         }
     }
@@ -155,7 +157,8 @@ internal sealed class SafekeeperService(TimelineRegistry registry, SafekeeperMet
                     continue;
                 }
                 if (end.IsValid && position >= end) return;
-                await changed.WaitAsync(ct);
+                // Off the signalling thread: reading and sending WAL must not hold up the flusher.
+                await changed.WaitAsync(ct).ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
             }
         }
         finally { metrics.ReadStreamClosed(); }

@@ -10,14 +10,18 @@ namespace Storage.Safekeeper;
 /// One tenant timeline on this safekeeper: the acceptor, its WAL and control file, and the
 /// group-commit flusher. All acceptor calls go through here under one lock; fdatasync runs outside
 /// the lock so appends keep arriving while a flush is under way, and the next flush covers them all.
+/// The flusher is a dedicated thread: fdatasync blocks, and on a small machine a blocked pool
+/// thread delays every other continuation (the pool starts with one thread per core).
 /// </summary>
 internal sealed class Timeline : IAsyncDisposable
 {
     private readonly object _lock = new();
-    private readonly SemaphoreSlim _flushGate = new(1, 1); // one flush or truncation at a time
-    private readonly SemaphoreSlim _dirty = new(0, int.MaxValue);
+    // One flush, truncation or control file write at a time (so a control file never claims WAL a
+    // truncation removed, and saves land in order).
+    private readonly SemaphoreSlim _flushGate = new(1, 1);
+    private readonly AutoResetEvent _dirty = new(false); // set when WAL was written since the last flush began
     private readonly CancellationTokenSource _stop = new();
-    private readonly Task _flusher;
+    private readonly Thread _flusher;
     private readonly TimelineStorage _storage;
     private readonly ILogger _log;
     private readonly SafekeeperMetrics _metrics;
@@ -33,7 +37,8 @@ internal sealed class Timeline : IAsyncDisposable
         var wal = new WalStore(new SegmentFiles(directory, new WalGeometry(identity.WalSegmentSize)), walEnd);
         _storage = new TimelineStorage(directory, identity, state, wal);
         Acceptor = new Acceptor(_storage, node.NodeId, node.AvailabilityZone);
-        _flusher = Task.Run(FlushLoopAsync);
+        _flusher = new Thread(FlushLoop) { IsBackground = true, Name = "wal-flush" };
+        _flusher.Start();
     }
 
     public string Directory { get; }
@@ -46,16 +51,23 @@ internal sealed class Timeline : IAsyncDisposable
 
     public AcceptorGreeting Greet() { lock (_lock) return Acceptor.OnGreeting(); }
 
-    public VoteResponse Vote(VoteRequest request)
+    public async Task<VoteResponse> VoteAsync(VoteRequest request, CancellationToken ct)
     {
-        lock (_lock)
+        // A vote saves the control file: under the gate, so it cannot race the flusher's saves.
+        await _flushGate.WaitAsync(ct);
+        try
         {
-            var response = Acceptor.OnVoteRequest(request);
-            _log.LogInformation("vote for term {Term} {Given} (flush {FlushLsn}, last log term {LastLogTerm}) on {TenantId}/{TimelineId}",
-                request.Term, response.VoteGiven ? "given" : "refused", Acceptor.FlushLsn, Acceptor.LastLogTerm, Identity.TenantId, Identity.TimelineId);
+            VoteResponse response;
+            lock (_lock)
+            {
+                response = Acceptor.OnVoteRequest(request);
+                _log.LogInformation("vote for term {Term} {Given} (flush {FlushLsn}, last log term {LastLogTerm}) on {TenantId}/{TimelineId}",
+                    request.Term, response.VoteGiven ? "given" : "refused", Acceptor.FlushLsn, Acceptor.LastLogTerm, Identity.TenantId, Identity.TimelineId);
+            }
             Notify();
             return response;
         }
+        finally { _flushGate.Release(); }
     }
 
     public async Task ElectedAsync(ProposerElected elected, CancellationToken ct)
@@ -70,17 +82,29 @@ internal sealed class Timeline : IAsyncDisposable
                 Acceptor.OnElected(elected);
                 _log.LogInformation("proposer of term {Term} elected: WAL cut at {StartLsn} (was {PreviousEnd}), history {History} on {TenantId}/{TimelineId}",
                     elected.Term, new Lsn(elected.StartStreamingAt), before, Acceptor.History, Identity.TenantId, Identity.TimelineId);
-                Notify();
             }
+            Notify();
         }
         finally { _flushGate.Release(); }
     }
 
     public void Append(AppendRequest append)
     {
-        lock (_lock) Acceptor.OnAppend(append);
+        bool commitMoved = false;
+        lock (_lock)
+        {
+            Acceptor.OnAppend(append);
+            if (append.WalData.IsEmpty)
+            {
+                // Only a commit LSN update: learn it now (up to what is already durable), no flush needed.
+                var before = Acceptor.CommitLsn;
+                Acceptor.AfterFlush();
+                commitMoved = Acceptor.CommitLsn != before;
+            }
+        }
         _metrics.AppendReceived(append.WalData.Length);
-        _dirty.Release();
+        if (!append.WalData.IsEmpty) _dirty.Set();
+        else if (commitMoved) Notify();
     }
 
     public TimelineStatus Status()
@@ -123,16 +147,16 @@ internal sealed class Timeline : IAsyncDisposable
     }
 
     /// <summary>The group-commit loop: one fdatasync covers every append written while the last one ran.</summary>
-    private async Task FlushLoopAsync()
+    private void FlushLoop()
     {
         var ct = _stop.Token;
-        while (!ct.IsCancellationRequested)
+        while (true)
         {
             try
             {
-                await _dirty.WaitAsync(ct);
-                while (_dirty.CurrentCount > 0) _dirty.Wait(0); // everything pending is covered by this flush
-                await _flushGate.WaitAsync(ct);
+                _dirty.WaitOne(); // auto-reset: appends arriving from here on set it again for the next round
+                if (ct.IsCancellationRequested) return;
+                _flushGate.Wait(ct);
                 try
                 {
                     (Lsn target, Microsoft.Win32.SafeHandles.SafeFileHandle[] handles, ulong[] segments) work;
@@ -140,17 +164,25 @@ internal sealed class Timeline : IAsyncDisposable
                     var started = System.Diagnostics.Stopwatch.GetTimestamp();
                     foreach (var h in work.handles) Core.Storage.FileSync.DataSync(h);
                     _metrics.Flushed(System.Diagnostics.Stopwatch.GetElapsedTime(started));
+                    AcceptorState? save = null;
                     lock (_lock)
                     {
                         _storage.Wal.EndFlush(work.target, work.segments);
                         Acceptor.AfterFlush();
-                        SaveControlFileIfDue();
-                        Notify();
+                        if (DateTime.UtcNow - _lastControlSave >= ControlSaveInterval) save = Acceptor.StateToSave();
+                    }
+                    Notify(); // acknowledge first: the control file write below is not on the commit path
+                    if (save is not null)
+                    {
+                        // Outside the lock so appends continue; the gate keeps truncation and votes out,
+                        // so the saved flush LSN (taken after this fdatasync) is still durable WAL.
+                        _storage.Persist(save);
+                        _lastControlSave = DateTime.UtcNow;
                     }
                 }
                 finally { _flushGate.Release(); }
             }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested) { break; }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }
             catch (Exception e)
             {
                 // A failed fdatasync means we cannot promise durability: stop acknowledging.
@@ -171,27 +203,31 @@ internal sealed class Timeline : IAsyncDisposable
         lock (_lock) return new AppendResponse { Term = Acceptor.Term, FlushLsn = Acceptor.FlushLsn.Value, CommitLsn = Acceptor.CommitLsn.Value };
     }
 
-    private void SaveControlFileIfDue()
-    {
-        // The commit LSN is saved lazily (it is re-learned from the proposer), once a second.
-        if (DateTime.UtcNow - _lastControlSave < TimeSpan.FromSeconds(1)) return;
-        _storage.Persist(Acceptor.StateToSave());
-        _lastControlSave = DateTime.UtcNow;
-    }
+    // The commit LSN is saved lazily (it is re-learned from the proposer), once a second.
+    private static readonly TimeSpan ControlSaveInterval = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// Wakes whoever waits on <see cref="Changed"/>. Called outside the lock: waiters' continuations
+    /// run right here (the proposer stream's responder sends its ack without a thread hop).
+    /// </summary>
     private void Notify()
     {
-        var old = _changed;
-        _changed = NewSignal();
+        TaskCompletionSource old;
+        lock (_lock)
+        {
+            old = _changed;
+            _changed = NewSignal();
+        }
         old.TrySetResult();
     }
 
-    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private static TaskCompletionSource NewSignal() => new();
 
     public async ValueTask DisposeAsync()
     {
         _stop.Cancel();
-        try { await _flusher; } catch (OperationCanceledException) { }
+        _dirty.Set();
+        await Task.Run(_flusher.Join);
         await _flushGate.WaitAsync();
         try
         {
@@ -204,10 +240,11 @@ internal sealed class Timeline : IAsyncDisposable
                     _storage.Persist(Acceptor.StateToSave());
                 }
                 _storage.Wal.Dispose();
-                Notify();
             }
+            Notify();
         }
         finally { _flushGate.Release(); }
+        _dirty.Dispose();
     }
 }
 

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -84,6 +85,8 @@ public sealed class GrpcServer : IAsyncDisposable
         WebApplicationBuilder builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
         builder.Services.AddSingleton<ILoggerFactory>(new WarningOnlyLoggerFactory(_loggerFactory));
         builder.WebHost.UseKestrelCore().ConfigureKestrel(ConfigureKestrel);
+        if (_options.InlineScheduling)
+            builder.Services.Configure<SocketTransportOptions>(o => o.UnsafePreferInlineScheduling = true);
         WebApplication app = builder.Build();
         app.Run(DispatchAsync);
         _app = app;

@@ -13,4 +13,11 @@ public sealed record GrpcServerOptions
     public int MaxReceiveMessageSize { get; init; } = GrpcProtocol.DefaultMaxMessageSize;
 
     public int MaxSendMessageSize { get; init; } = GrpcProtocol.DefaultMaxMessageSize;
+
+    /// <summary>
+    /// Run Kestrel's connection processing and the handlers' continuations on the socket's I/O
+    /// thread instead of hopping to the thread pool (lower latency). Only for handlers that never
+    /// block: a blocked handler stalls every connection served by that I/O thread.
+    /// </summary>
+    public bool InlineScheduling { get; init; }
 }
