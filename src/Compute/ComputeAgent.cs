@@ -178,7 +178,7 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
         await streamer.StartAsync(timeout.Token);
         lock (_lock) _streamer = streamer;
         _ = proposer.Fenced.ContinueWith(t => OnFenced(proposer, t.Result), TaskScheduler.Default);
-        _ = streamer.Completion.ContinueWith(t => OnStreamerStopped(streamer, t), TaskScheduler.Default);
+        _ = streamer.Completion.ContinueWith(t => OnStreamerStopped(streamer, t), TaskScheduler.Default).Unwrap();
         await PrepareRoleAndSlotAsync(request.Endpoint, timeout.Token);
     }
 
@@ -381,12 +381,14 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
         _ = postgres?.StopAsync(ShutdownMode.Immediate, TimeSpan.FromSeconds(10));
     }
 
-    private void OnStreamerStopped(WalStreamer streamer, Task completion)
+    private async Task OnStreamerStopped(WalStreamer streamer, Task completion)
     {
+        if (!completion.IsFaulted) return;
+        // A dying PostgreSQL breaks the replication stream first: give its exit the chance to be the reason.
+        if (_postgres is { } running) await Task.WhenAny(running.Exited, Task.Delay(500));
         lock (_lock)
         {
             if (_streamer != streamer || _state != ComputeState.Running || _postgres is not { HasExited: false }) return;
-            if (!completion.IsFaulted) return;
             _log.LogError("walproposer stopped: {Error}", completion.Exception?.GetBaseException().Message);
             _state = ComputeState.Failed;
             _reason = "walproposer stopped: " + completion.Exception?.GetBaseException().Message;

@@ -159,11 +159,32 @@ public sealed class ServiceProcess : IAsyncDisposable
     }
 
     /// <summary>A TCP port on 127.0.0.1 that is free right now.</summary>
+    /// <summary>
+    /// A free listening port on 127.0.0.1, picked at random below the kernel's ephemeral range: a
+    /// service restarted on its old port must not find it taken by some client connection's
+    /// ephemeral source port, which the OS hands out from that range.
+    /// </summary>
     public static int FreePort()
     {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)socket.LocalEndPoint!).Port;
+        int ephemeralLow = EphemeralRangeStart();
+        for (int attempt = 0; attempt < 200; attempt++)
+        {
+            int port = Random.Shared.Next(10000, Math.Max(10001, ephemeralLow));
+            try
+            {
+                using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                socket.Bind(new IPEndPoint(IPAddress.Loopback, port));
+                return port;
+            }
+            catch (SocketException) { } // taken: try another
+        }
+        throw new InvalidOperationException("no free port found below the ephemeral range");
+    }
+
+    private static int EphemeralRangeStart()
+    {
+        try { return int.Parse(File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split('\t', ' ')[0]); }
+        catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException) { return 32768; }
     }
 
     private static string Quote(string s) => s.All(c => char.IsLetterOrDigit(c) || "-_./:=@,".Contains(c)) ? s : "'" + s.Replace("'", "'\\''") + "'";
