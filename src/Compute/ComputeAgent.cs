@@ -174,7 +174,7 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
         _ = postgres.Exited.ContinueWith(t => OnPostgresExited(postgres, t.Result), TaskScheduler.Default);
 
         // 4. The walproposer, then everything that commits (commits wait for it).
-        var streamer = new WalStreamer(LocalConnectionString(), proposer, _startLsn, _log);
+        var streamer = new WalStreamer(LocalConnectionString(), proposer, _startLsn, _log, _metrics);
         await streamer.StartAsync(timeout.Token);
         lock (_lock) _streamer = streamer;
         _ = proposer.Fenced.ContinueWith(t => OnFenced(proposer, t.Result), TaskScheduler.Default);
@@ -344,8 +344,8 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
         {
             if (mode != ShutdownMode.Immediate && proposer is { Phase: not ProposerPhase.Fenced })
             {
-                try { await proposer.WaitForCommitAsync(streamer.StreamedUpTo).WaitAsync(TimeSpan.FromSeconds(10)); }
-                catch (Exception e) { _log.LogWarning("last WAL up to {Lsn} not confirmed committed: {Error}", streamer.StreamedUpTo, e.Message); }
+                try { await proposer.WaitForCommitAsync(streamer.ReceivedUpTo).WaitAsync(TimeSpan.FromSeconds(10)); }
+                catch (Exception e) { _log.LogWarning("last WAL up to {Lsn} not confirmed committed: {Error}", streamer.ReceivedUpTo, e.Message); }
             }
             await streamer.DisposeAsync();
         }

@@ -8,7 +8,15 @@ internal sealed class ComputeMetrics(MetricsRegistry registry)
     private readonly MetricsRegistry.Cell _attaches = registry.Counter("compute_attach_total", "Attach requests started");
     private readonly MetricsRegistry.Cell _postgresExits = registry.Counter("compute_postgres_unexpected_exits_total", "Times PostgreSQL exited without being asked to");
 
+    private readonly MetricsRegistry.Cell _quorumSeconds = registry.Counter("compute_quorum_commit_seconds_total", "Time from handing a WAL batch to the proposer until the quorum committed it");
+    private readonly MetricsRegistry.Cell _quorumRounds = registry.Counter("compute_quorum_commits_total", "WAL batches committed by the quorum");
+    private readonly MetricsRegistry.Cell _feedbackSeconds = registry.Counter("compute_feedback_seconds_total", "Time from a commit advance until PostgreSQL was sent the new flush position");
+    private readonly MetricsRegistry.Cell _feedbacks = registry.Counter("compute_feedback_messages_total", "Flush positions sent to PostgreSQL");
+
     public MetricsRegistry Registry { get; } = registry;
+
+    public void QuorumCommitted(TimeSpan took) { _quorumSeconds.Add(took.TotalSeconds); _quorumRounds.Add(1); }
+    public void FeedbackSent(TimeSpan took) { _feedbackSeconds.Add(took.TotalSeconds); _feedbacks.Add(1); }
 
     public void Attached() => _attaches.Add(1);
     public void PostgresExited() => _postgresExits.Add(1);

@@ -1,3 +1,4 @@
+using System.Buffers;
 using Microsoft.Extensions.Logging;
 using Npgsql.Replication;
 using NpgsqlTypes;
@@ -27,8 +28,12 @@ internal sealed class WalStreamer : IAsyncDisposable
     private Task _receive = Task.CompletedTask;
     private Task _feedback = Task.CompletedTask;
 
-    public WalStreamer(string connectionString, WalProposer proposer, Lsn start, ILogger logger)
+    private readonly ComputeMetrics _metrics;
+    private long _batchSentAt, _commitSeenAt;
+
+    public WalStreamer(string connectionString, WalProposer proposer, Lsn start, ILogger logger, ComputeMetrics metrics)
     {
+        _metrics = metrics;
         _proposer = proposer;
         _log = logger;
         _start = start;
@@ -39,6 +44,18 @@ internal sealed class WalStreamer : IAsyncDisposable
     /// <summary>End of the WAL handed to the safekeepers.</summary>
     public Lsn StreamedUpTo => new((ulong)Interlocked.Read(ref _streamedUpTo));
     private long _streamedUpTo;
+
+    /// <summary>End of the complete WAL records received from PostgreSQL (some may wait in the batch).</summary>
+    public Lsn ReceivedUpTo { get { lock (_batchLock) return _cutter.PassedUpTo; } }
+
+    // Commit pacing: at most one batch of WAL awaits its quorum commit. WAL arriving meanwhile is
+    // gathered and sent as one append when that commit comes. A lone committer is sent at once;
+    // under load this is group commit, which cuts messages, fdatasyncs and thread wake-ups per
+    // transaction on every safekeeper and in this process.
+    private readonly object _batchLock = new();
+    private readonly ArrayBufferWriter<byte> _batch = new(256 * 1024);
+    private bool _awaitingCommit;
+    private Lsn _batchEnd;
 
     /// <summary>Completes when streaming stops; faults with the reason if it failed.</summary>
     public Task Completion { get; private set; } = Task.CompletedTask;
@@ -67,10 +84,13 @@ internal sealed class WalStreamer : IAsyncDisposable
                     throw new InvalidOperationException($"PostgreSQL sent WAL at {at}, expected {_cutter.ReceivedUpTo}");
                 chunk.SetLength(0);
                 await message.Data.CopyToAsync(chunk, ct);
-                var complete = _cutter.Feed(chunk.GetBuffer().AsSpan(0, (int)chunk.Length));
-                if (complete.IsEmpty) continue;
-                _proposer.Append(complete);
-                Interlocked.Exchange(ref _streamedUpTo, (long)_cutter.PassedUpTo.Value);
+                lock (_batchLock)
+                {
+                    var complete = _cutter.Feed(chunk.GetBuffer().AsSpan(0, (int)chunk.Length));
+                    if (complete.IsEmpty) continue;
+                    _batch.Write(complete);
+                    if (!_awaitingCommit) SendBatch();
+                }
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
@@ -80,8 +100,28 @@ internal sealed class WalStreamer : IAsyncDisposable
         }
     }
 
+    /// <summary>Hands the gathered WAL to the proposer as one append (under <see cref="_batchLock"/>).</summary>
+    private void SendBatch()
+    {
+        _batchSentAt = System.Diagnostics.Stopwatch.GetTimestamp();
+        _batchEnd = _proposer.Append(_batch.WrittenSpan);
+        _batch.Clear();
+        _awaitingCommit = true;
+        Interlocked.Exchange(ref _streamedUpTo, (long)_batchEnd.Value);
+    }
+
     private void OnCommitAdvanced(Lsn commit)
     {
+        lock (_batchLock)
+        {
+            if (_awaitingCommit && commit >= _batchEnd)
+            {
+                _metrics.QuorumCommitted(System.Diagnostics.Stopwatch.GetElapsedTime(_batchSentAt));
+                _awaitingCommit = false;
+                if (_batch.WrittenCount > 0) SendBatch();
+            }
+        }
+        Interlocked.Exchange(ref _commitSeenAt, System.Diagnostics.Stopwatch.GetTimestamp());
         Interlocked.Exchange(ref _latestCommit, (long)commit.Value);
         if (_commitAdvanced.CurrentCount == 0)
         {
@@ -103,6 +143,7 @@ internal sealed class WalStreamer : IAsyncDisposable
                 if (commit <= reported) continue;
                 _connection.SetReplicationStatus(new NpgsqlLogSequenceNumber(commit));
                 await _connection.SendStatusUpdate(ct);
+                _metrics.FeedbackSent(System.Diagnostics.Stopwatch.GetElapsedTime(Interlocked.Read(ref _commitSeenAt)));
                 reported = commit;
             }
         }
