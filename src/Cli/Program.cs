@@ -4,7 +4,11 @@ using Storage.Cli.Commands;
 
 // storagectl: runs and inspects a local cluster whose state lives in .storage/ (or --dir).
 // Piped output has no terminal width; keep tables readable for logs and scripts.
-if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 160;
+if (Console.IsOutputRedirected)
+{
+    AnsiConsole.Profile.Width = 160;
+    AnsiConsole.Profile.Capabilities.Ansi = false; // no colour codes in files and pipes
+}
 
 var root = new RootCommand("storagectl: manage a local Neon-style storage cluster (safekeepers)")
 {

@@ -99,6 +99,21 @@ public sealed class ComputeAgentTests
         Assert.Contains("number of failed transactions: 0", run.StandardOutput);
         var committed = await ScalarAsync(ConnectionString(cluster, vm), "select count(*) from pgbench_history");
         Assert.True(committed > 0);
+
+        // Observability: the agent's /metrics shows it running and its commit progress.
+        using var http = new HttpClient();
+        var metrics = await http.GetStringAsync(new Uri(vm.HttpUri, "/metrics"));
+        Assert.Contains("compute_state{state=\"Running\"} 1", metrics);
+        Assert.Matches(@"compute_quorum_commits_total [1-9]", metrics);
+
+        // The retention slot follows the slowest safekeeper, so pg_wal does not keep WAL they all have.
+        var status = await vm.StatusAsync();
+        var clock = Stopwatch.StartNew();
+        long slot = 0;
+        while (clock.Elapsed < TimeSpan.FromSeconds(20)
+               && (slot = await ScalarAsync(ConnectionString(cluster, vm), "select (restart_lsn - '0/0')::bigint from pg_replication_slots where slot_name = 'safekeepers'")) <= (long)status.StartLsn)
+            await Task.Delay(200);
+        Assert.True(slot > (long)status.StartLsn, $"the retention slot stayed at {new Lsn((ulong)slot)}");
     }
 
     [Fact]

@@ -9,8 +9,10 @@ using Storage.Proto.Compute;
 namespace Storage.Testing;
 
 /// <summary>One compute agent process (a pooled VM) of a <see cref="ComputeCluster"/>.</summary>
-public sealed class ComputeVm(string name, int grpcPort, int postgresPort, string workDirectory, ServiceProcess process) : IAsyncDisposable
+public sealed class ComputeVm(string name, int grpcPort, int httpPort, int postgresPort, string workDirectory, ServiceProcess process) : IAsyncDisposable
 {
+    /// <summary>The agent's HTTP address (/metrics).</summary>
+    public Uri HttpUri { get; } = new($"http://127.0.0.1:{httpPort}");
     public string Name { get; } = name;
     public int PostgresPort { get; } = postgresPort;
     public string WorkDirectory { get; } = workDirectory;
@@ -86,11 +88,11 @@ public sealed class ComputeCluster : IAsyncDisposable
     public async Task<ComputeVm> StartVmAsync()
     {
         var name = $"vm{_vms.Count + 1}";
-        int grpc = ServiceProcess.FreePort(), pg = ServiceProcess.FreePort();
+        int grpc = ServiceProcess.FreePort(), http = ServiceProcess.FreePort(), pg = ServiceProcess.FreePort();
         var work = Path.Combine(Root, name);
-        var process = await ServiceProcess.StartAsync(ComputeCommand.Assembly, ComputeCommand.Arguments(name, grpc, null, work, pg),
+        var process = await ServiceProcess.StartAsync(ComputeCommand.Assembly, ComputeCommand.Arguments(name, grpc, http, work, pg),
             Path.Combine(Root, name + ".log"), readyTimeout: TimeSpan.FromSeconds(60));
-        var vm = new ComputeVm(name, grpc, pg, work, process);
+        var vm = new ComputeVm(name, grpc, http, pg, work, process);
         _vms.Add(vm);
         return vm;
     }
