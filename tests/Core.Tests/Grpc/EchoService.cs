@@ -35,6 +35,9 @@ internal sealed class EchoService
 
     public TaskCompletionSource<string> FirstCancellation { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>Set when a handler starts waiting out a request's delay (so a test can cancel a call the server really has).</summary>
+    public TaskCompletionSource<string> FirstDelayStarted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     public void MapTo(GrpcServer server)
     {
         server.MapUnary(EchoMethods.Echo, EchoAsync);
@@ -71,6 +74,7 @@ internal sealed class EchoService
     {
         if (request.DelayMs > 0)
         {
+            FirstDelayStarted.TrySetResult(request.Text);
             try
             {
                 await Task.Delay(request.DelayMs, context.CancellationToken);

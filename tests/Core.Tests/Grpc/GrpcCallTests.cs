@@ -228,7 +228,7 @@ public class GrpcCallTests
         using var cts = new CancellationTokenSource();
         var call = t.Channel.UnaryAsync(EchoMethods.Echo, new EchoRequest { Text = "cancel me", DelayMs = 30_000 },
             new CallOptions(CancellationToken: cts.Token));
-        await Task.Delay(200);
+        await t.Service.FirstDelayStarted.Task.WaitAsync(TimeSpan.FromSeconds(10)); // the server handler runs
         cts.Cancel();
         var ex = await Assert.ThrowsAsync<RpcException>(() => call);
         Assert.Equal(GrpcStatusCode.Cancelled, ex.Status);
@@ -242,7 +242,7 @@ public class GrpcCallTests
         await using var t = await GrpcTestServer.StartAsync();
         var call = t.Channel.Duplex(EchoMethods.Chat);
         await call.RequestStream.WriteAsync(new EchoRequest { Text = "hang", DelayMs = 30_000 });
-        await Task.Delay(200);
+        await t.Service.FirstDelayStarted.Task.WaitAsync(TimeSpan.FromSeconds(10));
         call.Dispose();
         Assert.Equal("hang", await t.Service.FirstCancellation.Task.WaitAsync(TimeSpan.FromSeconds(10)));
         var ex = await Assert.ThrowsAsync<RpcException>(async () => await call.ResponseStream.ReadAsync());
