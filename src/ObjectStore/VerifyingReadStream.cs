@@ -72,8 +72,11 @@ internal sealed class VerifyingReadStream(Stream inner, long length, string key,
     {
         if (disposing)
         {
-            inner.Dispose();
-            owner?.Dispose();
+            // Disposing only releases the file or connection; the verdict on the content was given
+            // by the reads. (The S3 SDK throws here on its own MD5 mismatch, which would otherwise
+            // replace our ObjectCorruptException as it propagates through a using.)
+            try { inner.Dispose(); } catch (Exception) { }
+            try { owner?.Dispose(); } catch (Exception) { }
         }
         base.Dispose(disposing);
     }

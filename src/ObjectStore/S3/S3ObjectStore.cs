@@ -34,8 +34,9 @@ public sealed class S3ObjectStore : IObjectStore
     }
 
     /// <summary>A raw SDK client for the same server (bucket setup, tests).</summary>
-    public static AmazonS3Client CreateClient(S3ObjectStoreOptions options) =>
-        new(new BasicAWSCredentials(options.AccessKey, options.SecretKey), new AmazonS3Config
+    public static AmazonS3Client CreateClient(S3ObjectStoreOptions options)
+    {
+        var client = new AmazonS3Client(new BasicAWSCredentials(options.AccessKey, options.SecretKey), new AmazonS3Config
         {
             ServiceURL = options.ServiceUrl,
             AuthenticationRegion = options.Region,
@@ -47,6 +48,21 @@ public sealed class S3ObjectStore : IObjectStore
             RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED,
             ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
         });
+        client.BeforeRequestEvent += EncodeCopySourcePerSegment;
+        return client;
+    }
+
+    /// <summary>
+    /// The SDK escapes the '/' in a copy source ("bucket%2Fkey"); AWS accepts that and also plain
+    /// '/' (what boto3 and the AWS CLI send), but some S3-compatible servers (s3rver) decode only
+    /// the latter. This runs after marshalling and before signing.
+    /// </summary>
+    private static void EncodeCopySourcePerSegment(object sender, RequestEventArgs e)
+    {
+        const string header = "x-amz-copy-source";
+        if (e is WebServiceRequestEventArgs { Headers: var headers } && headers.TryGetValue(header, out var source))
+            headers[header] = string.Join('/', Uri.UnescapeDataString(source).Split('/').Select(Uri.EscapeDataString));
+    }
 
     /// <summary>Creates the bucket unless it exists (for local servers and tests).</summary>
     public async Task EnsureBucketAsync(CancellationToken ct = default)

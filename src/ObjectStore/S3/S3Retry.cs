@@ -15,7 +15,7 @@ namespace Storage.ObjectStore;
 internal static class S3Retry
 {
     public static ResiliencePipeline Pipeline(S3ObjectStoreOptions options, ILogger logger) =>
-        new ResiliencePipelineBuilder()
+        options.MaxRetries == 0 ? ResiliencePipeline.Empty : new ResiliencePipelineBuilder()
             .AddRetry(new RetryStrategyOptions
             {
                 ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is Exception e && IsTransient(e, args.Context.CancellationToken)),
