@@ -5,16 +5,16 @@ namespace Storage.ObjectStore;
 /// <summary>
 /// Cuts a stream into parts of a fixed size, one buffer reused, and knows whether the part it
 /// returns is the last (it reads one byte ahead, carried into the next part). Keeps the running
-/// CRC-32C of everything returned.
+/// CRC-32C of everything returned. The buffer grows to a part only as content arrives, so a small
+/// object costs a small buffer.
 /// </summary>
 internal sealed class PartReader(Stream source, int partSize)
 {
-    private readonly byte[] _buffer = new byte[partSize];
+    private byte[] _buffer = new byte[Math.Min(partSize, 64 << 10)];
     private readonly byte[] _lookahead = new byte[1];
     private bool _hasCarry;
     private uint _crc = Crc32C.Initial;
 
-    public long Length { get; private set; }
     public uint Crc => Crc32C.Finish(_crc);
 
     /// <summary>The next part (valid until the next call) and whether the source ended with it.</summary>
@@ -27,10 +27,18 @@ internal sealed class PartReader(Stream source, int partSize)
             filled = 1;
         }
         int n;
-        while (filled < _buffer.Length && (n = await source.ReadAsync(_buffer.AsMemory(filled), ct)) > 0) filled += n;
-        _hasCarry = filled == _buffer.Length && await source.ReadAsync(_lookahead, ct) == 1;
+        while (true)
+        {
+            if (filled == _buffer.Length)
+            {
+                if (_buffer.Length == partSize) break;
+                Array.Resize(ref _buffer, (int)Math.Min(2L * _buffer.Length, partSize));
+            }
+            if ((n = await source.ReadAsync(_buffer.AsMemory(filled), ct)) == 0) break;
+            filled += n;
+        }
+        _hasCarry = filled == partSize && await source.ReadAsync(_lookahead, ct) == 1;
         _crc = Crc32C.Append(_crc, _buffer.AsSpan(0, filled));
-        Length += filled;
         return (_buffer.AsMemory(0, filled), !_hasCarry);
     }
 }
