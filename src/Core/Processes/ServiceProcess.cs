@@ -32,7 +32,8 @@ public sealed class ServiceProcess : IAsyncDisposable
     /// </summary>
     public static readonly IReadOnlyDictionary<string, string> RuntimeEnvironment = new Dictionary<string, string>
     {
-        ["DOTNET_ThreadPool_UnfairSemaphoreSpinLimit"] = "0",
+        // An operator's own setting (in the launcher's environment) wins.
+        ["DOTNET_ThreadPool_UnfairSemaphoreSpinLimit"] = Environment.GetEnvironmentVariable("DOTNET_ThreadPool_UnfairSemaphoreSpinLimit") ?? "0",
     };
 
     public int Pid { get; }
