@@ -13,7 +13,8 @@ public sealed record SafekeeperReport(string Name, string AvailabilityZone, int?
 
 /// <summary>What `status` reports about one compute VM.</summary>
 public sealed record ComputeReport(string Name, int? Pid, bool Alive, string Address, bool Reachable, string? Error,
-    string State, string Endpoint, int PostgresPort, int PostgresPid, ulong Term, string StartLsn, string StreamedLsn, string CommitLsn, string Reason);
+    string State, string Endpoint, int PostgresPort, int PostgresPid, ulong Term, string StartLsn, string StreamedLsn, string CommitLsn, string Reason,
+    ulong RestartCount = 0, string LastCrash = "");
 
 /// <summary>Gathers the status of every safekeeper; an unreachable one is reported, never thrown.</summary>
 public static class ClusterReport
@@ -52,7 +53,7 @@ public static class ClusterReport
         {
             var s = await ComputeClient.StatusAsync(vm);
             return new(vm.Name, vm.Pid, true, address, true, null, s.State.ToString(), s.EndpointId, s.PostgresPort, s.PostgresPid, s.Term,
-                new Lsn(s.StartLsn).ToString(), new Lsn(s.StreamedLsn).ToString(), new Lsn(s.CommitLsn).ToString(), s.Reason);
+                new Lsn(s.StartLsn).ToString(), new Lsn(s.StreamedLsn).ToString(), new Lsn(s.CommitLsn).ToString(), s.Reason, s.RestartCount, s.LastCrash);
         }
         catch (Exception e) when (e is RpcException or HttpRequestException or IOException or OperationCanceledException)
         {

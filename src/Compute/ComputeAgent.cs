@@ -59,6 +59,8 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
     private Lsn _startLsn;
     private Lsn _slotAdvancedTo;
     private ulong _attachCount;
+    private ulong _restarts;
+    private string _lastCrash = "";
 
     public ComputeAgent(AgentOptions options, ILogger logger, ComputeMetrics metrics)
     {
@@ -94,37 +96,45 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
                     throw new RpcException(GrpcStatusCode.FailedPrecondition,
                         $"VM {_options.VmId} already serves endpoint '{_request?.Endpoint?.EndpointId}' ({_request?.TenantId}/{_request?.TimelineId}); detach it first");
             }
-            await ReleaseAsync(ShutdownMode.Immediate); // a failed or fenced attachment leaves nothing behind
-            lock (_lock)
-            {
-                _state = ComputeState.Attaching;
-                _reason = "";
-                _request = request;
-                _attachCount++;
-            }
-            _metrics.Attached();
-            try
-            {
-                await AttachStepsAsync(request, tenant, timeline, safekeepers, ct);
-                lock (_lock) _state = ComputeState.Running;
-                _log.LogInformation("endpoint {EndpointId} on {TenantId}/{TimelineId} is running on port {Port} from {StartLsn}",
-                    request.Endpoint.EndpointId, tenant, timeline, _options.PostgresPort, _startLsn);
-                return Status();
-            }
-            catch (Exception e) when (e is not RpcException { Status: GrpcStatusCode.FailedPrecondition })
-            {
-                var reason = e is OperationCanceledException ? "attach was cancelled or timed out" : e.Message;
-                _log.LogError("attach of {TenantId}/{TimelineId} failed: {Reason}", tenant, timeline, reason);
-                await ReleaseAsync(ShutdownMode.Immediate);
-                lock (_lock)
-                {
-                    _state = ComputeState.Failed;
-                    _reason = "attach failed: " + reason;
-                }
-                throw new RpcException(GrpcStatusCode.Unavailable, $"attach of {tenant}/{timeline} failed: {reason}");
-            }
+            lock (_lock) { _restarts = 0; _lastCrash = ""; }
+            return await AttachHoldingOperationAsync(request, tenant, timeline, safekeepers, ct);
         }
         finally { _operation.Release(); }
+    }
+
+
+    /// <summary>Release what is left, then attach (the caller holds the operation lock).</summary>
+    private async Task<ComputeStatus> AttachHoldingOperationAsync(AttachRequest request, string tenant, string timeline, IReadOnlyList<Uri> safekeepers, CancellationToken ct)
+    {
+        await ReleaseAsync(ShutdownMode.Immediate); // a failed, crashed or fenced attachment leaves nothing behind
+        lock (_lock)
+        {
+            _state = ComputeState.Attaching;
+            _reason = "";
+            _request = request;
+            _attachCount++;
+        }
+        _metrics.Attached();
+        try
+        {
+            await AttachStepsAsync(request, tenant, timeline, safekeepers, ct);
+            lock (_lock) _state = ComputeState.Running;
+            _log.LogInformation("endpoint {EndpointId} on {TenantId}/{TimelineId} is running on port {Port} from {StartLsn}",
+                request.Endpoint.EndpointId, tenant, timeline, _options.PostgresPort, _startLsn);
+            return Status();
+        }
+        catch (Exception e)
+        {
+            var reason = e is OperationCanceledException ? "attach was cancelled or timed out" : e.Message;
+            _log.LogError("attach of {TenantId}/{TimelineId} failed: {Reason}", tenant, timeline, reason);
+            await ReleaseAsync(ShutdownMode.Immediate);
+            lock (_lock)
+            {
+                _state = ComputeState.Failed;
+                _reason = "attach failed: " + reason;
+            }
+            throw new RpcException(GrpcStatusCode.Unavailable, $"attach of {tenant}/{timeline} failed: {reason}");
+        }
     }
 
     private async Task AttachStepsAsync(AttachRequest request, string tenant, string timeline, IReadOnlyList<Uri> safekeepers, CancellationToken ct)
@@ -313,6 +323,8 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
                 _state = ComputeState.Idle;
                 _reason = "";
                 _request = null;
+                _restarts = 0;
+                _lastCrash = "";
             }
             _log.LogInformation("endpoint {EndpointId} detached; VM {VmId} is idle", endpoint, _options.VmId);
             return Status();
@@ -356,14 +368,53 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
 
     private void OnPostgresExited(PostgresServer postgres, int exitCode)
     {
+        AttachRequest? request;
         lock (_lock)
         {
             if (_postgres != postgres || _state is not (ComputeState.Running or ComputeState.Attaching)) return;
             _state = ComputeState.Failed;
-            _reason = $"postgres (pid {postgres.ProcessId}) exited unexpectedly: {DescribeExit(exitCode)}";
+            _reason = _lastCrash = $"postgres (pid {postgres.ProcessId}) exited unexpectedly: {DescribeExit(exitCode)}";
+            request = _request;
         }
         _metrics.PostgresExited();
-        _log.LogCritical("endpoint {EndpointId}: {Reason}", _request?.Endpoint?.EndpointId, _reason);
+        _log.LogCritical("endpoint {EndpointId}: {Reason}; restarting it from a fresh basebackup", request?.Endpoint?.EndpointId, _lastCrash);
+        if (request != null) _ = RestartAfterCrashAsync(request);
+    }
+
+    /// <summary>
+    /// PostgreSQL died. Its data directory is only a cache: re-sync the safekeepers and start again
+    /// from a fresh basebackup on this VM, backing off if it keeps failing, until it runs or the
+    /// endpoint is detached or attached elsewhere.
+    /// </summary>
+    private async Task RestartAfterCrashAsync(AttachRequest request)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            ulong restarts;
+            lock (_lock) restarts = _restarts;
+            // At once the first time; a PostgreSQL that keeps dying waits longer each round (max 30 s).
+            var delay = TimeSpan.FromMilliseconds(Math.Min(30_000, 250.0 * ((1 << (int)Math.Min(restarts + (ulong)attempt, 7)) - 1)));
+            await Task.Delay(delay);
+            await _operation.WaitAsync();
+            try
+            {
+                lock (_lock)
+                {
+                    if (_request != request || _state != ComputeState.Failed) return; // detached, re-attached or fenced meanwhile
+                    _restarts++;
+                }
+                _metrics.Restarted();
+                var (tenant, timeline, safekeepers) = Validate(request);
+                _log.LogWarning("restarting postgres of endpoint {EndpointId} (restart {Restart})", request.Endpoint.EndpointId, _restarts);
+                await AttachHoldingOperationAsync(request, tenant, timeline, safekeepers, CancellationToken.None);
+                return;
+            }
+            catch (RpcException e)
+            {
+                _log.LogError("restart of endpoint {EndpointId} failed, will retry: {Reason}", request.Endpoint.EndpointId, e.Detail);
+            }
+            finally { _operation.Release(); }
+        }
     }
 
     private void OnFenced(WalProposer proposer, string reason)
@@ -386,13 +437,17 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
         if (!completion.IsFaulted) return;
         // A dying PostgreSQL breaks the replication stream first: give its exit the chance to be the reason.
         if (_postgres is { } running) await Task.WhenAny(running.Exited, Task.Delay(500));
+        AttachRequest? request;
         lock (_lock)
         {
             if (_streamer != streamer || _state != ComputeState.Running || _postgres is not { HasExited: false }) return;
-            _log.LogError("walproposer stopped: {Error}", completion.Exception?.GetBaseException().Message);
             _state = ComputeState.Failed;
-            _reason = "walproposer stopped: " + completion.Exception?.GetBaseException().Message;
+            _reason = _lastCrash = "walproposer stopped: " + completion.Exception?.GetBaseException().Message;
+            request = _request;
         }
+        // PostgreSQL can no longer commit without it: start over, as after a crash.
+        _log.LogError("endpoint {EndpointId}: {Reason}; restarting postgres from a fresh basebackup", request?.Endpoint?.EndpointId, _lastCrash);
+        if (request != null) _ = RestartAfterCrashAsync(request);
     }
 
     private static string DescribeExit(int code) =>
@@ -414,6 +469,8 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
                 PostgresPid = _postgres is { HasExited: false } pg ? pg.ProcessId : 0,
                 StartLsn = _startLsn.Value,
                 AttachCount = _attachCount,
+                RestartCount = _restarts,
+                LastCrash = _lastCrash,
             };
             if (_proposer is { } proposer)
             {
@@ -438,6 +495,8 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
                 Reason = _reason,
                 EndpointId = _request?.Endpoint?.EndpointId ?? "",
                 CommitLsn = _proposer?.CommitLsn.Value ?? 0,
+                RestartCount = _restarts,
+                LastCrash = _lastCrash,
             };
     }
 

@@ -6,6 +6,7 @@ namespace Storage.Compute;
 internal sealed class ComputeMetrics(MetricsRegistry registry)
 {
     private readonly MetricsRegistry.Cell _attaches = registry.Counter("compute_attach_total", "Attach requests started");
+    private readonly MetricsRegistry.Cell _restarts = registry.Counter("compute_postgres_restarts_total", "PostgreSQL restarts from a fresh basebackup after a crash");
     private readonly MetricsRegistry.Cell _postgresExits = registry.Counter("compute_postgres_unexpected_exits_total", "Times PostgreSQL exited without being asked to");
 
     private readonly MetricsRegistry.Cell _quorumSeconds = registry.Counter("compute_quorum_commit_seconds_total", "Time from handing a WAL batch to the proposer until the quorum committed it");
@@ -20,6 +21,7 @@ internal sealed class ComputeMetrics(MetricsRegistry registry)
 
     public void Attached() => _attaches.Add(1);
     public void PostgresExited() => _postgresExits.Add(1);
+    public void Restarted() => _restarts.Add(1);
 
     /// <summary>State and LSN gauges, read from the agent whenever /metrics is scraped.</summary>
     public void Observe(ComputeAgent agent)
