@@ -11,6 +11,8 @@ public sealed class ClusterDirectory(string root)
     public string WorkDir(ComputeEntry vm) => Path.Combine(Root, vm.Name);
     /// <summary>Timeline images, where attach gets data directories from.</summary>
     public string ImageStore => Path.Combine(Root, "images");
+    /// <summary>The object store (LocalFs): offloaded WAL today.</summary>
+    public string RemoteStorage => Path.Combine(Root, "remote");
     public string TimelineDir(SafekeeperEntry sk, ClusterState state) => Path.Combine(DataDir(sk), state.TenantId, state.TimelineId);
 
     public ClusterState? TryLoad() => ClusterState.Load(StateFile);

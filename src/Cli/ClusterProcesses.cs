@@ -10,7 +10,8 @@ public sealed class ClusterProcesses(ClusterDirectory dir)
 
     /// <summary>Starts a safekeeper detached (it outlives storagectl) and records its PID.</summary>
     public Task StartAsync(SafekeeperEntry sk) =>
-        StartAsync(sk, SafekeeperCommand.Assembly, SafekeeperCommand.Arguments((ulong)sk.Id, sk.Port, sk.HttpPort, dir.DataDir(sk), sk.AvailabilityZone));
+        StartAsync(sk, SafekeeperCommand.Assembly, SafekeeperCommand.Arguments((ulong)sk.Id, sk.Port, sk.HttpPort, dir.DataDir(sk), sk.AvailabilityZone,
+            extra: ["--remote-storage", dir.RemoteStorage]));
 
     /// <summary>Starts a compute agent (an idle VM) detached and records its PID.</summary>
     public Task StartAsync(ComputeEntry vm) =>

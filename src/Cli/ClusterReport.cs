@@ -5,7 +5,7 @@ using Storage.Core.Grpc;
 namespace Storage.Cli;
 
 /// <summary>What `status` reports about one timeline on one safekeeper.</summary>
-public sealed record TimelineReport(string TenantId, string TimelineId, ulong Term, string FlushLsn, string CommitLsn);
+public sealed record TimelineReport(string TenantId, string TimelineId, ulong Term, string FlushLsn, string CommitLsn, string BackupLsn);
 
 /// <summary>What `status` reports about one safekeeper; Error is set when it could not be asked.</summary>
 public sealed record SafekeeperReport(string Name, string AvailabilityZone, int? Pid, bool Alive, string Address,
@@ -31,7 +31,7 @@ public static class ClusterReport
         {
             var list = await SafekeeperClient.ListTimelinesAsync(sk.Uri, TimeSpan.FromSeconds(3));
             var timelines = list.Timelines
-                .Select(t => new TimelineReport(t.Timeline.TenantId, t.Timeline.TimelineId, t.Term, new Lsn(t.FlushLsn).ToString(), new Lsn(t.CommitLsn).ToString()))
+                .Select(t => new TimelineReport(t.Timeline.TenantId, t.Timeline.TimelineId, t.Term, new Lsn(t.FlushLsn).ToString(), new Lsn(t.CommitLsn).ToString(), new Lsn(t.BackupLsn).ToString()))
                 .ToList();
             return new(sk.Name, sk.AvailabilityZone, sk.Pid, true, address, true, null, timelines);
         }

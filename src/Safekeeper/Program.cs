@@ -8,6 +8,9 @@ using Storage.Safekeeper;
 
 // The safekeeper process: serves the WAL consensus and WAL reads for every timeline under its
 // data directory. Options: --id N --listen HOST:PORT --http HOST:PORT --data-dir DIR --az NAME
+// WAL offload to object storage (off unless given): --remote-storage DIR (a local folder), or
+// --s3-endpoint URL --s3-bucket NAME [--s3-access-key K --s3-secret-key S --s3-region R];
+// --offload-interval-ms N (default 1000), --offload-lease-seconds N (default 10).
 var config = new ConfigurationBuilder().AddCommandLine(args).Build();
 var nodeId = ulong.Parse(config["id"] ?? "1");
 var listen = IPEndPoint.Parse(config["listen"] ?? "127.0.0.1:7671");
@@ -21,6 +24,11 @@ var metricsRegistry = new MetricsRegistry();
 var metrics = new SafekeeperMetrics(metricsRegistry);
 await using var registry = new TimelineRegistry(dataDir, new NodeIdentity(nodeId, az), loggers, metrics);
 registry.LoadAll();
+
+using var remote = RemoteStorage(config, loggers);
+await using var offloader = remote is null ? null : new Storage.Safekeeper.Offload.WalOffloader(registry, remote, nodeId, loggers.CreateLogger("Storage.Safekeeper.Offload"), metrics,
+    TimeSpan.FromMilliseconds(int.Parse(config["offload-interval-ms"] ?? "1000")), TimeSpan.FromSeconds(int.Parse(config["offload-lease-seconds"] ?? "10")));
+offloader?.Start();
 
 await using var server = new GrpcServer(new GrpcServerOptions { GrpcEndpoint = listen, HttpEndpoint = http, InlineScheduling = true }, loggers);
 new SafekeeperService(registry, metrics, log).MapTo(server);
@@ -44,3 +52,17 @@ await done.Task;
 log.LogInformation("safekeeper {NodeId} shutting down", nodeId);
 await server.StopAsync();
 return 0;
+
+static Storage.ObjectStore.IObjectStore? RemoteStorage(IConfiguration config, ILoggerFactory loggers)
+{
+    if (config["remote-storage"] is { } folder) return new Storage.ObjectStore.LocalFsObjectStore(Path.GetFullPath(folder));
+    if (config["s3-endpoint"] is not { } endpoint) return null;
+    return new Storage.ObjectStore.S3ObjectStore(new Storage.ObjectStore.S3ObjectStoreOptions
+    {
+        ServiceUrl = endpoint,
+        Bucket = config["s3-bucket"] ?? throw new ArgumentException("--s3-endpoint needs --s3-bucket"),
+        AccessKey = config["s3-access-key"] ?? "S3RVER",
+        SecretKey = config["s3-secret-key"] ?? "S3RVER",
+        Region = config["s3-region"] ?? "us-east-1",
+    }, loggers.CreateLogger("Storage.ObjectStore.S3"));
+}

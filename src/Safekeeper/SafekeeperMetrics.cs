@@ -5,6 +5,7 @@ namespace Storage.Safekeeper;
 /// <summary>The safekeeper's Prometheus metrics.</summary>
 internal sealed class SafekeeperMetrics
 {
+    private readonly MetricsRegistry.Cell _offloaded;
     private readonly MetricsRegistry.Cell _appends, _appendBytes, _flushes, _flushSeconds, _proposerStreams, _readStreams, _refusals;
 
     public SafekeeperMetrics(MetricsRegistry registry)
@@ -16,6 +17,7 @@ internal sealed class SafekeeperMetrics
         _flushSeconds = registry.Counter("safekeeper_wal_flush_seconds_total", "Time spent in WAL fdatasync");
         _proposerStreams = registry.Gauge("safekeeper_proposer_streams", "Open proposer conversations");
         _readStreams = registry.Gauge("safekeeper_wal_read_streams", "Open WAL read streams");
+        _offloaded = registry.Counter("safekeeper_wal_segments_offloaded_total", "WAL segments copied to object storage");
         _refusals = registry.Counter("safekeeper_refused_messages_total", "Proposer messages refused (wrong term, out of order, invalid)");
     }
 
@@ -28,4 +30,5 @@ internal sealed class SafekeeperMetrics
     public void ReadStreamOpened() => _readStreams.Add(1);
     public void ReadStreamClosed() => _readStreams.Add(-1);
     public void Refused() => _refusals.Add(1);
+    public void SegmentOffloaded() => _offloaded.Add(1);
 }

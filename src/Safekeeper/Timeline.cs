@@ -134,6 +134,50 @@ internal sealed class Timeline : IAsyncDisposable
         lock (_lock) return (Acceptor.Term, Acceptor.FlushLsn, Acceptor.CommitLsn, Acceptor.TimelineStartLsn);
     }
 
+    /// <summary>WAL below this is in object storage.</summary>
+    public Lsn BackupLsn { get { lock (_lock) return _storage.State.BackupLsn; } }
+
+    /// <summary>
+    /// Reads a whole WAL segment file that lies entirely below the commit LSN (so nothing rewrites
+    /// it any more), in chunks so appends are not held up.
+    /// </summary>
+    public byte[] ReadCommittedSegment(ulong segment)
+    {
+        var geometry = new WalGeometry(Identity.WalSegmentSize);
+        var start = geometry.SegmentStart(segment);
+        var bytes = new byte[geometry.SegmentSize];
+        const int Chunk = 1 << 20;
+        for (int offset = 0; offset < bytes.Length; offset += Chunk)
+        {
+            lock (_lock)
+            {
+                if (start + (ulong)geometry.SegmentSize > Acceptor.CommitLsn)
+                    throw new InvalidOperationException($"segment {segment} is not entirely committed (commit {Acceptor.CommitLsn})");
+                if (_storage.Wal.Read(start + (ulong)offset, bytes.AsSpan(offset, Math.Min(Chunk, bytes.Length - offset))) <= 0)
+                    throw new IOException($"WAL segment {segment} could not be read");
+            }
+        }
+        return bytes;
+    }
+
+    /// <summary>Records durably that WAL below <paramref name="lsn"/> is in object storage.</summary>
+    public async Task AdvanceBackupLsnAsync(Lsn lsn, CancellationToken ct)
+    {
+        // Under the gate, like every control file write, so saves land in order.
+        await _flushGate.WaitAsync(ct);
+        try
+        {
+            AcceptorState state;
+            lock (_lock)
+            {
+                if (lsn <= _storage.State.BackupLsn) return;
+                state = Acceptor.StateToSave() with { BackupLsn = lsn };
+            }
+            _storage.Persist(state);
+        }
+        finally { _flushGate.Release(); }
+    }
+
     /// <summary>Reads WAL bytes below the flush LSN.</summary>
     public int ReadWal(Lsn from, Span<byte> buffer)
     {

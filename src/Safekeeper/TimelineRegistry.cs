@@ -134,6 +134,7 @@ internal sealed class TimelineRegistry : IAsyncDisposable
             r.Gauge("safekeeper_term", "Current term per timeline", labels).Set(term);
             r.Gauge("safekeeper_flush_lsn", "Durable WAL end per timeline (bytes)", labels).Set(flush.Value);
             r.Gauge("safekeeper_commit_lsn", "Commit LSN per timeline (bytes)", labels).Set(commit.Value);
+            r.Gauge("safekeeper_backup_lsn", "WAL below this is in object storage, per timeline (bytes)", labels).Set(t.BackupLsn.Value);
         }
         r.Gauge("safekeeper_broken_timelines", "Timelines out of service because their files failed checks").Set(_broken.Count);
     }

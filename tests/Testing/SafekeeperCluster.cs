@@ -28,9 +28,12 @@ public sealed class SafekeeperCluster : IAsyncDisposable
     public string DataDir(int i) => Path.Combine(Root, $"sk{i + 1}");
     public string TimelineDir(int i) => Path.Combine(DataDir(i), TenantId, TimelineId);
 
-    public static async Task<SafekeeperCluster> StartAsync(bool createTimeline = true)
+    /// <summary>Extra command-line options for every safekeeper (kept for restarts).</summary>
+    private IReadOnlyList<string> _extraArguments = [];
+
+    public static async Task<SafekeeperCluster> StartAsync(bool createTimeline = true, IReadOnlyList<string>? extraArguments = null)
     {
-        var cluster = new SafekeeperCluster();
+        var cluster = new SafekeeperCluster { _extraArguments = extraArguments ?? [] };
         try
         {
             await Task.WhenAll(Enumerable.Range(0, 3).Select(cluster.StartAsync));
@@ -49,7 +52,7 @@ public sealed class SafekeeperCluster : IAsyncDisposable
     public async Task StartAsync(int i)
     {
         _processes[i] = await ServiceProcess.StartAsync(SafekeeperCommand.Assembly,
-            SafekeeperCommand.Arguments((ulong)i + 1, _ports[i], _httpPorts[i], DataDir(i), $"az-{(char)('a' + i)}"),
+            SafekeeperCommand.Arguments((ulong)i + 1, _ports[i], _httpPorts[i], DataDir(i), $"az-{(char)('a' + i)}", extra: _extraArguments),
             Path.Combine(Root, $"sk{i + 1}.log"), readyTimeout: TimeSpan.FromSeconds(60));
     }
 

@@ -45,15 +45,15 @@ public static class StatusCommand
 
     private static Table Table(IReadOnlyList<SafekeeperReport> reports)
     {
-        var table = new Table().AddColumns("name", "az", "pid", "state", "address", "tenant/timeline", "term", "flush LSN", "commit LSN");
+        var table = new Table().AddColumns("name", "az", "pid", "state", "address", "tenant/timeline", "term", "flush LSN", "commit LSN", "backup LSN");
         foreach (var r in reports)
         {
             var health = r.Reachable ? "[green]up[/]" : r.Alive ? "[yellow]unreachable[/]" : "[red]down[/]";
             var pid = r.Pid?.ToString() ?? "-";
             if (r.Timelines.Count == 0)
-                table.AddRow(r.Name, r.AvailabilityZone, pid, health, r.Address, Markup.Escape(r.Error ?? "no timelines"), "", "", "");
+                table.AddRow(r.Name, r.AvailabilityZone, pid, health, r.Address, Markup.Escape(r.Error ?? "no timelines"), "", "", "", "");
             foreach (var t in r.Timelines)
-                table.AddRow(r.Name, r.AvailabilityZone, pid, health, r.Address, $"{t.TenantId[..8]}/{t.TimelineId[..8]}", t.Term.ToString(), t.FlushLsn, t.CommitLsn);
+                table.AddRow(r.Name, r.AvailabilityZone, pid, health, r.Address, $"{t.TenantId[..8]}/{t.TimelineId[..8]}", t.Term.ToString(), t.FlushLsn, t.CommitLsn, t.BackupLsn);
         }
         return table;
     }

@@ -1,0 +1,98 @@
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Storage.Core;
+using Storage.ObjectStore;
+
+namespace Storage.Safekeeper.Offload;
+
+/// <summary>Where a timeline's WAL lives in object storage.</summary>
+public static class RemoteWalKeys
+{
+    public static string TimelinePrefix(string tenantId, string timelineId) => $"tenants/{tenantId}/timelines/{timelineId}/";
+    public static string Segment(string tenantId, string timelineId, string segmentFileName) => TimelinePrefix(tenantId, timelineId) + "wal/" + segmentFileName;
+    public static string OffloaderLease(string tenantId, string timelineId) => TimelinePrefix(tenantId, timelineId) + "wal/offloader.json";
+}
+
+/// <summary>Who offloads a timeline's WAL, until when (renewed every round while it lives).</summary>
+internal sealed record OffloaderLease(ulong NodeId, DateTime ExpiresUtc);
+
+/// <summary>
+/// Copies finished, committed WAL segments of every timeline to object storage and advances the
+/// timeline's backup LSN. One safekeeper per timeline does it: the holder of a lease object next to
+/// the WAL, renewed every round; when its holder dies the lease runs out and another safekeeper
+/// takes over where the backup LSN stands. Two holders for a moment (the lease is not a lock) only
+/// upload the same bytes under the same keys twice.
+/// </summary>
+internal sealed class WalOffloader(TimelineRegistry registry, IObjectStore store, ulong nodeId, ILogger logger, SafekeeperMetrics metrics,
+    TimeSpan interval, TimeSpan leaseDuration) : IAsyncDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private Task _loop = Task.CompletedTask;
+
+    public void Start() => _loop = Task.Run(LoopAsync);
+
+    private async Task LoopAsync()
+    {
+        var ct = _stop.Token;
+        while (!ct.IsCancellationRequested)
+        {
+            foreach (var timeline in registry.All.ToList())
+            {
+                try { await OffloadAsync(timeline, ct); }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }
+                catch (Exception e)
+                {
+                    logger.LogWarning("WAL offload of {TenantId}/{TimelineId} failed, will retry: {Error}", timeline.Identity.TenantId, timeline.Identity.TimelineId, e.Message);
+                }
+            }
+            try { await Task.Delay(interval, ct); } catch (OperationCanceledException) { return; }
+        }
+    }
+
+    private async Task OffloadAsync(Timeline timeline, CancellationToken ct)
+    {
+        var (tenant, timelineId) = (timeline.Identity.TenantId, timeline.Identity.TimelineId);
+        var geometry = new WalGeometry(timeline.Identity.WalSegmentSize);
+        var (_, _, commit, _) = timeline.Positions();
+        var backup = timeline.BackupLsn;
+        ulong first = geometry.SegmentNumber(backup), end = geometry.SegmentNumber(commit); // segments [first, end) are finished
+        if (first >= end || !await HoldLeaseAsync(tenant, timelineId, ct)) return;
+
+        for (ulong segment = first; segment < end; segment++)
+        {
+            var name = geometry.SegmentFileName(1, segment);
+            var bytes = timeline.ReadCommittedSegment(segment);
+            await store.PutAsync(RemoteWalKeys.Segment(tenant, timelineId, name), new MemoryStream(bytes, writable: false), ct);
+            await timeline.AdvanceBackupLsnAsync(geometry.SegmentStart(segment + 1), ct);
+            metrics.SegmentOffloaded();
+            logger.LogInformation("offloaded WAL segment {Segment} of {TenantId}/{TimelineId}; backup LSN {BackupLsn}", name, tenant, timelineId, geometry.SegmentStart(segment + 1));
+        }
+    }
+
+    /// <summary>Takes or renews the timeline's offloader lease; false while another live safekeeper holds it.</summary>
+    private async Task<bool> HoldLeaseAsync(string tenant, string timelineId, CancellationToken ct)
+    {
+        var key = RemoteWalKeys.OffloaderLease(tenant, timelineId);
+        var now = DateTime.UtcNow;
+        try
+        {
+            await using var stream = await store.GetAsync(key, ct);
+            var lease = await JsonSerializer.DeserializeAsync<OffloaderLease>(stream, cancellationToken: ct);
+            if (lease is not null && lease.NodeId != nodeId && lease.ExpiresUtc > now) return false;
+        }
+        catch (ObjectNotFoundException) { }
+        catch (Exception e) when (e is JsonException or ObjectCorruptException)
+        {
+            logger.LogWarning("offloader lease of {TenantId}/{TimelineId} is unreadable, taking it: {Error}", tenant, timelineId, e.Message);
+        }
+        var renewed = JsonSerializer.SerializeToUtf8Bytes(new OffloaderLease(nodeId, now + leaseDuration));
+        await store.PutAsync(key, new MemoryStream(renewed), ct);
+        return true;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _stop.Cancel();
+        try { await _loop; } catch (Exception) { }
+    }
+}
