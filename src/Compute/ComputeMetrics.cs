@@ -16,6 +16,11 @@ internal sealed class ComputeMetrics(MetricsRegistry registry)
 
     public MetricsRegistry Registry { get; } = registry;
 
+    private readonly MetricsRegistry.Cell _receiveSeconds = registry.Counter("compute_wal_receive_delay_seconds_total", "Time from the walsender sending WAL (its clock) until the walproposer received it");
+    private readonly MetricsRegistry.Cell _receives = registry.Counter("compute_wal_messages_total", "WAL messages received from PostgreSQL");
+
+    public void WalReceived(TimeSpan delay) { _receiveSeconds.Add(Math.Max(0, delay.TotalSeconds)); _receives.Add(1); }
+
     public void QuorumCommitted(TimeSpan took) { _quorumSeconds.Add(took.TotalSeconds); _quorumRounds.Add(1); }
     public void FeedbackSent(TimeSpan took) { _feedbackSeconds.Add(took.TotalSeconds); _feedbacks.Add(1); }
 

@@ -79,6 +79,7 @@ internal sealed class WalStreamer : IAsyncDisposable
         {
             await foreach (var message in _connection.StartReplication(new NpgsqlLogSequenceNumber(_start.Value), ct))
             {
+                _metrics.WalReceived(DateTime.UtcNow - message.ServerClock);
                 var at = new Lsn((ulong)message.WalStart);
                 if (at != _cutter.ReceivedUpTo)
                     throw new InvalidOperationException($"PostgreSQL sent WAL at {at}, expected {_cutter.ReceivedUpTo}");
