@@ -1,8 +1,6 @@
 using Storage.Core;
 using Storage.Core.Api;
-using Storage.Core.Grpc;
 using Storage.Core.Processes;
-using Storage.Proto.Safekeeper;
 
 namespace Storage.Safekeeper.Bench;
 
@@ -44,17 +42,9 @@ public sealed class SafekeeperCluster : IAsyncDisposable
     public async Task CreateTimelineAsync(string tenantId, string timelineId, Lsn start)
     {
         foreach (var endpoint in Endpoints)
-        {
-            using var channel = new GrpcChannel(endpoint);
-            await channel.UnaryAsync(SafekeeperApi.CreateTimeline, new CreateTimelineRequest
-            {
-                Timeline = new TimelineKey { TenantId = tenantId, TimelineId = timelineId },
-                StartLsn = start.Value,
-                PgVersion = 150000,
-                SystemId = 7_000_000_000_000_000_001, // WalBuilder's default system id
-                WalSegmentSize = (uint)WalGeometry.Default.SegmentSize,
-            }, new CallOptions(Timeout: TimeSpan.FromSeconds(30)));
-        }
+            await SafekeeperClient.CreateTimelineAsync(endpoint, SafekeeperClient.Key(tenantId, timelineId), start,
+                systemId: 7_000_000_000_000_000_001, // WalBuilder's default system id
+                timeout: TimeSpan.FromSeconds(30));
     }
 
     /// <summary>fdatasync rounds and seconds spent in them, summed over all safekeepers (from /metrics).</summary>
@@ -82,9 +72,7 @@ public sealed class SafekeeperCluster : IAsyncDisposable
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
         for (int i = 0; i < Endpoints.Count; i++)
         {
-            using var channel = new GrpcChannel(Endpoints[i]);
-            var status = await channel.UnaryAsync(SafekeeperApi.GetTimelineStatus,
-                new TimelineStatusRequest { Timeline = new TimelineKey { TenantId = tenantId, TimelineId = timelineId } });
+            var status = await SafekeeperClient.StatusAsync(Endpoints[i], SafekeeperClient.Key(tenantId, timelineId));
             var metrics = await http.GetStringAsync(new Uri(HttpEndpoints[i], "/metrics"));
             text.AppendLine($"safekeeper {i + 1}: term {status.Term}, flush {new Lsn(status.FlushLsn)}, commit {new Lsn(status.CommitLsn)}; " +
                 string.Join(", ", metrics.Split('\n').Where(l => l.StartsWith("safekeeper_", StringComparison.Ordinal))));

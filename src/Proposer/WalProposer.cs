@@ -54,7 +54,7 @@ public sealed class WalProposer : IAsyncDisposable
         _options = options;
         _log = logger;
         _core = new ProposerCore(options.ProposerId, options.Safekeepers.Count, options.MinimumTerm,
-            new TimelineKey { TenantId = options.TenantId, TimelineId = options.TimelineId });
+            SafekeeperClient.Key(options.TenantId, options.TimelineId));
         _channels = options.Safekeepers.Select(u => new GrpcChannel(u)).ToArray();
         _outbound = new Channel<ProposerMessage>?[options.Safekeepers.Count];
         _reportedDown = new bool[options.Safekeepers.Count];
@@ -307,17 +307,8 @@ public sealed class WalProposer : IAsyncDisposable
                 try
                 {
                     var bytes = new MemoryStream();
-                    var request = new ReadWalRequest
-                    {
-                        Timeline = new TimelineKey { TenantId = _options.TenantId, TimelineId = _options.TimelineId },
-                        StartLsn = need.From.Value,
-                        EndLsn = need.To.Value,
-                        ProposerTerm = Term,
-                    };
-                    using var call = _channels[source].ServerStreaming(SafekeeperApi.ReadWal, request, new CallOptions(Timeout: TimeSpan.FromSeconds(30), CancellationToken: _stop.Token));
-                    await foreach (var chunk in call.ResponseStream.ReadAllAsync(_stop.Token))
-                        bytes.Write(chunk.Data.Span);
-                    if (bytes.Length != need.To - need.From) continue;
+                    await SafekeeperClient.ReadWalAsync(_channels[source], SafekeeperClient.Key(_options.TenantId, _options.TimelineId),
+                        need.From, need.To, Term, bytes, TimeSpan.FromSeconds(30), _stop.Token);
                     _log.LogInformation("recovered WAL [{From}, {To}) from safekeeper {Safekeeper}", need.From, need.To, _options.Safekeepers[source]);
                     lock (_lock)
                     {

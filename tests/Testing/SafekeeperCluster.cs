@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Logging.Abstractions;
 using Storage.Core;
 using Storage.Core.Api;
 using Storage.Core.Grpc;
@@ -39,7 +38,7 @@ public sealed class SafekeeperCluster : IAsyncDisposable
             await Task.WhenAll(Enumerable.Range(0, 3).Select(cluster.StartAsync));
             if (createTimeline)
                 for (int i = 0; i < 3; i++)
-                    await cluster.CallAsync(i, SafekeeperApi.CreateTimeline, new CreateTimelineRequest { Timeline = cluster.Key, StartLsn = TimelineStart.Value, PgVersion = 150000 });
+                    await SafekeeperClient.CreateTimelineAsync(cluster.Uris[i], cluster.Key, TimelineStart, timeout: TimeSpan.FromSeconds(10));
             return cluster;
         }
         catch
