@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Npgsql;
 using Storage.Core;
 using Storage.Core.Api;
+using Storage.Core.Basebackup;
 using Storage.Core.Grpc;
 using Storage.Core.Postgres;
 using Storage.Core.Wal;
@@ -70,7 +71,7 @@ public sealed class ComputeAgentTests
             var fromSafekeeper = new MemoryStream();
             using (var channel = new GrpcChannel(cluster.Safekeepers.Uris[sk]))
                 await SafekeeperClient.ReadWalAsync(channel, SafekeeperClient.Key(cluster.TenantId, cluster.TimelineId), start, end, 0, fromSafekeeper, TimeSpan.FromSeconds(30));
-            var fromPgWal = ReadPgWal(vm.PgWalDirectory, start, end);
+            var fromPgWal = PgWalFiles.Read(vm.PgWalDirectory, start, end);
             Assert.True(fromPgWal.AsSpan().SequenceEqual(fromSafekeeper.ToArray()), $"sk{sk + 1}: WAL [{start}, {end}) differs from pg_wal");
 
             // It decodes record by record, and the commit LSN is a record boundary.
@@ -281,23 +282,6 @@ public sealed class ComputeAgentTests
         await AttachAsync(cluster, vm); // a failed attach leaves the VM usable
         e = await Assert.ThrowsAsync<RpcException>(() => vm.AttachAsync(cluster.NewAttachRequest()));
         Assert.Equal(GrpcStatusCode.FailedPrecondition, e.Status);
-    }
-
-    private static byte[] ReadPgWal(string pgWal, Lsn from, Lsn to)
-    {
-        var g = WalGeometry.Default;
-        var result = new byte[to - from];
-        int written = 0;
-        for (var lsn = from; lsn < to;)
-        {
-            var bytes = File.ReadAllBytes(Path.Combine(pgWal, g.SegmentFileName(1, g.SegmentNumber(lsn))));
-            int offset = g.SegmentOffset(lsn);
-            int n = (int)Math.Min(g.SegmentSize - offset, to - lsn);
-            Array.Copy(bytes, offset, result, written, n);
-            written += n;
-            lsn += (ulong)n;
-        }
-        return result;
     }
 
     private static Task<ProcessResult> RunAsync(string program, string[] args, Dictionary<string, string> env)

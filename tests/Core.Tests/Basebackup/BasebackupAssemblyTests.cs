@@ -73,10 +73,7 @@ public sealed class BasebackupAssemblyTests : IDisposable
         var second = Path.Combine(_root, "second");
         var replay = new ImagePlusWalSource(store, async (from, to, dest, ct) =>
         {
-            using var wal = WalSegmentsStream(first, from);
-            var buffer = new byte[to - from];
-            await wal.ReadExactlyAsync(buffer, ct);
-            await dest.WriteAsync(buffer, ct);
+            await dest.WriteAsync(PgWalFiles.Read(Path.Combine(first, "pg_wal"), from, to), ct);
         });
         await replay.FetchAsync(_tenant, _timeline, end, second, default);
         await using (var pg = await StartAsync(second, "second"))
@@ -131,6 +128,36 @@ public sealed class BasebackupAssemblyTests : IDisposable
         Assert.Throws<CorruptFileException>(() => PgControlFile.ReadFromDataDirectory(Path.Combine(_root, "ctl")));
     }
 
+    [Fact]
+    public async Task Image_whose_tar_is_missing_is_refused_and_newest_image_at_or_below_is_found()
+    {
+        var store = new ImageStore(Path.Combine(_root, "images"));
+        var data = Path.Combine(_root, "fake-data");
+        Directory.CreateDirectory(data);
+        File.WriteAllText(Path.Combine(data, "PG_VERSION"), "15\n");
+        var older = await store.PutAsync(_tenant, _timeline, new Lsn(0x0100_0000), 1, data);
+        var newer = await store.PutAsync(_tenant, _timeline, new Lsn(0x0200_0000), 1, data);
+        Assert.Equal(older.EndLsn, store.FindLatest(_tenant, _timeline, new Lsn(0x01FF_FFFF))!.EndLsn);
+        Assert.Equal(newer.EndLsn, store.FindLatest(_tenant, _timeline, new Lsn(0x0300_0000))!.EndLsn);
+        Assert.Null(store.FindLatest(_tenant, _timeline, new Lsn(0x00FF_FFFF)));
+
+        File.Delete(Directory.GetFiles(store.TimelineDirectory(_tenant, _timeline), "*0000000002000000.tar").Single());
+        var e = await Assert.ThrowsAsync<CorruptFileException>(() => store.OpenVerifiedAsync(newer));
+        Assert.Contains("missing", e.Message);
+    }
+
+    [Fact]
+    public void Pg_control_of_another_postgres_version_is_refused()
+    {
+        var dir = Path.Combine(_root, "ctl-v", "global");
+        Directory.CreateDirectory(dir);
+        var bytes = new byte[8192];
+        BitConverter.GetBytes(1201u).CopyTo(bytes, 8); // PostgreSQL 12's PG_CONTROL_VERSION
+        File.WriteAllBytes(Path.Combine(dir, "pg_control"), bytes);
+        var e = Assert.Throws<CorruptFileException>(() => PgControlFile.ReadFromDataDirectory(Path.Combine(_root, "ctl-v")));
+        Assert.Contains("1300", e.Message);
+    }
+
     private async Task<PostgresServer> StartAsync(string dataDirectory, string name)
     {
         var sockets = Path.Combine(_root, name + "-sock");
@@ -147,30 +174,17 @@ public sealed class BasebackupAssemblyTests : IDisposable
         return await PostgresServer.StartAsync(_binaries, dataDirectory, Path.Combine(_root, name + ".log"), sockets, port, TimeSpan.FromSeconds(60));
     }
 
-    /// <summary>The WAL in a data directory's pg_wal from <paramref name="from"/> on, across segments.</summary>
+    /// <summary>The WAL in a data directory's pg_wal from <paramref name="from"/> to the end of its last segment.</summary>
     private static Stream WalSegmentsStream(string dataDirectory, Lsn from)
     {
-        var g = WalGeometry.Default;
-        var output = new MemoryStream();
-        for (var segment = g.SegmentNumber(from); ; segment++)
-        {
-            var path = Path.Combine(dataDirectory, "pg_wal", g.SegmentFileName(1, segment));
-            if (!File.Exists(path)) break;
-            var bytes = File.ReadAllBytes(path);
-            int skip = segment == g.SegmentNumber(from) ? g.SegmentOffset(from) : 0;
-            output.Write(bytes, skip, bytes.Length - skip);
-        }
-        output.Position = 0;
-        return output;
+        var pgWal = Path.Combine(dataDirectory, "pg_wal");
+        return new MemoryStream(PgWalFiles.Read(pgWal, from, PgWalFiles.EndOfSegments(pgWal)));
     }
 
     private static IEnumerable<WalRecord> ReadRecords(string dataDirectory, Lsn from, Lsn to)
     {
-        using var wal = WalSegmentsStream(dataDirectory, from);
         var decoder = new WalDecoder(from);
-        var buffer = new byte[to - from];
-        int n = wal.Read(buffer);
-        decoder.Feed(buffer.AsSpan(0, n));
+        decoder.Feed(PgWalFiles.Read(Path.Combine(dataDirectory, "pg_wal"), from, to));
         var records = new List<WalRecord>();
         while (decoder.TryDecodeNext(out var record)) records.Add(record);
         return records;
