@@ -258,11 +258,10 @@ setup_b() {
 }
 
 # (c) storagectl's cluster: 3 safekeepers + a compute whose WAL goes through the walproposer.
-# Interface assumed (storagectl's `up` with a compute is being written): `./storagectl --dir DIR up --base-port PORT`
-# from the repo root starts everything, creates and attaches the default timeline, returns with it running, and prints
-# a line of its own that is a postgresql://user:password@127.0.0.1:port/postgres URI; `./storagectl --dir DIR down`
-# stops all of it. Safekeepers take PORT..PORT+2 and PORT+10..PORT+12 (HTTP); 50 free ports are reserved from PORT
-# in case the compute's port is derived from it too.
+# `./storagectl --dir DIR up --base-port PORT` from the repo root starts everything, creates and attaches the default
+# timeline, returns with it running, and prints a line of its own that is a postgresql://user:password@127.0.0.1:port/postgres
+# URI; `./storagectl --dir DIR down` stops all of it. Safekeepers take PORT..PORT+2 and PORT+10..PORT+12 (HTTP), the
+# compute VM PORT+20 (gRPC), PORT+30 (HTTP) and PORT+40 (PostgreSQL): 50 free ports are reserved from PORT.
 setup_c() {
     local port dir="$WORK/c/cluster" uri i
     port="$(free_ports 50)"

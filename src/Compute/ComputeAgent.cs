@@ -95,8 +95,9 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
                 if (_state is ComputeState.Running or ComputeState.Attaching)
                     throw new RpcException(GrpcStatusCode.FailedPrecondition,
                         $"VM {_options.VmId} already serves endpoint '{_request?.Endpoint?.EndpointId}' ({_request?.TenantId}/{_request?.TimelineId}); detach it first");
+                _restarts = 0; // a new attachment starts its own crash history
+                _lastCrash = "";
             }
-            lock (_lock) { _restarts = 0; _lastCrash = ""; }
             return await AttachHoldingOperationAsync(request, tenant, timeline, safekeepers, ct);
         }
         finally { _operation.Release(); }

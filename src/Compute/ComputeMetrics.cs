@@ -31,7 +31,6 @@ internal sealed class ComputeMetrics(MetricsRegistry registry)
     /// <summary>State and LSN gauges, read from the agent whenever /metrics is scraped.</summary>
     public void Observe(ComputeAgent agent)
     {
-        var state = Registry.Gauge("compute_state", "1 for the agent's current state");
         Registry.OnCollect(() =>
         {
             var status = agent.Status();
@@ -41,6 +40,5 @@ internal sealed class ComputeMetrics(MetricsRegistry registry)
             Registry.Gauge("compute_streamed_lsn", "End of the WAL handed to the safekeepers").Set(status.StreamedLsn);
             Registry.Gauge("compute_term", "The walproposer's term").Set(status.Term);
         });
-        _ = state;
     }
 }
