@@ -9,9 +9,8 @@ public sealed class ClusterDirectory(string root)
     public string LogFile(IProcessEntry process) => Path.Combine(Root, "logs", process.Name + ".log");
     /// <summary>A VM's folder: its PostgreSQL data directory (a cache), socket and log.</summary>
     public string WorkDir(ComputeEntry vm) => Path.Combine(Root, vm.Name);
-    /// <summary>Timeline images, where attach gets data directories from.</summary>
-    public string ImageStore => Path.Combine(Root, "images");
-    /// <summary>The object store (LocalFs): offloaded WAL today.</summary>
+    public string DataDir(PageserverEntry ps) => Path.Combine(Root, ps.Name);
+    /// <summary>The object store (LocalFs): offloaded WAL, the pageserver's layers and manifests.</summary>
     public string RemoteStorage => Path.Combine(Root, "remote");
     public string TimelineDir(SafekeeperEntry sk, ClusterState state) => Path.Combine(DataDir(sk), state.TenantId, state.TimelineId);
 

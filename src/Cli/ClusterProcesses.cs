@@ -13,6 +13,11 @@ public sealed class ClusterProcesses(ClusterDirectory dir)
         StartAsync(sk, SafekeeperCommand.Assembly, SafekeeperCommand.Arguments((ulong)sk.Id, sk.Port, sk.HttpPort, dir.DataDir(sk), sk.AvailabilityZone,
             extra: ["--remote-storage", dir.RemoteStorage]));
 
+    /// <summary>Starts a pageserver detached and records its PID.</summary>
+    public Task StartAsync(PageserverEntry ps, IEnumerable<Uri> safekeepers) =>
+        StartAsync(ps, PageserverCommand.Assembly, PageserverCommand.Arguments(ps.Name, ps.Port, ps.HttpPort, dir.DataDir(ps), safekeepers,
+            extra: ["--remote-storage", dir.RemoteStorage]));
+
     /// <summary>Starts a compute agent (an idle VM) detached and records its PID.</summary>
     public Task StartAsync(ComputeEntry vm) =>
         StartAsync(vm, ComputeCommand.Assembly, ComputeCommand.Arguments(vm.Name, vm.Port, vm.HttpPort, dir.WorkDir(vm), vm.PostgresPort));
@@ -47,6 +52,10 @@ public sealed class ClusterProcesses(ClusterDirectory dir)
     {
         if (process.Pid is int pid) await ServiceProcess.KillPidAsync(pid);
         if (process is ComputeEntry vm && PostmasterPid(vm) is int postmaster) await ServiceProcess.KillPidAsync(postmaster);
+        // A pageserver's replay PostgreSQL instances die with its machine too.
+        if (process is PageserverEntry ps && Directory.Exists(dir.DataDir(ps)))
+            foreach (var pidFile in Directory.EnumerateFiles(dir.DataDir(ps), "postmaster.pid", SearchOption.AllDirectories))
+                PostgresServer.KillLeftoverPostmaster(Path.GetDirectoryName(pidFile)!);
     }
 
     /// <summary>The PID of the PostgreSQL a VM runs (its agent records it in postgres.pid), if it is running.</summary>

@@ -37,6 +37,17 @@ public sealed class ComputeEntry : IProcessEntry
     [JsonIgnore] public Uri Uri => new($"http://127.0.0.1:{Port}");
 }
 
+/// <summary>A pageserver of the local cluster.</summary>
+public sealed class PageserverEntry : IProcessEntry
+{
+    public required string Name { get; init; }
+    public required int Port { get; init; }
+    public required int HttpPort { get; init; }
+    public int? Pid { get; set; }
+
+    [JsonIgnore] public Uri Uri => new($"http://127.0.0.1:{Port}");
+}
+
 /// <summary>The endpoint users connect to: its role, and the VM it is attached to.</summary>
 public sealed class EndpointEntry
 {
@@ -54,11 +65,12 @@ public sealed class ClusterState
     public required string TenantId { get; init; }
     public required string TimelineId { get; init; }
     public required List<SafekeeperEntry> Safekeepers { get; init; }
+    public List<PageserverEntry> Pageservers { get; init; } = new();
     public List<ComputeEntry> Computes { get; init; } = new();
     public EndpointEntry? Endpoint { get; set; }
 
-    /// <summary>Every process, computes first (they stop before the safekeepers they write to).</summary>
-    [JsonIgnore] public IEnumerable<IProcessEntry> Processes => Computes.Cast<IProcessEntry>().Concat(Safekeepers);
+    /// <summary>Every process, computes first (they stop before the safekeepers they write to), then pageservers.</summary>
+    [JsonIgnore] public IEnumerable<IProcessEntry> Processes => Computes.Cast<IProcessEntry>().Concat(Pageservers).Concat(Safekeepers);
 
     /// <summary>A fresh cluster: three safekeepers in az-a..az-c on consecutive ports.</summary>
     public static ClusterState New(string tenantId, string timelineId, int basePort, int httpBasePort) => new()
@@ -72,6 +84,8 @@ public sealed class ClusterState
             Port = basePort + id - 1,
             HttpPort = httpBasePort + id - 1,
         }).ToList(),
+        // ps1 beside the safekeepers: gRPC at base+5, HTTP at the HTTP base+5.
+        Pageservers = [new PageserverEntry { Name = "ps1", Port = basePort + 5, HttpPort = httpBasePort + 5 }],
         // vm1 after the safekeepers: gRPC at base+20, HTTP at base+30, PostgreSQL at base+40.
         Computes = [new ComputeEntry { Name = "vm1", Port = basePort + 20, HttpPort = basePort + 30, PostgresPort = basePort + 40 }],
         Endpoint = new EndpointEntry { Id = "main", RoleName = "app", Password = Guid.NewGuid().ToString("N")[..16], Vm = "vm1" },
@@ -92,9 +106,10 @@ public sealed class ClusterState
         File.Move(temp, path, overwrite: true);
     }
 
-    /// <summary>Finds a process by name: sk1..sk3 (or 1..3) or vm1.</summary>
+    /// <summary>Finds a process by name: sk1..sk3 (or 1..3), ps1 or vm1.</summary>
     public IProcessEntry FindProcess(string component) =>
         Computes.FirstOrDefault(c => c.Name.Equals(component, StringComparison.OrdinalIgnoreCase)) as IProcessEntry
+        ?? Pageservers.FirstOrDefault(p => p.Name.Equals(component, StringComparison.OrdinalIgnoreCase)) as IProcessEntry
         ?? (component.StartsWith("vm", StringComparison.OrdinalIgnoreCase)
             ? throw new CliError($"unknown component '{component}'; expected one of {string.Join(", ", Processes.Select(p => p.Name))}")
             : Find(component));

@@ -26,9 +26,7 @@ internal sealed record AgentOptions(string VmId, string WorkDirectory, int Postg
     /// (a root user's home is 0700). The data directory is only a cache, so a folder under the
     /// system temp directory, named after the work directory, serves as well.
     /// </summary>
-    public string PostgresDirectory { get; } = OsUser.CanPostgresReach(Path.Combine(WorkDirectory, "pgdata"))
-        ? WorkDirectory
-        : Path.Combine(Path.GetTempPath(), $"storage-{VmId}-{Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Path.GetFullPath(WorkDirectory))))[..12].ToLowerInvariant()}");
+    public string PostgresDirectory { get; } = OsUser.ReachableDirectory(WorkDirectory, VmId);
 }
 
 /// <summary>
@@ -86,7 +84,7 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
 
     public async Task<ComputeStatus> AttachAsync(AttachRequest request, CancellationToken ct)
     {
-        var (tenant, timeline, safekeepers) = Validate(request);
+        var (tenant, timeline, safekeepers, _) = Validate(request);
         await _operation.WaitAsync(ct);
         try
         {
@@ -173,7 +171,7 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
 
         // 2. The data directory at E ("basebackup at E").
         WipeDataDirectory();
-        var source = new ImagePlusWalSource(new ImageStore(request.ImageStore), (from, to, dest, token) => CopyWalAsync(proposer, safekeepers, tenant, timeline, from, to, dest, token));
+        var source = new PageserverBasebackupSource(Validate(request).Pageservers, _options.StartTimeout);
         await source.FetchAsync(tenant, timeline, _startLsn, _options.DataDirectory, timeout.Token);
         await ConfigureAsync(request.Endpoint, timeout.Token);
 
@@ -203,29 +201,6 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
         }));
         if (answers.Count(a => a == GrpcStatusCode.NotFound) > safekeepers.Count / 2)
             throw new InvalidOperationException($"timeline {tenant}/{timeline} not found on the safekeepers; create it first");
-    }
-
-    /// <summary>WAL [from, to) from a safekeeper that acknowledged it in this term (read with the term's right).</summary>
-    private static async Task CopyWalAsync(WalProposer proposer, IReadOnlyList<Uri> safekeepers, string tenant, string timeline,
-        Lsn from, Lsn to, Stream destination, CancellationToken ct)
-    {
-        var flushes = proposer.SafekeeperFlushLsns;
-        var errors = new List<string>();
-        for (int i = 0; i < safekeepers.Count; i++)
-        {
-            if (flushes[i] < to) continue;
-            try
-            {
-                using var channel = new GrpcChannel(safekeepers[i]);
-                var buffer = new MemoryStream();
-                await SafekeeperClient.ReadWalAsync(channel, SafekeeperClient.Key(tenant, timeline), from, to, proposer.Term, buffer, TimeSpan.FromMinutes(5), ct);
-                buffer.Position = 0;
-                await buffer.CopyToAsync(destination, ct);
-                return;
-            }
-            catch (RpcException e) { errors.Add($"{safekeepers[i]}: {e.Message}"); }
-        }
-        throw new InvalidOperationException($"no safekeeper could serve WAL [{from}, {to}): {(errors.Count == 0 ? "none has it" : string.Join("; ", errors))}");
     }
 
     private async Task ConfigureAsync(EndpointSettings endpoint, CancellationToken ct)
@@ -405,7 +380,7 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
                     _restarts++;
                 }
                 _metrics.Restarted();
-                var (tenant, timeline, safekeepers) = Validate(request);
+                var (tenant, timeline, safekeepers, _) = Validate(request);
                 _log.LogWarning("restarting postgres of endpoint {EndpointId} (restart {Restart})", request.Endpoint.EndpointId, _restarts);
                 await AttachHoldingOperationAsync(request, tenant, timeline, safekeepers, CancellationToken.None);
                 return;
@@ -501,7 +476,7 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
             };
     }
 
-    private static (string Tenant, string Timeline, IReadOnlyList<Uri> Safekeepers) Validate(AttachRequest request)
+    private static (string Tenant, string Timeline, IReadOnlyList<Uri> Safekeepers, IReadOnlyList<Uri> Pageservers) Validate(AttachRequest request)
     {
         try
         {
@@ -513,8 +488,10 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
             if (request.Endpoint is null) throw new ArgumentException("endpoint settings are missing");
             if (!RoleName().IsMatch(request.Endpoint.RoleName)) throw new ArgumentException($"role name '{request.Endpoint.RoleName}' must match {RoleName()}");
             if (string.IsNullOrEmpty(request.Endpoint.RolePassword)) throw new ArgumentException("the endpoint role needs a password");
-            if (string.IsNullOrEmpty(request.ImageStore)) throw new ArgumentException("image_store is missing (where the timeline's images are)");
-            return (tenant, timeline, safekeepers);
+            if (request.Pageservers.Count == 0) throw new ArgumentException("at least one pageserver address is needed (basebackups come from it)");
+            var pageservers = request.Pageservers.Select(s => Uri.TryCreate(s, UriKind.Absolute, out var u) && u.Scheme is "http" or "https"
+                ? u : throw new ArgumentException($"pageserver address '{s}' is not an http:// URI")).ToList();
+            return (tenant, timeline, safekeepers, pageservers);
         }
         catch (ArgumentException e)
         {
@@ -533,16 +510,8 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
     /// </summary>
     private void KillLeftoverPostmaster()
     {
-        var pidFile = Path.Combine(_options.DataDirectory, "postmaster.pid");
-        if (!File.Exists(pidFile)) return;
-        if (!int.TryParse(File.ReadLines(pidFile).FirstOrDefault(), out var pid)) return;
-        var cmdline = $"/proc/{pid}/cmdline";
-        if (File.Exists(cmdline) && File.ReadAllText(cmdline).Contains("postgres", StringComparison.Ordinal))
-        {
-            _log.LogWarning("killing PostgreSQL pid {Pid} left running on {DataDirectory} by a previous agent", pid, _options.DataDirectory);
-            OsUser.Signal(pid, OsUser.SigKill);
-            for (int i = 0; i < 100 && OsUser.Signal(pid, 0); i++) Thread.Sleep(50);
-        }
+        if (PostgresServer.KillLeftoverPostmaster(_options.DataDirectory) is { } pid)
+            _log.LogWarning("killed PostgreSQL pid {Pid} left running on {DataDirectory} by a previous agent", pid, _options.DataDirectory);
     }
 
     private void WipeDataDirectory()

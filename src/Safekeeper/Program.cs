@@ -25,7 +25,7 @@ var metrics = new SafekeeperMetrics(metricsRegistry);
 await using var registry = new TimelineRegistry(dataDir, new NodeIdentity(nodeId, az), loggers, metrics);
 registry.LoadAll();
 
-using var remote = RemoteStorage(config, loggers);
+using var remote = Storage.ObjectStore.ObjectStoreFromOptions.Create(name => config[name], loggers);
 await using var offloader = remote is null ? null : new Storage.Safekeeper.Offload.WalOffloader(registry, remote, nodeId, loggers.CreateLogger("Storage.Safekeeper.Offload"), metrics,
     TimeSpan.FromMilliseconds(int.Parse(config["offload-interval-ms"] ?? "1000")), TimeSpan.FromSeconds(int.Parse(config["offload-lease-seconds"] ?? "10")));
 offloader?.Start();
@@ -52,17 +52,3 @@ await done.Task;
 log.LogInformation("safekeeper {NodeId} shutting down", nodeId);
 await server.StopAsync();
 return 0;
-
-static Storage.ObjectStore.IObjectStore? RemoteStorage(IConfiguration config, ILoggerFactory loggers)
-{
-    if (config["remote-storage"] is { } folder) return new Storage.ObjectStore.LocalFsObjectStore(Path.GetFullPath(folder));
-    if (config["s3-endpoint"] is not { } endpoint) return null;
-    return new Storage.ObjectStore.S3ObjectStore(new Storage.ObjectStore.S3ObjectStoreOptions
-    {
-        ServiceUrl = endpoint,
-        Bucket = config["s3-bucket"] ?? throw new ArgumentException("--s3-endpoint needs --s3-bucket"),
-        AccessKey = config["s3-access-key"] ?? "S3RVER",
-        SecretKey = config["s3-secret-key"] ?? "S3RVER",
-        Region = config["s3-region"] ?? "us-east-1",
-    }, loggers.CreateLogger("Storage.ObjectStore.S3"));
-}

@@ -62,7 +62,7 @@ public sealed class ComputeAgentTests
         for (int i = 0; i < 5; i++) await ExecAsync(cs, $"insert into t values ({100000 + i}, 'tail')");
 
         var start = new Lsn(attached.StartLsn);
-        Assert.Equal(cluster.Image.EndLsn, start); // a brand-new timeline starts where initdb's WAL ends
+        Assert.Equal(new Lsn(cluster.Timeline.StartLsn), start); // a brand-new timeline starts where initdb's WAL ends
         for (int sk = 0; sk < 3; sk++)
         {
             var status = await cluster.Safekeepers.StatusAsync(sk);

@@ -1,6 +1,4 @@
-using Microsoft.Extensions.Logging.Abstractions;
 using Storage.Core.Api;
-using Storage.Core.Basebackup;
 using Storage.Core.Grpc;
 using Storage.Core.Postgres;
 using Storage.Core.Processes;
@@ -60,21 +58,23 @@ public sealed class ComputeCluster : IAsyncDisposable
 
     public SafekeeperCluster Safekeepers { get; }
     public string Root { get; } = Directory.CreateTempSubdirectory("compute-cluster-").FullName;
-    public string ImageStorePath => Path.Combine(Root, "images");
-    public ImageManifest Image { get; private set; } = null!;
+    public PageserverNode Pageserver { get; private set; } = null!;
+    /// <summary>The timeline as the pageserver created it (start LSN = end of initdb's WAL).</summary>
+    public Proto.Pageserver.TimelineInfo Timeline { get; private set; } = null!;
     public string TenantId => Safekeepers.TenantId;
     public string TimelineId => Safekeepers.TimelineId;
     public IReadOnlyList<ComputeVm> Vms => _vms;
     public const string Role = "app";
     public string Password { get; } = "pw-" + Guid.NewGuid().ToString("N")[..12];
 
-    public static async Task<ComputeCluster> StartAsync(int vms = 1)
+    /// <param name="pageserverArguments">Extra pageserver options, e.g. image thresholds.</param>
+    public static async Task<ComputeCluster> StartAsync(int vms = 1, IReadOnlyList<string>? pageserverArguments = null)
     {
         var cluster = new ComputeCluster(await SafekeeperCluster.StartAsync(createTimeline: false));
         try
         {
-            cluster.Image = await new TimelineBootstrap(PostgresBinaries.Locate(), new ImageStore(cluster.ImageStorePath), NullLogger.Instance)
-                .CreateAsync(cluster.TenantId, cluster.TimelineId, cluster.Safekeepers.Uris, default);
+            cluster.Pageserver = await PageserverNode.StartAsync(cluster.Root, cluster.Safekeepers.Uris, pageserverArguments);
+            cluster.Timeline = await cluster.Pageserver.CreateTimelineAsync(cluster.TenantId, cluster.TimelineId);
             for (int i = 0; i < vms; i++) await cluster.StartVmAsync();
             return cluster;
         }
@@ -97,23 +97,23 @@ public sealed class ComputeCluster : IAsyncDisposable
         return vm;
     }
 
-    public AttachRequest NewAttachRequest(ulong minimumTerm = 0)
+    public AttachRequest NewAttachRequest(ulong minimumTerm = 0, string? timelineId = null)
     {
         var request = new AttachRequest
         {
             TenantId = TenantId,
-            TimelineId = TimelineId,
+            TimelineId = timelineId ?? TimelineId,
             Endpoint = new EndpointSettings { EndpointId = "main", RoleName = Role, RolePassword = Password },
-            ImageStore = ImageStorePath,
             MinimumTerm = minimumTerm,
         };
         request.Safekeepers.AddRange(Safekeepers.Uris.Select(u => u.ToString()));
+        request.Pageservers.Add(Pageserver.Uri.ToString());
         // Small and quick: tests run many computes on 2 cores.
         request.Endpoint.PostgresSettings.Add("shared_buffers", "32MB");
         return request;
     }
 
-    public string Logs() => Safekeepers.Logs() + "\n" + string.Join("\n", _vms.Select(vm =>
+    public string Logs() => Safekeepers.Logs() + "\n--- pageserver\n" + Pageserver?.Logs() + "\n" + string.Join("\n", _vms.Select(vm =>
     {
         var agent = Path.Combine(Root, vm.Name + ".log");
         var pg = Path.Combine(vm.WorkDirectory, "postgres.log");
@@ -126,6 +126,7 @@ public sealed class ComputeCluster : IAsyncDisposable
         // SIGTERM first so each agent stops its own PostgreSQL; the ServiceProcess then kills by PID.
         await Task.WhenAll(_vms.Select(vm => ServiceProcess.StopPidAsync(vm.Process.Pid, TimeSpan.FromSeconds(20))));
         foreach (var vm in _vms) await vm.DisposeAsync();
+        if (Pageserver is not null) await Pageserver.DisposeAsync();
         await Safekeepers.DisposeAsync();
         try { Directory.Delete(Root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }

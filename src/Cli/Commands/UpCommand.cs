@@ -1,17 +1,14 @@
 using System.CommandLine;
-using Microsoft.Extensions.Logging.Abstractions;
 using Spectre.Console;
 using Storage.Core.Api;
-using Storage.Core.Basebackup;
 using Storage.Core.Grpc;
-using Storage.Core.Postgres;
 using Storage.Proto.Compute;
 
 namespace Storage.Cli.Commands;
 
 /// <summary>
-/// `storagectl up`: start (or bring back) three safekeepers and one compute VM, create the default
-/// timeline once (initdb image + safekeepers), attach endpoint `main` to the VM and print its
+/// `storagectl up`: start (or bring back) three safekeepers, a pageserver and one compute VM, create
+/// the default timeline once (initdb on the pageserver, then the safekeepers), attach endpoint `main` to the VM and print its
 /// postgresql:// connection string.
 /// </summary>
 public static class UpCommand
@@ -20,7 +17,7 @@ public static class UpCommand
     {
         var basePort = new Option<int>("--base-port") { Description = "gRPC port of sk1 (sk2, sk3 follow; vm1 uses base+20, base+30 for HTTP, PostgreSQL on base+40)", DefaultValueFactory = _ => 7671 };
         var httpBasePort = new Option<int?>("--http-base-port") { Description = "HTTP/metrics port of sk1 (default: base port + 10)" };
-        var command = new Command("up", "start the local cluster (three safekeepers, one compute VM) and print the connection string") { basePort, httpBasePort };
+        var command = new Command("up", "start the local cluster (three safekeepers, a pageserver, one compute VM) and print the connection string") { basePort, httpBasePort };
         command.SetAction((result, ct) => CliRunner.RunAsync(() => RunAsync(CommonOptions.ClusterDir(result),
             result.GetValue(basePort), result.GetValue(httpBasePort), ct)));
         return command;
@@ -39,11 +36,10 @@ public static class UpCommand
         var safekeepers = state.Safekeepers.Select(s => s.Uri).ToList();
         if (firstStart)
         {
-            await AnsiConsole.Status().StartAsync("creating the default timeline (initdb)...", async _ =>
+            await AnsiConsole.Status().StartAsync("creating the default timeline (initdb on the pageserver)...", async _ =>
             {
-                var image = await new TimelineBootstrap(PostgresBinaries.Locate(), new ImageStore(dir.ImageStore), NullLogger.Instance)
-                    .CreateAsync(state.TenantId, state.TimelineId, safekeepers, ct);
-                AnsiConsole.MarkupLine($"created timeline tenant [bold]{state.TenantId}[/] timeline [bold]{state.TimelineId}[/], WAL from {image.EndLsn}");
+                var info = await TimelineCommand.CreateOnPageserverAsync(state, state.TenantId, state.TimelineId, ct);
+                AnsiConsole.MarkupLine($"created timeline tenant [bold]{state.TenantId}[/] timeline [bold]{state.TimelineId}[/], WAL from {new Core.Lsn(info.StartLsn)}");
             });
         }
 
@@ -59,9 +55,9 @@ public static class UpCommand
                     TenantId = state.TenantId,
                     TimelineId = state.TimelineId,
                     Endpoint = new EndpointSettings { EndpointId = endpoint.Id, RoleName = endpoint.RoleName, RolePassword = endpoint.Password },
-                    ImageStore = dir.ImageStore,
                 };
                 request.Safekeepers.AddRange(safekeepers.Select(u => u.ToString()));
+                request.Pageservers.AddRange(state.Pageservers.Select(p => p.Uri.ToString()));
                 try { status = await ComputeClient.AttachAsync(vm, request, ct); }
                 catch (RpcException e) { throw new CliError($"attach of endpoint {endpoint.Id} to {vm.Name} failed: {e.Detail} (logs in {dir.LogFile(vm)})"); }
             });
@@ -83,7 +79,12 @@ public static class UpCommand
         {
             await Task.WhenAll(toStart.Select(async p =>
             {
-                await (p is ComputeEntry vm ? processes.StartAsync(vm) : processes.StartAsync((SafekeeperEntry)p));
+                await (p switch
+                {
+                    ComputeEntry vm => processes.StartAsync(vm),
+                    PageserverEntry ps => processes.StartAsync(ps, state.Safekeepers.Select(s => s.Uri)),
+                    _ => processes.StartAsync((SafekeeperEntry)p),
+                });
                 lock (saveLock) dir.Save(state); // so down can stop it even if a later step fails
                 AnsiConsole.MarkupLine($"[green]ready[/] {Describe(p)}");
             }));
@@ -93,6 +94,7 @@ public static class UpCommand
     private static string Describe(IProcessEntry p) => p switch
     {
         SafekeeperEntry sk => $"{sk.Name} ({sk.AvailabilityZone}) pid {sk.Pid} on 127.0.0.1:{sk.Port}, metrics on :{sk.HttpPort}",
+        PageserverEntry ps => $"{ps.Name} (pageserver) pid {ps.Pid} on 127.0.0.1:{ps.Port}, metrics on :{ps.HttpPort}",
         ComputeEntry vm => $"{vm.Name} (compute VM) pid {vm.Pid} on 127.0.0.1:{vm.Port}, metrics on :{vm.HttpPort}",
         _ => p.Name,
     };

@@ -68,6 +68,18 @@ public static partial class OsUser
         return true;
     }
 
+    /// <summary>
+    /// A directory for PostgreSQL's files (a cache): <paramref name="preferred"/> when the postgres
+    /// user can reach it, else a folder under the system temp directory named after it (a root
+    /// user's home is 0700, and PostgreSQL runs as postgres).
+    /// </summary>
+    public static string ReachableDirectory(string preferred, string label)
+    {
+        if (CanPostgresReach(Path.Combine(preferred, "x"))) return preferred;
+        var hash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Path.GetFullPath(preferred))))[..12];
+        return Path.Combine(Path.GetTempPath(), $"storage-{label}-{hash.ToLowerInvariant()}");
+    }
+
     /// <summary>Sends a signal to one process id. Returns false if the process no longer exists.</summary>
     public static bool Signal(int pid, int signal) => kill(pid, signal) == 0;
 }

@@ -56,9 +56,11 @@ public sealed class PgControlFile
     public static PgControlFile ReadFromDataDirectory(string dataDirectory) =>
         Read(System.IO.Path.Combine(dataDirectory, RelativePath));
 
-    public static PgControlFile Read(string path)
+    public static PgControlFile Read(string path) => Parse(path, File.ReadAllBytes(path));
+
+    /// <summary>Parses pg_control's bytes (e.g. from a tar entry); <paramref name="path"/> names it in errors.</summary>
+    public static PgControlFile Parse(string path, byte[] bytes)
     {
-        var bytes = File.ReadAllBytes(path);
         if (bytes.Length != FileSize)
             throw new CorruptFileException(path, $"pg_control is {bytes.Length} bytes, expected {FileSize}");
         var version = BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(8));
@@ -90,6 +92,9 @@ public sealed class PgControlFile
         BinaryPrimitives.WriteUInt32LittleEndian(_bytes.AsSpan(StateOffset), (uint)state);
         BinaryPrimitives.WriteUInt32LittleEndian(_bytes.AsSpan(_crcOffset), Crc32C.Compute(_bytes.AsSpan(0, _crcOffset)));
     }
+
+    /// <summary>The file's current bytes (with any changes made).</summary>
+    public ReadOnlySpan<byte> Bytes => _bytes;
 
     /// <summary>Overwrites the file in place and fdatasyncs it (PostgreSQL does the same).</summary>
     public void Save()

@@ -97,6 +97,22 @@ public sealed class PostgresServer : IAsyncDisposable
         throw new TimeoutException($"postgres did not accept connections within {timeout.TotalSeconds:0} s {last.Trim()}\nlog:\n{ReadLogTail()}");
     }
 
+    /// <summary>
+    /// SIGKILLs a postmaster a previous owner left running on <paramref name="dataDirectory"/> (its
+    /// owner died without stopping it), found by the PID in postmaster.pid. Returns that PID, or null.
+    /// </summary>
+    public static int? KillLeftoverPostmaster(string dataDirectory)
+    {
+        var pidFile = System.IO.Path.Combine(dataDirectory, "postmaster.pid");
+        if (!File.Exists(pidFile)) return null;
+        if (!int.TryParse(File.ReadLines(pidFile).FirstOrDefault(), out var pid)) return null;
+        var cmdline = $"/proc/{pid}/cmdline";
+        if (!File.Exists(cmdline) || !File.ReadAllText(cmdline).Contains("postgres", StringComparison.Ordinal)) return null;
+        OsUser.Signal(pid, OsUser.SigKill);
+        for (int i = 0; i < 100 && OsUser.Signal(pid, 0); i++) Thread.Sleep(50);
+        return pid;
+    }
+
     /// <summary>Runs SQL through psql as <paramref name="user"/> and returns its unaligned, tuples-only output.</summary>
     public async Task<string> RunSqlAsync(string sql, string user = "postgres", string database = "postgres", CancellationToken ct = default)
     {

@@ -1,0 +1,170 @@
+using Google.Protobuf;
+using Microsoft.Extensions.Logging;
+using Storage.Core;
+using Storage.Core.Api;
+using Storage.Core.Grpc;
+using Storage.Core.Storage;
+using Storage.Pageserver.Images;
+using Storage.Pageserver.Timelines;
+using Storage.Proto.Pageserver;
+
+namespace Storage.Pageserver;
+
+/// <summary>The pageserver's gRPC API (proto/pageserver.proto) over the timeline manager.</summary>
+internal sealed class PageserverService(TimelineManager timelines, PageserverOptions options, PageserverMetrics metrics, ILogger logger)
+{
+    private const int ChunkSize = 256 * 1024;
+
+    public void MapTo(GrpcServer server)
+    {
+        server.MapUnary(PageserverApi.CreateTimeline, (request, context) => CreateAsync(request, context.CancellationToken));
+        server.MapUnary(PageserverApi.GetTimeline, (request, _) => Task.FromResult(Info(Get(request.Timeline))));
+        server.MapUnary(PageserverApi.ListTimelines, (_, _) =>
+        {
+            var response = new ListTimelinesResponse();
+            response.Timelines.AddRange(timelines.All.Select(Info));
+            return Task.FromResult(response);
+        });
+        server.MapUnary(PageserverApi.LsnForTimestamp, (request, _) => Task.FromResult(LsnForTimestamp(request)));
+        server.MapServerStreaming(PageserverApi.Basebackup, BasebackupAsync);
+    }
+
+    private PageserverTimeline Get(TimelineRef? id) =>
+        id is null ? throw new RpcException(GrpcStatusCode.InvalidArgument, "timeline is missing") : timelines.Get(id.TenantId, id.TimelineId);
+
+    private async Task<TimelineInfo> CreateAsync(CreateTimelineRequest request, CancellationToken ct)
+    {
+        if (request.Timeline is null) throw new RpcException(GrpcStatusCode.InvalidArgument, "timeline is missing");
+        var safekeepers = request.Safekeepers.Select(ParseAddress).ToList();
+        if (safekeepers.Count == 0) safekeepers = options.Safekeepers.ToList();
+        var (tenant, timeline) = (request.Timeline.TenantId, request.Timeline.TimelineId);
+        if (string.IsNullOrEmpty(request.AncestorTimelineId))
+            return Info(await timelines.CreateAsync(tenant, timeline, safekeepers, ct));
+
+        var ancestor = timelines.Get(tenant, request.AncestorTimelineId);
+        Lsn at;
+        if (request.AncestorLsn != 0) at = new Lsn(request.AncestorLsn);
+        else if (request.AncestorTimestampMicros != 0)
+        {
+            var time = DateTimeOffset.UnixEpoch.AddTicks(request.AncestorTimestampMicros * 10);
+            at = ancestor.LastCommitAtOrBefore(time)?.End
+                ?? throw new RpcException(GrpcStatusCode.OutOfRange, $"timeline {tenant}/{request.AncestorTimelineId} has no commit at or before {time:O} still within retention");
+        }
+        else at = ancestor.IngestedLsn;
+        return Info(await timelines.BranchAsync(ancestor, timeline, at, safekeepers, ct));
+    }
+
+    private LsnForTimestampResponse LsnForTimestamp(LsnForTimestampRequest request)
+    {
+        var timeline = Get(request.Timeline);
+        var time = DateTimeOffset.UnixEpoch.AddTicks(request.TimestampMicros * 10);
+        var commit = timeline.LastCommitAtOrBefore(time)
+            ?? throw new RpcException(GrpcStatusCode.OutOfRange, $"no commit of {timeline.TenantId}/{timeline.TimelineId} at or before {time:O} is within retention");
+        return new LsnForTimestampResponse { Lsn = commit.End.Value, CommitTimestampMicros = (commit.Time - DateTimeOffset.UnixEpoch).Ticks / 10 };
+    }
+
+    private async Task BasebackupAsync(BasebackupRequest request, IGrpcStreamWriter<BasebackupChunk> responses, GrpcCallContext context)
+    {
+        var ct = context.CancellationToken;
+        var timeline = Get(request.Timeline);
+        var lsn = new Lsn(request.Lsn);
+        var metadata = timeline.Metadata;
+        if (lsn < metadata.Start)
+            throw new RpcException(GrpcStatusCode.OutOfRange, $"{lsn} is before the start of timeline {timeline.TenantId}/{timeline.TimelineId} ({metadata.Start})");
+        if (lsn < timeline.OldestBasebackupLsn)
+            throw new RpcException(GrpcStatusCode.OutOfRange, $"{lsn} is below the retention horizon of {timeline.TenantId}/{timeline.TimelineId}: the oldest basebackup possible is at {timeline.OldestBasebackupLsn}");
+        var wait = request.WaitMillis == 0 ? options.BasebackupWait : TimeSpan.FromMilliseconds(request.WaitMillis);
+        if (!await timeline.WaitForIngestAsync(lsn, wait, ct))
+        {
+            var commit = timeline.SafekeeperCommitLsn;
+            throw new RpcException(lsn > commit ? GrpcStatusCode.OutOfRange : GrpcStatusCode.Unavailable,
+                lsn > commit
+                    ? $"{lsn} is above the safekeepers' commit LSN {commit} of {timeline.TenantId}/{timeline.TimelineId}"
+                    : $"WAL of {timeline.TenantId}/{timeline.TimelineId} is ingested only up to {timeline.IngestedLsn}, not yet {lsn} (waited {wait.TotalSeconds:0.#} s)");
+        }
+        var image = timeline.Images.NewestAtOrBelow(lsn)
+            ?? throw new RpcException(GrpcStatusCode.OutOfRange, $"no image of {timeline.TenantId}/{timeline.TimelineId} at or below {lsn}");
+        await using var tar = await timeline.Images.OpenVerifiedAsync(image, ct);
+        await using var chunks = new ChunkWriter(responses, image.EndLsn, ct);
+        await using (var checksummed = new Crc32CWriteStream(chunks))
+        {
+            await BasebackupWriter.WriteAsync(tar, image, timeline.Wal, lsn, checksummed, ct);
+            await checksummed.FlushAsync(ct);
+            await chunks.FinishAsync(checksummed.BytesWritten, checksummed.Crc32C);
+            metrics.Basebackup(timeline.TenantId, timeline.TimelineId, checksummed.BytesWritten);
+            logger.LogInformation("basebackup of {TenantId}/{TimelineId} at {Lsn} served from image {Image}: {Bytes} bytes",
+                timeline.TenantId, timeline.TimelineId, lsn, image.End, checksummed.BytesWritten);
+        }
+    }
+
+    private static TimelineInfo Info(PageserverTimeline timeline)
+    {
+        var metadata = timeline.Metadata;
+        var images = timeline.Images.All;
+        return new TimelineInfo
+        {
+            Timeline = PageserverClient.Id(metadata.TenantId, metadata.TimelineId),
+            StartLsn = metadata.StartLsn,
+            IngestedLsn = timeline.IngestedLsn.Value,
+            SafekeeperCommitLsn = timeline.SafekeeperCommitLsn.Value,
+            RemoteConsistentLsn = metadata.RemoteConsistentLsn,
+            OldestBasebackupLsn = images.Count > 0 ? images[0].EndLsn : 0,
+            LatestImageLsn = images.Count > 0 ? images[^1].EndLsn : 0,
+            ImageCount = (uint)images.Count,
+            Generation = metadata.Generation,
+            AncestorTimelineId = metadata.AncestorTimelineId ?? "",
+            AncestorLsn = metadata.AncestorLsn,
+            WalSource = timeline.WalSource ?? "",
+            SystemIdentifier = metadata.SystemIdentifier,
+        };
+    }
+
+    private static Uri ParseAddress(string address) =>
+        Uri.TryCreate(address, UriKind.Absolute, out var uri) ? uri : throw new RpcException(GrpcStatusCode.InvalidArgument, $"'{address}' is not a safekeeper address");
+
+    /// <summary>Cuts the tar stream into BasebackupChunk messages; the last one carries size and CRC.</summary>
+    private sealed class ChunkWriter(IGrpcStreamWriter<BasebackupChunk> responses, ulong imageLsn, CancellationToken ct) : Stream
+    {
+        private readonly byte[] _buffer = new byte[ChunkSize];
+        private int _filled;
+        private bool _first = true;
+
+        public override void Write(ReadOnlySpan<byte> buffer) => throw new NotSupportedException("basebackup chunks are written asynchronously");
+
+        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken token = default)
+        {
+            while (!buffer.IsEmpty)
+            {
+                int n = Math.Min(buffer.Length, _buffer.Length - _filled);
+                buffer[..n].CopyTo(_buffer.AsMemory(_filled));
+                _filled += n;
+                buffer = buffer[n..];
+                if (_filled == _buffer.Length) await SendAsync(last: false, 0, 0);
+            }
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken token) => WriteAsync(buffer.AsMemory(offset, count), token).AsTask();
+
+        public Task FinishAsync(long total, uint crc) => SendAsync(last: true, (ulong)total, crc);
+
+        private async Task SendAsync(bool last, ulong total, uint crc)
+        {
+            var chunk = new BasebackupChunk { Data = ByteString.CopyFrom(_buffer, 0, _filled), Last = last, TotalBytes = total, Crc32C = crc };
+            if (_first) { chunk.ImageLsn = imageLsn; _first = false; }
+            _filled = 0;
+            await responses.WriteAsync(chunk, ct);
+        }
+
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+        public override void Flush() { }
+        public override Task FlushAsync(CancellationToken token) => Task.CompletedTask;
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
+}

@@ -1,0 +1,60 @@
+using System.Globalization;
+using System.Net;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+using Storage.Core.Grpc;
+using Storage.Core.Observability;
+using Storage.Core.Postgres;
+using Storage.ObjectStore;
+using Storage.Pageserver;
+using Storage.Pageserver.Timelines;
+
+// The pageserver process. Options: --id NAME --listen HOST:PORT --http HOST:PORT --data-dir DIR
+// --safekeepers URL,URL,... --log-format json|text
+// Object storage (the durable copy): --remote-storage DIR, or --s3-endpoint URL --s3-bucket NAME ...
+// Images: --image-after-mb N (default 64) --image-after-seconds N (default 300);
+// retention: --retention-seconds N (default 7 days); --replay false turns the replay instance off.
+var config = new ConfigurationBuilder().AddCommandLine(args).Build();
+var nodeId = config["id"] ?? "ps1";
+var listen = IPEndPoint.Parse(config["listen"] ?? "127.0.0.1:9891");
+var http = config["http"] is { } h ? IPEndPoint.Parse(h) : null;
+var options = new PageserverOptions
+{
+    NodeId = nodeId,
+    DataDirectory = Path.GetFullPath(config["data-dir"] ?? $".storage/{nodeId}"),
+    Binaries = PostgresBinaries.Locate(),
+    Safekeepers = (config["safekeepers"] ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s => new Uri(s)).ToList(),
+    ImageAfterBytes = long.Parse(config["image-after-mb"] ?? "64", CultureInfo.InvariantCulture) << 20,
+    ImageAfter = TimeSpan.FromSeconds(double.Parse(config["image-after-seconds"] ?? "300", CultureInfo.InvariantCulture)),
+    Retention = TimeSpan.FromSeconds(double.Parse(config["retention-seconds"] ?? (7 * 24 * 3600).ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture)),
+    ReplayEnabled = !string.Equals(config["replay"], "false", StringComparison.OrdinalIgnoreCase),
+};
+
+using var loggers = Logging.CreateFactory(config["log-format"]);
+var log = loggers.CreateLogger("Storage.Pageserver");
+var metrics = new PageserverMetrics(new MetricsRegistry());
+using var remote = ObjectStoreFromOptions.Create(name => config[name], loggers);
+await using var timelines = new TimelineManager(options, remote, loggers, metrics);
+await timelines.LoadAsync(CancellationToken.None);
+
+await using var server = new GrpcServer(new GrpcServerOptions { GrpcEndpoint = listen, HttpEndpoint = http }, loggers);
+new PageserverService(timelines, options, metrics, log).MapTo(server);
+server.MapHttpGet("/metrics", async ctx =>
+{
+    ctx.Response.ContentType = MetricsRegistry.ContentType;
+    await ctx.Response.WriteAsync(metrics.Registry.Render());
+});
+await server.StartAsync();
+log.LogInformation("pageserver {NodeId} serving gRPC on {GrpcAddress}, HTTP on {HttpAddress}, data in {DataDir}, {Count} timelines, remote storage {Remote}",
+    nodeId, server.GrpcAddress, server.HttpAddress, options.DataDirectory, timelines.All.Count, remote is null ? "none" : remote.GetType().Name);
+Console.Out.WriteLine($"READY grpc={server.GrpcAddress} http={server.HttpAddress}");
+Console.Out.Flush();
+
+var done = new TaskCompletionSource();
+Console.CancelKeyPress += (_, e) => { e.Cancel = true; done.TrySetResult(); };
+using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; done.TrySetResult(); });
+await done.Task;
+log.LogInformation("pageserver {NodeId} shutting down", nodeId);
+await server.StopAsync();
+return 0;

@@ -1,0 +1,305 @@
+using Microsoft.Extensions.Logging;
+using Storage.Core;
+using Storage.Core.Postgres;
+using Storage.Core.Processes;
+using Storage.Pageserver.Images;
+using Storage.Pageserver.Remote;
+using Storage.Pageserver.Wal;
+
+namespace Storage.Pageserver.Timelines;
+
+/// <summary>
+/// One timeline on the pageserver: ingest (receiver -> decoder -> segment layers + index), the
+/// replay instance and its images, uploads to object storage, retention, and the basebackups
+/// computes start from. Ingest runs on the receiver's task; everything else in one housekeeping
+/// loop, so at most one upload, image or retention pass runs at a time.
+/// </summary>
+internal sealed partial class PageserverTimeline : IWalSink, IAsyncDisposable
+{
+    private readonly object _lock = new();
+    private readonly PageserverOptions _options;
+    private readonly ILogger _logger;
+    private readonly PageserverMetrics _metrics;
+    private readonly RemoteTimeline? _remote;
+    private readonly SortedDictionary<ulong, SegmentIndex> _indexes = [];
+    private readonly CancellationTokenSource _stop = new();
+    private TimelineMetadata _metadata;
+    private WalIngestor _ingestor;
+    private WalReceiver? _receiver;
+    private ReplayInstance? _replay;
+    private Task _housekeeping = Task.CompletedTask;
+    private TaskCompletionSource _ingested = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private bool _remoteDirty = true;
+    private DateTime _lastImageAttempt = DateTime.MinValue;
+
+    public PageserverTimeline(TimelinePaths paths, TimelineMetadata metadata, PageserverOptions options, RemoteTimeline? remote,
+        ILogger logger, PageserverMetrics metrics)
+    {
+        Paths = paths;
+        _metadata = metadata;
+        _options = options;
+        _remote = remote;
+        _logger = logger;
+        _metrics = metrics;
+        Wal = new WalSegmentStore(paths.Wal, WalGeometry.Default);
+        Images = new ImageCatalog(paths.Images);
+        foreach (var file in Directory.EnumerateFiles(paths.Wal, "*.index"))
+        {
+            var index = SegmentIndex.Load(file);
+            _indexes[index.Segment] = index;
+        }
+        _ingestor = new WalIngestor(Wal, metadata.WalFetch, metadata.DecodeFrom, metadata.DecodePrev);
+    }
+
+    public TimelinePaths Paths { get; }
+    public WalSegmentStore Wal { get; }
+    public ImageCatalog Images { get; }
+    public string TenantId => _metadata.TenantId;
+    public string TimelineId => _metadata.TimelineId;
+    public TimelineMetadata Metadata { get { lock (_lock) return _metadata; } }
+    public Lsn IngestedLsn { get { lock (_lock) return _ingestor.IngestedLsn; } }
+    public Lsn SafekeeperCommitLsn { get; private set; }
+    public Lsn NextByte { get { lock (_lock) return _ingestor.NextByte; } }
+    public string? WalSource => _receiver?.Source?.ToString();
+    public ReplayInstance? Replay => _replay;
+
+    /// <summary>The oldest LSN a basebackup can be made at (the oldest image's end).</summary>
+    public Lsn OldestBasebackupLsn => Images.All.FirstOrDefault()?.End ?? Lsn.Max;
+
+    public void Start()
+    {
+        if (_options.Safekeepers.Count > 0)
+        {
+            _receiver = new WalReceiver(TenantId, TimelineId, _options.Safekeepers, this, _logger, _options.StallTimeout);
+            _receiver.Start();
+        }
+        _housekeeping = Task.Run(HousekeepingLoopAsync);
+    }
+
+    // ---- ingest ---------------------------------------------------------------------------
+
+    public void Receive(Lsn start, ReadOnlySpan<byte> bytes, Lsn commitLsn, string source)
+    {
+        IReadOnlyList<FinishedSegment> finished;
+        TaskCompletionSource wake;
+        lock (_lock)
+        {
+            if (commitLsn > SafekeeperCommitLsn) SafekeeperCommitLsn = commitLsn;
+            var before = _ingestor.IngestedLsn;
+            finished = _ingestor.Ingest(start, bytes);
+            _metrics.Ingested(TenantId, TimelineId, bytes.Length, _ingestor.IngestedLsn);
+            foreach (var segment in finished) FinishSegment(segment);
+            if (_ingestor.IngestedLsn == before) return;
+            wake = _ingested;
+            _ingested = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+        wake.TrySetResult();
+    }
+
+    /// <summary>A segment's records are all ingested: its index and bytes become durable, and ingest would resume after it.</summary>
+    private void FinishSegment(FinishedSegment finished)
+    {
+        var index = finished.Index;
+        var fetch = Wal.Geometry.SegmentStartOf(finished.ResumeFrom);
+        for (var s = Wal.Geometry.SegmentNumber(_metadata.WalFetch); s < Wal.Geometry.SegmentNumber(fetch); s++) Wal.Sync(s);
+        index.Save(Path.Combine(Wal.Directory, SegmentIndex.FileName(Wal.FileName(index.Segment))));
+        _indexes[index.Segment] = index;
+        _metadata = _metadata with { WalFetchLsn = fetch.Value, DecodeFromLsn = finished.ResumeFrom.Value, DecodePrevLsn = finished.ResumePrev.Value };
+        _metadata.Save(Paths.Metadata);
+        _remoteDirty = true;
+        _logger.LogDebug("segment {Segment} of {TenantId}/{TimelineId} finished: {Records} records, {Commits} commits; resume at {Lsn}",
+            index.Segment, TenantId, TimelineId, index.RecordCount, index.Commits.Count, finished.ResumeFrom);
+    }
+
+    /// <summary>Waits until WAL up to <paramref name="lsn"/> is ingested; false on timeout.</summary>
+    public async Task<bool> WaitForIngestAsync(Lsn lsn, TimeSpan timeout, CancellationToken ct)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        deadline.CancelAfter(timeout);
+        while (true)
+        {
+            Task next;
+            lock (_lock)
+            {
+                if (_ingestor.IngestedLsn >= lsn) return true;
+                next = _ingested.Task;
+            }
+            try { await next.WaitAsync(deadline.Token); }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested) { return false; }
+        }
+    }
+
+    // ---- the index ------------------------------------------------------------------------
+
+    /// <summary>Every commit ingested, oldest first.</summary>
+    public IReadOnlyList<CommitPoint> Commits()
+    {
+        lock (_lock) return _indexes.Values.SelectMany(i => i.Commits).Concat(_ingestor.Current.Commits).ToList();
+    }
+
+    /// <summary>The end of the last commit at or before <paramref name="time"/>, or null if none is that old.</summary>
+    public CommitPoint? LastCommitAtOrBefore(DateTimeOffset time)
+    {
+        CommitPoint? found = null;
+        foreach (var commit in Commits())
+        {
+            if (commit.Time > time) break;
+            found = commit;
+        }
+        return found;
+    }
+
+    private IReadOnlyList<CheckpointPoint> Checkpoints()
+    {
+        lock (_lock) return _indexes.Values.SelectMany(i => i.Checkpoints).Concat(_ingestor.Current.Checkpoints).ToList();
+    }
+
+    // ---- housekeeping: replay, images, uploads, retention ------------------------------------
+
+    private async Task HousekeepingLoopAsync()
+    {
+        var ct = _stop.Token;
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                if (_options.ReplayEnabled) await KeepReplayRunningAsync(ct);
+                if (_options.ReplayEnabled) await MaybeTakeImageAsync(ct);
+                await UploadAsync(ct);
+                await ApplyRetentionAsync(ct);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }
+            catch (Exception e)
+            {
+                _logger.LogWarning("housekeeping of {TenantId}/{TimelineId} failed, will retry: {Error}", TenantId, TimelineId, e.Message);
+            }
+            try { await Task.Delay(_options.HousekeepingInterval, ct); } catch (OperationCanceledException) { return; }
+        }
+    }
+
+    private async Task KeepReplayRunningAsync(CancellationToken ct)
+    {
+        if (_replay is { IsRunning: true }) { _replay.RefreshFeed(); return; }
+        if (_replay != null)
+        {
+            _logger.LogWarning("replay instance of {TenantId}/{TimelineId} exited; rebuilding it from the newest image. Log:\n{Log}", TenantId, TimelineId, _replay.ReadLogTail());
+            await _replay.DisposeAsync();
+            _replay.Reset();
+        }
+        var latest = Images.Latest ?? throw new InvalidOperationException("the timeline has no image");
+        var directory = OsUser.ReachableDirectory(Paths.Replay, "replay-" + TimelineId[..8]);
+        _replay = new ReplayInstance(_options.Binaries, directory, Wal.Directory, _logger);
+        try
+        {
+            await _replay.StartAsync(() => Images.OpenVerifiedAsync(latest, ct), ServiceProcess.FreePort(), ct);
+        }
+        catch
+        {
+            _replay.Reset(); // start over from an image next time
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// An image is taken when enough WAL or time has passed since the last one, and the WAL holds a
+    /// checkpoint newer than the last image's redo point (a standby's backup starts at its last
+    /// restartpoint, so without a new checkpoint a new image would need the same WAL as the old).
+    /// </summary>
+    private async Task MaybeTakeImageAsync(CancellationToken ct)
+    {
+        if (_replay is not { IsRunning: true } replay) return;
+        var latest = Images.Latest!;
+        var ingested = IngestedLsn;
+        if (ingested <= latest.End) return;
+        bool due = ingested - latest.End >= _options.ImageAfterBytes || DateTime.UtcNow - latest.CreatedUtc >= _options.ImageAfter;
+        if (!due || DateTime.UtcNow - _lastImageAttempt < TimeSpan.FromSeconds(5)) return;
+        var checkpoint = Checkpoints().LastOrDefault(c => c.Redo > latest.Redo);
+        if (checkpoint == default) return;
+        if (await replay.ReplayedLsnAsync(ct) <= checkpoint.Lsn) return;
+        _lastImageAttempt = DateTime.UtcNow;
+        await TakeImageAsync(replay, ct);
+    }
+
+    public async Task<ImageLayer> TakeImageAsync(ReplayInstance replay, CancellationToken ct)
+    {
+        var scratch = Path.Combine(replay.Directory, "backup");
+        if (Directory.Exists(scratch)) Directory.Delete(scratch, recursive: true);
+        Directory.CreateDirectory(scratch);
+        await OsUser.GiveToPostgresAsync(scratch, ct);
+        try
+        {
+            await replay.BaseBackupAsync(Path.Combine(scratch, "out"), ct);
+            var (start, end) = BackupManifest.WalRange(Path.Combine(scratch, "out", "backup_manifest"));
+            await using var tar = new FileStream(Path.Combine(scratch, "out", "base.tar"), FileMode.Open, FileAccess.Read);
+            var image = await Images.AddAsync(start, end, ImageKind.Backup, _metadata.Generation, output => ImageFilter.CopyAsync(tar, output, ct), ct);
+            _remoteDirty = true;
+            _metrics.ImageTaken(TenantId, TimelineId, image);
+            _logger.LogInformation("image of {TenantId}/{TimelineId} taken: redo {Redo}, consistent at {Lsn}, {Bytes} bytes",
+                TenantId, TimelineId, image.Redo, image.End, image.TarBytes);
+            return image;
+        }
+        finally { Directory.Delete(scratch, recursive: true); }
+    }
+
+    /// <summary>
+    /// Uploads finished segments (and their indexes) and new images, then publishes the manifest;
+    /// remote_consistent_lsn moves to where the finished segments end.
+    /// </summary>
+    private async Task UploadAsync(CancellationToken ct)
+    {
+        if (_remote is null || !_remoteDirty) return;
+        _remoteDirty = false;
+        try
+        {
+            var metadata = Metadata;
+            var complete = Wal.Geometry.SegmentNumber(metadata.WalFetch); // segments below are finished
+            foreach (var segment in Wal.Segments())
+            {
+                var name = Wal.FileName(segment);
+                if (segment < complete)
+                {
+                    if (_remote.Has(name)) continue;
+                    var indexPath = Path.Combine(Wal.Directory, SegmentIndex.FileName(name));
+                    if (File.Exists(indexPath)) await _remote.UploadAsync(SegmentIndex.FileName(name), indexPath, ct);
+                    await _remote.UploadAsync(name, Wal.PathOf(segment), ct);
+                }
+                else if (segment == Wal.Geometry.SegmentNumber(metadata.Start) && !_remote.Has(name, sealedOnly: false))
+                {
+                    // The first, partial segment holds initdb's (or the ancestor's) WAL the first image
+                    // needs; it goes up as it is now, and again once finished.
+                    await _remote.UploadAsync(name, Wal.PathOf(segment), ct, sealedLayer: false);
+                }
+            }
+            var images = Images.All;
+            foreach (var image in images)
+                if (!_remote.Has(image.FileName)) await _remote.UploadAsync(image.FileName, Images.PathOf(image), ct);
+            var remoteConsistent = metadata.WalFetch > metadata.Start ? metadata.WalFetch : metadata.Start;
+            var published = metadata with { RemoteConsistentLsn = remoteConsistent.Value };
+            await _remote.PublishAsync(published, images, ct);
+            lock (_lock)
+            {
+                if (remoteConsistent > _metadata.RemoteConsistent)
+                {
+                    _metadata = _metadata with { RemoteConsistentLsn = remoteConsistent.Value };
+                    _metadata.Save(Paths.Metadata);
+                }
+            }
+            _metrics.RemoteConsistent(TenantId, TimelineId, remoteConsistent);
+        }
+        catch
+        {
+            _remoteDirty = true;
+            throw;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        if (_receiver != null) await _receiver.DisposeAsync();
+        try { await _housekeeping; } catch (OperationCanceledException) { }
+        if (_replay != null) await _replay.DisposeAsync();
+        Wal.Dispose();
+        _stop.Dispose();
+    }
+}

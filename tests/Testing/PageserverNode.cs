@@ -1,0 +1,100 @@
+using Storage.Core;
+using Storage.Core.Api;
+using Storage.Core.Processes;
+using Storage.Proto.Pageserver;
+
+namespace Storage.Testing;
+
+/// <summary>
+/// One pageserver process with its data directory and a local-folder object store, on free ports
+/// in <paramref name="root"/>; it can be killed, have its disk wiped, and be started again.
+/// </summary>
+public sealed class PageserverNode(string root, IReadOnlyList<Uri> safekeepers, IReadOnlyList<string>? extraArguments = null) : IAsyncDisposable
+{
+    private ServiceProcess? _process;
+    private int _grpcPort, _httpPort;
+
+    public string DataDirectory { get; } = Path.Combine(root, "ps1");
+    public string RemoteStorage { get; } = Path.Combine(root, "remote");
+    public string LogFile => Path.Combine(root, "ps1.log");
+    public Uri Uri => new($"http://127.0.0.1:{_grpcPort}");
+    public Uri HttpUri => new($"http://127.0.0.1:{_httpPort}");
+    public int? Pid => _process?.Pid;
+
+    public static async Task<PageserverNode> StartAsync(string root, IReadOnlyList<Uri> safekeepers, IReadOnlyList<string>? extraArguments = null)
+    {
+        var node = new PageserverNode(root, safekeepers, extraArguments);
+        await node.StartAsync();
+        return node;
+    }
+
+    public async Task StartAsync()
+    {
+        if (_grpcPort == 0) (_grpcPort, _httpPort) = (ServiceProcess.FreePort(), ServiceProcess.FreePort());
+        var extra = new List<string> { "--remote-storage", RemoteStorage };
+        if (extraArguments is not null) extra.AddRange(extraArguments);
+        _process = await ServiceProcess.StartAsync(PageserverCommand.Assembly,
+            PageserverCommand.Arguments("ps1", _grpcPort, _httpPort, DataDirectory, safekeepers, extra: extra), LogFile, readyTimeout: TimeSpan.FromSeconds(120));
+    }
+
+    /// <summary>
+    /// SIGKILL. Its replay PostgreSQL instances outlive it (a postmaster does not follow its parent);
+    /// they are killed too, by the PIDs in their postmaster.pid, as a crashed machine would lose them.
+    /// </summary>
+    public async Task KillAsync()
+    {
+        if (_process is null) return;
+        _process.Kill();
+        await _process.DisposeAsync();
+        _process = null;
+        KillReplayInstances();
+    }
+
+    private void KillReplayInstances()
+    {
+        if (!Directory.Exists(DataDirectory)) return;
+        foreach (var pidFile in Directory.EnumerateFiles(DataDirectory, "postmaster.pid", SearchOption.AllDirectories))
+            Storage.Core.Postgres.PostgresServer.KillLeftoverPostmaster(Path.GetDirectoryName(pidFile)!);
+    }
+
+    /// <summary>Deletes the pageserver's whole disk (it must be stopped).</summary>
+    public void WipeDisk()
+    {
+        if (_process is not null) throw new InvalidOperationException("stop the pageserver first");
+        if (Directory.Exists(DataDirectory)) Directory.Delete(DataDirectory, recursive: true);
+    }
+
+    public Task<TimelineInfo> CreateTimelineAsync(string tenantId, string timelineId, string? ancestor = null, Lsn ancestorLsn = default, DateTimeOffset? ancestorTime = null)
+    {
+        var request = new CreateTimelineRequest { Timeline = PageserverClient.Id(tenantId, timelineId), AncestorTimelineId = ancestor ?? "", AncestorLsn = ancestorLsn.Value };
+        if (ancestorTime is { } t) request.AncestorTimestampMicros = (t - DateTimeOffset.UnixEpoch).Ticks / 10;
+        request.Safekeepers.AddRange(safekeepers.Select(s => s.ToString()));
+        return PageserverClient.CreateTimelineAsync(Uri, request);
+    }
+
+    public Task<TimelineInfo> TimelineAsync(string tenantId, string timelineId) => PageserverClient.GetTimelineAsync(Uri, tenantId, timelineId);
+
+    /// <summary>Waits until the pageserver has ingested up to <paramref name="lsn"/>.</summary>
+    public async Task<TimelineInfo> WaitForIngestAsync(string tenantId, string timelineId, Lsn lsn, TimeSpan timeout)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            var info = await TimelineAsync(tenantId, timelineId);
+            if (info.IngestedLsn >= lsn.Value) return info;
+            if (clock.Elapsed > timeout) throw new TimeoutException($"pageserver ingested only up to {new Lsn(info.IngestedLsn)}, not {lsn}, within {timeout.TotalSeconds:0} s");
+            await Task.Delay(100);
+        }
+    }
+
+    public string Logs() => File.Exists(LogFile) ? string.Join("\n", File.ReadLines(LogFile).TakeLast(60)) : "";
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_process is null) return;
+        await ServiceProcess.StopPidAsync(_process.Pid, TimeSpan.FromSeconds(30));
+        await _process.DisposeAsync();
+        _process = null;
+        KillReplayInstances(); // if the stop had to SIGKILL it
+    }
+}
