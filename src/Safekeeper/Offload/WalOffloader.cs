@@ -33,7 +33,9 @@ internal sealed class WalOffloader(TimelineRegistry registry, IObjectStore store
         var (tenant, timelineId) = (timeline.Identity.TenantId, timeline.Identity.TimelineId);
         var geometry = new WalGeometry(timeline.Identity.WalSegmentSize);
         var (_, _, commit, _) = timeline.Positions();
-        var backup = timeline.BackupLsn;
+        // WAL below the local start is not here, and is in object storage already: it was trimmed
+        // (below our backup LSN) or skipped because peers had trimmed it (StartWalAt).
+        var backup = Lsn.MaxOf(timeline.BackupLsn, timeline.LocalStartLsn);
         ulong first = geometry.SegmentNumber(backup), end = geometry.SegmentNumber(commit); // segments [first, end) are finished
         if (first >= end) return;
         if (!await HoldLeaseAsync(tenant, timelineId, ct))
