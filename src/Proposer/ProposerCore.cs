@@ -152,6 +152,32 @@ public sealed class ProposerCore
         PumpAll();
     }
 
+    /// <summary>
+    /// A peer could not serve recovery: it trimmed its WAL below <paramref name="firstAvailable"/>.
+    /// Trimmed WAL is committed and durable in object storage and the pageserver's copy, so nobody
+    /// needs it from a safekeeper again: each acceptor that lacks WAL below that point is told to
+    /// start its local WAL there (StartWalAt) and is then caught up from there. Simpler than
+    /// refilling its gap from object storage, and it leaves the proposer's transport unchanged.
+    /// Returns false (retry later) while this proposer does not yet know that point is committed.
+    /// </summary>
+    public bool OnPeerWalRemoved(Lsn firstAvailable)
+    {
+        if (Phase != ProposerPhase.Elected || _wal is null || firstAvailable > CommitLsn) return false;
+        bool moved = false;
+        for (int i = 0; i < _peers.Length; i++)
+        {
+            var peer = _peers[i];
+            if (!peer.ElectedSent || peer.NextToSend >= firstAvailable) continue;
+            Send(i, new ProposerMessage { StartWalAt = new StartWalAt { Term = Term, Lsn = firstAvailable.Value, CommitLsn = CommitLsn.Value } });
+            peer.NextToSend = firstAvailable;
+            moved = true;
+            Pump(i);
+            if (peer.NextToSend == firstAvailable && firstAvailable == _wal.End)
+                SendAppend(i, firstAvailable, Array.Empty<byte>()); // so it acknowledges its new position
+        }
+        return moved;
+    }
+
     private void OnGreeting(int acceptor, AcceptorGreeting greeting)
     {
         var peer = _peers[acceptor];

@@ -297,11 +297,16 @@ public sealed class WalProposer : IAsyncDisposable
         if (recovery is { } r) _ = Task.Run(() => RecoverAsync(r));
     }
 
-    /// <summary>Reads WAL a lagging safekeeper needs from a peer of this term.</summary>
+    /// <summary>
+    /// Reads WAL a lagging safekeeper needs from a peer of this term. When the peers have trimmed
+    /// it, the lagging safekeeper starts its local WAL where they still hold WAL instead (see
+    /// <see cref="ProposerCore.OnPeerWalRemoved"/>), and the next round recovers from there.
+    /// </summary>
     private async Task RecoverAsync(RecoveryNeed need)
     {
         try
         {
+            Lsn? removedBelow = null;
             foreach (var source in need.Sources)
             {
                 try
@@ -319,7 +324,24 @@ public sealed class WalProposer : IAsyncDisposable
                 }
                 catch (RpcException e)
                 {
+                    if (WalRemovedError.FirstAvailable(e) is { } first)
+                        removedBelow = removedBelow is { } r ? Lsn.Min(r, first) : first;
                     _log.LogWarning("WAL recovery from safekeeper {Safekeeper} failed: {Error}", _options.Safekeepers[source], e.Message);
+                }
+            }
+            if (removedBelow is { } start)
+            {
+                bool moved;
+                lock (_lock)
+                {
+                    moved = _core.OnPeerWalRemoved(start);
+                    Drain();
+                }
+                if (moved)
+                {
+                    _log.LogWarning("WAL from {From} is trimmed on the peers: lagging safekeepers start their WAL at {LocalStartLsn} on {TenantId}/{TimelineId}",
+                        need.From, start, _options.TenantId, _options.TimelineId);
+                    return;
                 }
             }
             await Task.Delay(_options.ReconnectDelay, _stop.Token);

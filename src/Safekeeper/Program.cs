@@ -11,6 +11,7 @@ using Storage.Safekeeper;
 // WAL offload to object storage (off unless given): --remote-storage DIR (a local folder), or
 // --s3-endpoint URL --s3-bucket NAME [--s3-access-key K --s3-secret-key S --s3-region R];
 // --offload-interval-ms N (default 1000), --offload-lease-seconds N (default 10).
+// WAL trimming below min(remote_consistent_lsn, backup_lsn, commit_lsn): --trim-interval-ms N (default 1000).
 var config = new ConfigurationBuilder().AddCommandLine(args).Build();
 var nodeId = ulong.Parse(config["id"] ?? "1");
 var listen = IPEndPoint.Parse(config["listen"] ?? "127.0.0.1:7671");
@@ -29,6 +30,9 @@ using var remote = Storage.ObjectStore.ObjectStoreFromOptions.Create(name => con
 await using var offloader = remote is null ? null : new Storage.Safekeeper.Offload.WalOffloader(registry, remote, nodeId, loggers.CreateLogger("Storage.Safekeeper.Offload"), metrics,
     TimeSpan.FromMilliseconds(int.Parse(config["offload-interval-ms"] ?? "1000")), TimeSpan.FromSeconds(int.Parse(config["offload-lease-seconds"] ?? "10")));
 offloader?.Start();
+await using var trimmer = new Storage.Safekeeper.Trim.WalTrimmer(registry, loggers.CreateLogger("Storage.Safekeeper.Trim"),
+    TimeSpan.FromMilliseconds(int.Parse(config["trim-interval-ms"] ?? "1000")));
+trimmer.Start();
 
 await using var server = new GrpcServer(new GrpcServerOptions { GrpcEndpoint = listen, HttpEndpoint = http, InlineScheduling = true }, loggers);
 new SafekeeperService(registry, metrics, log).MapTo(server);

@@ -5,7 +5,7 @@ namespace Storage.Safekeeper;
 /// <summary>The safekeeper's Prometheus metrics.</summary>
 internal sealed class SafekeeperMetrics
 {
-    private readonly MetricsRegistry.Cell _offloaded;
+    private readonly MetricsRegistry.Cell _offloaded, _deleted;
     private readonly MetricsRegistry.Cell _appends, _appendBytes, _flushes, _flushSeconds, _proposerStreams, _readStreams, _refusals;
 
     public SafekeeperMetrics(MetricsRegistry registry)
@@ -18,6 +18,7 @@ internal sealed class SafekeeperMetrics
         _proposerStreams = registry.Gauge("safekeeper_proposer_streams", "Open proposer conversations");
         _readStreams = registry.Gauge("safekeeper_wal_read_streams", "Open WAL read streams");
         _offloaded = registry.Counter("safekeeper_wal_segments_offloaded_total", "WAL segments copied to object storage");
+        _deleted = registry.Counter("safekeeper_wal_segments_deleted_total", "Local WAL segment files deleted below the trim horizon");
         _refusals = registry.Counter("safekeeper_refused_messages_total", "Proposer messages refused (wrong term, out of order, invalid)");
     }
 
@@ -31,4 +32,5 @@ internal sealed class SafekeeperMetrics
     public void ReadStreamClosed() => _readStreams.Add(-1);
     public void Refused() => _refusals.Add(1);
     public void SegmentOffloaded() => _offloaded.Add(1);
+    public void SegmentsDeleted(int count) => _deleted.Add(count);
 }

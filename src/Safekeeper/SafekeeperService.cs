@@ -20,6 +20,18 @@ internal sealed class SafekeeperService(TimelineRegistry registry, SafekeeperMet
         server.MapUnary(SafekeeperApi.GetTimelineStatus, (req, _) => Task.FromResult(registry.Get(req.Timeline).Status()));
         server.MapUnary(SafekeeperApi.ListTimelines, (_, _) => Task.FromResult(List()));
         server.MapServerStreaming(SafekeeperApi.ReadWal, ReadWalAsync);
+        server.MapUnary(SafekeeperApi.ReportPageserverFeedback, PageserverFeedbackAsync);
+    }
+
+    private async Task<TimelineStatus> PageserverFeedbackAsync(PageserverFeedback feedback, GrpcCallContext context)
+    {
+        var timeline = registry.Get(feedback.Timeline);
+        if (string.IsNullOrWhiteSpace(feedback.PageserverId))
+            throw new RpcException(GrpcStatusCode.InvalidArgument, "pageserver_id must be set");
+        if (feedback.RemoteConsistentLsn == 0)
+            throw new RpcException(GrpcStatusCode.InvalidArgument, "remote_consistent_lsn must be set");
+        await timeline.ReportRemoteConsistentAsync(new Lsn(feedback.RemoteConsistentLsn), feedback.PageserverId, context.CancellationToken);
+        return timeline.Status();
     }
 
     private ListTimelinesResponse List()
@@ -70,6 +82,9 @@ internal sealed class SafekeeperService(TimelineRegistry registry, SafekeeperMet
                         break;
                     case ProposerMessage.BodyOneofCase.Elected:
                         await timeline.ElectedAsync(message.Elected, ct);
+                        break;
+                    case ProposerMessage.BodyOneofCase.StartWalAt:
+                        await timeline.StartWalAtAsync(message.StartWalAt, ct);
                         break;
                     case ProposerMessage.BodyOneofCase.Append:
                         timeline.Append(message.Append);

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Storage.Core;
+using Storage.Core.Api;
 using Storage.Proto.Safekeeper;
 using Storage.Safekeeper.Consensus;
 using Storage.Safekeeper.Storage;
@@ -121,6 +122,7 @@ internal sealed class Timeline : IAsyncDisposable
                 BackupLsn = _storage.State.BackupLsn.Value,
                 RemoteConsistentLsn = _storage.State.RemoteConsistentLsn.Value,
                 TimelineStartLsn = Acceptor.TimelineStartLsn.Value,
+                LocalStartLsn = Acceptor.LocalStartLsn.Value,
                 NodeId = Acceptor.NodeId,
                 AvailabilityZone = Acceptor.AvailabilityZone,
             };
@@ -136,6 +138,97 @@ internal sealed class Timeline : IAsyncDisposable
 
     /// <summary>WAL below this is in object storage.</summary>
     public Lsn BackupLsn { get { lock (_lock) return _storage.State.BackupLsn; } }
+
+    /// <summary>WAL below this is in a pageserver's remote copy (zero until one reports).</summary>
+    public Lsn RemoteConsistentLsn { get { lock (_lock) return _storage.State.RemoteConsistentLsn; } }
+
+    /// <summary>The first LSN still on disk.</summary>
+    public Lsn LocalStartLsn { get { lock (_lock) return _storage.State.LocalStartLsn; } }
+
+    /// <summary>
+    /// Durably records a pageserver's remote_consistent_lsn: never backwards (a late report of an
+    /// older position is ignored) and clamped to our commit LSN (a pageserver may have ingested
+    /// from a peer whose commit LSN is ahead of ours; we promise nothing beyond what we know is
+    /// committed). Returns the value kept.
+    /// </summary>
+    public async Task<Lsn> ReportRemoteConsistentAsync(Lsn reported, string pageserverId, CancellationToken ct)
+    {
+        await _flushGate.WaitAsync(ct);
+        try
+        {
+            AcceptorState state;
+            Lsn kept;
+            lock (_lock)
+            {
+                kept = Lsn.Min(reported, Acceptor.CommitLsn);
+                if (kept <= _storage.State.RemoteConsistentLsn) return _storage.State.RemoteConsistentLsn;
+                state = Acceptor.StateToSave() with { RemoteConsistentLsn = kept };
+            }
+            _storage.Persist(state);
+            _log.LogDebug("pageserver {PageserverId} reports remote consistent LSN {Reported}; kept {RemoteConsistentLsn} on {TenantId}/{TimelineId}",
+                pageserverId, reported, kept, Identity.TenantId, Identity.TimelineId);
+            return kept;
+        }
+        finally { _flushGate.Release(); }
+    }
+
+    /// <summary>
+    /// Deletes the segment files wholly below the trim horizon (see <see cref="TrimHorizon"/>).
+    /// The new local start is saved before any file goes, so reads below it are refused from then
+    /// on and a crash in between leaves only files that recovery ignores and the next round deletes.
+    /// </summary>
+    public async Task<IReadOnlyList<ulong>> TrimAsync(CancellationToken ct)
+    {
+        var geometry = _storage.Wal.Geometry;
+        await _flushGate.WaitAsync(ct);
+        try
+        {
+            AcceptorState? save = null;
+            Lsn horizon;
+            lock (_lock)
+            {
+                var state = _storage.State;
+                horizon = TrimHorizon.Compute(state.RemoteConsistentLsn, state.BackupLsn, Acceptor.CommitLsn, Acceptor.FlushLsn);
+                var newStart = TrimHorizon.NewLocalStart(horizon, state.LocalStartLsn, geometry);
+                if (newStart > state.LocalStartLsn) save = Acceptor.StateToSave() with { LocalStartLsn = newStart };
+            }
+            if (save is not null) _storage.Persist(save);
+            IReadOnlyList<ulong> removed;
+            Lsn localStart;
+            lock (_lock)
+            {
+                localStart = _storage.State.LocalStartLsn;
+                removed = _storage.Wal.RemoveBelow(geometry.SegmentNumber(localStart));
+            }
+            if (removed.Count == 0) return removed;
+            Core.Storage.FileSync.SyncDirectory(Directory);
+            _metrics.SegmentsDeleted(removed.Count);
+            _log.LogInformation("trimmed WAL segments {First}..{Last} of {TenantId}/{TimelineId}: horizon {TrimHorizon}, local WAL now starts at {LocalStartLsn}",
+                geometry.SegmentFileName(1, removed[0]), geometry.SegmentFileName(1, removed[^1]), Identity.TenantId, Identity.TimelineId, horizon, localStart);
+            return removed;
+        }
+        finally { _flushGate.Release(); }
+    }
+
+    /// <summary>Handles a proposer's StartWalAt (see <see cref="Acceptor.OnStartWalAt"/>).</summary>
+    public async Task StartWalAtAsync(StartWalAt start, CancellationToken ct)
+    {
+        // It drops WAL files: not while a flush syncs them.
+        await _flushGate.WaitAsync(ct);
+        try
+        {
+            lock (_lock)
+            {
+                var before = Acceptor.WriteLsn;
+                Acceptor.OnStartWalAt(start);
+                if (Acceptor.WriteLsn != before)
+                    _log.LogWarning("peers trimmed the WAL after {PreviousEnd}: local WAL restarts at {LocalStartLsn} (term {Term}) on {TenantId}/{TimelineId}",
+                        before, Acceptor.LocalStartLsn, start.Term, Identity.TenantId, Identity.TimelineId);
+            }
+            Notify();
+        }
+        finally { _flushGate.Release(); }
+    }
 
     /// <summary>
     /// Reads a whole WAL segment file that lies entirely below the commit LSN (so nothing rewrites
@@ -178,11 +271,12 @@ internal sealed class Timeline : IAsyncDisposable
         finally { _flushGate.Release(); }
     }
 
-    /// <summary>Reads WAL bytes below the flush LSN.</summary>
+    /// <summary>Reads WAL bytes below the flush LSN; refuses WAL below the local start clearly.</summary>
     public int ReadWal(Lsn from, Span<byte> buffer)
     {
         lock (_lock)
         {
+            if (from < Acceptor.LocalStartLsn) throw WalRemovedError.Create(from, Acceptor.LocalStartLsn, Acceptor.NodeId);
             var limit = Acceptor.FlushLsn;
             if (from >= limit) return 0;
             int n = (int)Math.Min((long)buffer.Length, limit - from);
@@ -308,6 +402,7 @@ internal sealed class TimelineStorage(string directory, TimelineIdentity identit
 
     public void Write(Lsn begin, ReadOnlySpan<byte> data) => Wal.Write(begin, data);
     public void Truncate(Lsn end) => Wal.Truncate(end);
+    public void ResetWal(Lsn start) => Wal.ResetTo(start);
 }
 
 /// <summary>Who this safekeeper is.</summary>

@@ -135,6 +135,8 @@ internal sealed class TimelineRegistry : IAsyncDisposable
             r.Gauge("safekeeper_flush_lsn", "Durable WAL end per timeline (bytes)", labels).Set(flush.Value);
             r.Gauge("safekeeper_commit_lsn", "Commit LSN per timeline (bytes)", labels).Set(commit.Value);
             r.Gauge("safekeeper_backup_lsn", "WAL below this is in object storage, per timeline (bytes)", labels).Set(t.BackupLsn.Value);
+            r.Gauge("safekeeper_remote_consistent_lsn", "WAL below this is in a pageserver's remote copy, per timeline (bytes)", labels).Set(t.RemoteConsistentLsn.Value);
+            r.Gauge("safekeeper_local_start_lsn", "First WAL LSN still on this safekeeper's disk, per timeline (bytes)", labels).Set(t.LocalStartLsn.Value);
         }
         r.Gauge("safekeeper_broken_timelines", "Timelines out of service because their files failed checks").Set(_broken.Count);
     }

@@ -26,6 +26,7 @@ public sealed class SafekeeperCluster : IAsyncDisposable
     public IReadOnlyList<Uri> Uris => _ports.Select(p => new Uri($"http://127.0.0.1:{p}")).ToArray();
     public string DataDir(int i) => Path.Combine(Root, $"sk{i + 1}");
     public string TimelineDir(int i) => Path.Combine(DataDir(i), TenantId, TimelineId);
+    public Uri MetricsUri(int i) => new($"http://127.0.0.1:{_httpPorts[i]}/metrics");
 
     /// <summary>Extra command-line options for every safekeeper (kept for restarts).</summary>
     private IReadOnlyList<string> _extraArguments = [];

@@ -22,4 +22,7 @@ public static class SafekeeperApi
 
     public static readonly GrpcMethod<ReadWalRequest, WalChunk> ReadWal =
         new(MethodType.ServerStreaming, Service, "ReadWal", ReadWalRequest.Parser, WalChunk.Parser);
+
+    public static readonly GrpcMethod<PageserverFeedback, TimelineStatus> ReportPageserverFeedback =
+        new(MethodType.Unary, Service, "ReportPageserverFeedback", PageserverFeedback.Parser, TimelineStatus.Parser);
 }

@@ -43,6 +43,25 @@ public static class SafekeeperClient
     }
 
     /// <summary>
+    /// Tells a safekeeper that <paramref name="pageserverId"/>'s durable copy in object storage
+    /// holds the timeline's WAL below <paramref name="remoteConsistentLsn"/>; returns the status
+    /// with the remote_consistent_lsn the safekeeper kept (never lower than before, at most its commit LSN).
+    /// </summary>
+    public static async Task<TimelineStatus> ReportPageserverFeedbackAsync(Uri address, TimelineKey timeline, string pageserverId,
+        Lsn remoteConsistentLsn, Lsn lastReceivedLsn = default, TimeSpan? timeout = null, CancellationToken ct = default)
+    {
+        using var channel = new GrpcChannel(address);
+        var feedback = new PageserverFeedback
+        {
+            Timeline = timeline,
+            PageserverId = pageserverId,
+            RemoteConsistentLsn = remoteConsistentLsn.Value,
+            LastReceivedLsn = lastReceivedLsn.Value,
+        };
+        return await channel.UnaryAsync(SafekeeperApi.ReportPageserverFeedback, feedback, new CallOptions(timeout ?? DefaultTimeout, ct));
+    }
+
+    /// <summary>
     /// Copies WAL [<paramref name="from"/>, <paramref name="to"/>) into <paramref name="destination"/>.
     /// With <paramref name="proposerTerm"/> 0 only committed WAL is served (waiting for it to be
     /// committed); a proposer of the safekeeper's current term may read up to its flush LSN.

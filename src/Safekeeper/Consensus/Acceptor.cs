@@ -32,6 +32,7 @@ public sealed class Acceptor
     public Lsn FlushLsn => _storage.FlushLsn;
     public Lsn WriteLsn => _storage.WriteLsn;
     public Lsn TimelineStartLsn => _storage.State.TimelineStartLsn;
+    public Lsn LocalStartLsn => _storage.State.LocalStartLsn;
     /// <summary>In-memory commit LSN (the persisted one may lag behind it).</summary>
     public Lsn CommitLsn { get; private set; }
     public ulong LastLogTerm => History.LastLogTerm(FlushLsn);
@@ -108,6 +109,29 @@ public sealed class Acceptor
         // writes the same bytes again.
         if (append.WalData.Length > 0) _storage.Write(begin, append.WalData.Span);
         _proposerCommit = Math.Max(_proposerCommit, append.CommitLsn);
+    }
+
+    /// <summary>
+    /// Starts this acceptor's WAL afresh at a later LSN: the proposer found the WAL between our end
+    /// and <c>lsn</c> trimmed on every peer. That WAL is committed (lsn is at most the proposer's
+    /// commit LSN, a quorum fact) and, being trimmed, durable in object storage, so nobody needs it
+    /// from us. A no-op when we already hold WAL up to <c>lsn</c>.
+    /// </summary>
+    public void OnStartWalAt(StartWalAt start)
+    {
+        if (start.Term < Term)
+            throw new AcceptorRefusal(RefusalKind.Superseded, Term, $"StartWalAt of term {start.Term} refused: this safekeeper is at term {Term}");
+        if (start.Term == 0 || start.Term > Term || History.Count == 0 || History.LastTerm != start.Term)
+            throw new AcceptorRefusal(RefusalKind.OutOfOrder, Term, $"StartWalAt of term {start.Term} refused: no ProposerElected of that term was accepted (term {Term}, history {History})");
+        var lsn = new Lsn(start.Lsn);
+        if (lsn > new Lsn(start.CommitLsn))
+            throw new AcceptorRefusal(RefusalKind.Invalid, Term, $"StartWalAt {lsn} is above the proposer's commit LSN {new Lsn(start.CommitLsn)}: only committed WAL may be skipped");
+        if (lsn <= WriteLsn) return;
+        // Crash safety: the new local start is saved first, so a crash before the old files are
+        // gone leaves files below the local start, which recovery ignores and trimming deletes.
+        _storage.Persist(_storage.State with { LocalStartLsn = lsn, CommitLsn = Lsn.MaxOf(CommitLsn, lsn), FlushLsnAtSave = lsn });
+        _storage.ResetWal(lsn);
+        if (lsn > CommitLsn) CommitLsn = lsn;
     }
 
     /// <summary>After the WAL was flushed: learns the commit LSN and answers the proposer.</summary>

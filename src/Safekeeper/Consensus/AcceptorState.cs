@@ -20,6 +20,11 @@ public sealed record AcceptorState
     public Lsn BackupLsn { get; init; }
     /// <summary>WAL below this is durable in a pageserver's remote copy.</summary>
     public Lsn RemoteConsistentLsn { get; init; }
+    /// <summary>
+    /// The first LSN still on this safekeeper's disk: WAL below it was trimmed (it is in object
+    /// storage and the pageserver's copy) or never held (the safekeeper started late, see StartWalAt).
+    /// </summary>
+    public required Lsn LocalStartLsn { get; init; }
     /// <summary>The flush LSN when this state was saved: WAL found after a restart must reach it.</summary>
     public Lsn FlushLsnAtSave { get; init; }
 
@@ -28,9 +33,10 @@ public sealed record AcceptorState
         Term = 0,
         History = TermHistory.Empty,
         TimelineStartLsn = timelineStart,
+        LocalStartLsn = timelineStart,
         CommitLsn = timelineStart,
         BackupLsn = timelineStart,
-        RemoteConsistentLsn = timelineStart,
+        RemoteConsistentLsn = Lsn.Zero, // no pageserver has reported yet
         FlushLsnAtSave = timelineStart,
     };
 }
@@ -49,6 +55,8 @@ public interface IAcceptorStorage
     void Write(Lsn begin, ReadOnlySpan<byte> data);
     /// <summary>Durably cuts the WAL so it ends at <paramref name="end"/>.</summary>
     void Truncate(Lsn end);
+    /// <summary>Drops all WAL; the (empty) WAL now begins and ends at <paramref name="start"/>.</summary>
+    void ResetWal(Lsn start);
 }
 
 public enum RefusalKind

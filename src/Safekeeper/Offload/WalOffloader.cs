@@ -24,39 +24,25 @@ internal sealed record OffloaderLease(ulong NodeId, DateTime ExpiresUtc);
 /// upload the same bytes under the same keys twice.
 /// </summary>
 internal sealed class WalOffloader(TimelineRegistry registry, IObjectStore store, ulong nodeId, ILogger logger, SafekeeperMetrics metrics,
-    TimeSpan interval, TimeSpan leaseDuration) : IAsyncDisposable
+    TimeSpan interval, TimeSpan leaseDuration) : TimelineRounds(registry, logger, interval, "WAL offload")
 {
-    private readonly CancellationTokenSource _stop = new();
-    private Task _loop = Task.CompletedTask;
-
-    public void Start() => _loop = Task.Run(LoopAsync);
-
-    private async Task LoopAsync()
-    {
-        var ct = _stop.Token;
-        while (!ct.IsCancellationRequested)
-        {
-            foreach (var timeline in registry.All.ToList())
-            {
-                try { await OffloadAsync(timeline, ct); }
-                catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }
-                catch (Exception e)
-                {
-                    logger.LogWarning("WAL offload of {TenantId}/{TimelineId} failed, will retry: {Error}", timeline.Identity.TenantId, timeline.Identity.TimelineId, e.Message);
-                }
-            }
-            try { await Task.Delay(interval, ct); } catch (OperationCanceledException) { return; }
-        }
-    }
+    protected override Task RunAsync(Timeline timeline, CancellationToken ct) => OffloadAsync(timeline, ct);
 
     private async Task OffloadAsync(Timeline timeline, CancellationToken ct)
     {
         var (tenant, timelineId) = (timeline.Identity.TenantId, timeline.Identity.TimelineId);
         var geometry = new WalGeometry(timeline.Identity.WalSegmentSize);
         var (_, _, commit, _) = timeline.Positions();
-        var backup = timeline.BackupLsn;
+        // WAL below the local start is not here, and is in object storage already: it was trimmed
+        // (below our backup LSN) or skipped because peers had trimmed it (StartWalAt).
+        var backup = Lsn.MaxOf(timeline.BackupLsn, timeline.LocalStartLsn);
         ulong first = geometry.SegmentNumber(backup), end = geometry.SegmentNumber(commit); // segments [first, end) are finished
-        if (first >= end || !await HoldLeaseAsync(tenant, timelineId, ct)) return;
+        if (first >= end) return;
+        if (!await HoldLeaseAsync(tenant, timelineId, ct))
+        {
+            await LearnBackupLsnAsync(timeline, geometry, first, end, ct);
+            return;
+        }
 
         for (ulong segment = first; segment < end; segment++)
         {
@@ -65,7 +51,22 @@ internal sealed class WalOffloader(TimelineRegistry registry, IObjectStore store
             await store.PutAsync(RemoteWalKeys.Segment(tenant, timelineId, name), new MemoryStream(bytes, writable: false), ct);
             await timeline.AdvanceBackupLsnAsync(geometry.SegmentStart(segment + 1), ct);
             metrics.SegmentOffloaded();
-            logger.LogInformation("offloaded WAL segment {Segment} of {TenantId}/{TimelineId}; backup LSN {BackupLsn}", name, tenant, timelineId, geometry.SegmentStart(segment + 1));
+            Log.LogInformation("offloaded WAL segment {Segment} of {TenantId}/{TimelineId}; backup LSN {BackupLsn}", name, tenant, timelineId, geometry.SegmentStart(segment + 1));
+        }
+    }
+
+    /// <summary>
+    /// While another safekeeper offloads, advances our own backup LSN over the segments found in
+    /// object storage, so that we may trim our copy too. A segment there is the committed WAL
+    /// (uploaded whole, below the holder's commit LSN), byte-identical to ours (invariant 2).
+    /// </summary>
+    private async Task LearnBackupLsnAsync(Timeline timeline, WalGeometry geometry, ulong first, ulong end, CancellationToken ct)
+    {
+        var (tenant, timelineId) = (timeline.Identity.TenantId, timeline.Identity.TimelineId);
+        for (ulong segment = first; segment < end; segment++)
+        {
+            if (await store.HeadAsync(RemoteWalKeys.Segment(tenant, timelineId, geometry.SegmentFileName(1, segment)), ct) is null) return;
+            await timeline.AdvanceBackupLsnAsync(geometry.SegmentStart(segment + 1), ct);
         }
     }
 
@@ -83,16 +84,10 @@ internal sealed class WalOffloader(TimelineRegistry registry, IObjectStore store
         catch (ObjectNotFoundException) { }
         catch (Exception e) when (e is JsonException or ObjectCorruptException)
         {
-            logger.LogWarning("offloader lease of {TenantId}/{TimelineId} is unreadable, taking it: {Error}", tenant, timelineId, e.Message);
+            Log.LogWarning("offloader lease of {TenantId}/{TimelineId} is unreadable, taking it: {Error}", tenant, timelineId, e.Message);
         }
         var renewed = JsonSerializer.SerializeToUtf8Bytes(new OffloaderLease(nodeId, now + leaseDuration));
         await store.PutAsync(key, new MemoryStream(renewed), ct);
         return true;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        _stop.Cancel();
-        try { await _loop; } catch (Exception) { }
     }
 }

@@ -15,7 +15,8 @@ internal static class ControlFile
 {
     public const string FileName = "safekeeper.control";
     private const string Magic = "SKCF";
-    private const uint Version = 1;
+    // Version 2 added local_start_lsn; version 1 files (without it) still load.
+    private const uint Version = 2;
 
     public static void Save(string timelineDir, TimelineIdentity id, AcceptorState state)
     {
@@ -24,6 +25,7 @@ internal static class ControlFile
             Timeline = new TimelineKey { TenantId = id.TenantId, TimelineId = id.TimelineId },
             Term = state.Term,
             TimelineStartLsn = state.TimelineStartLsn.Value,
+            LocalStartLsn = state.LocalStartLsn.Value,
             CommitLsn = state.CommitLsn.Value,
             BackupLsn = state.BackupLsn.Value,
             RemoteConsistentLsn = state.RemoteConsistentLsn.Value,
@@ -40,7 +42,7 @@ internal static class ControlFile
     {
         var path = Path.Combine(timelineDir, FileName);
         var (payload, version) = ChecksummedFile.Read(path, Magic);
-        if (version != Version) throw new CorruptFileException(path, $"unsupported control file version {version}");
+        if (version is < 1 or > Version) throw new CorruptFileException(path, $"unsupported control file version {version}");
         ControlFileData data;
         try { data = ControlFileData.Parser.ParseFrom(payload); }
         catch (InvalidProtocolBufferException e) { throw new CorruptFileException(path, $"undecodable payload: {e.Message}"); }
@@ -53,6 +55,7 @@ internal static class ControlFile
             Term = data.Term,
             History = history,
             TimelineStartLsn = new Lsn(data.TimelineStartLsn),
+            LocalStartLsn = new Lsn(Math.Max(data.LocalStartLsn, data.TimelineStartLsn)),
             CommitLsn = new Lsn(data.CommitLsn),
             BackupLsn = new Lsn(data.BackupLsn),
             RemoteConsistentLsn = new Lsn(data.RemoteConsistentLsn),

@@ -14,8 +14,10 @@ internal static class WalRecovery
 {
     public static Lsn FindEnd(SegmentFiles files, AcceptorState state)
     {
-        var segments = files.List();
-        var start = state.TimelineStartLsn;
+        // WAL below the local start was trimmed (or skipped); files left there by a crash
+        // between saving the local start and deleting them are ignored (and trimmed later).
+        var start = state.LocalStartLsn;
+        var segments = files.List().Where(s => files.Geometry.SegmentStart(s + 1) > start).ToList();
         Lsn end = start;
         if (segments.Count > 0)
         {

@@ -109,6 +109,42 @@ internal sealed class WalStore : IDisposable
         WriteLsn = FlushLsn = end;
     }
 
+    /// <summary>Durably drops every segment file; the WAL now begins and ends at <paramref name="start"/>.</summary>
+    public void ResetTo(Lsn start)
+    {
+        foreach (var h in _open.Values) h.Dispose();
+        _open.Clear();
+        _dirty.Clear();
+        DeleteSegments(_files.List());
+        FileSync.SyncDirectory(_files.Directory);
+        WriteLsn = FlushLsn = start;
+    }
+
+    /// <summary>
+    /// Deletes the segment files numbered below <paramref name="firstKept"/> (the caller has made
+    /// sure they lie wholly below the trim horizon) and returns their numbers. The directory is
+    /// not synced here: the caller does it once, outside its lock.
+    /// </summary>
+    public IReadOnlyList<ulong> RemoveBelow(ulong firstKept)
+    {
+        if (firstKept > Geometry.SegmentNumber(FlushLsn))
+            throw new InvalidOperationException($"refusing to remove segment {firstKept - 1}: it holds the flush position {FlushLsn} or later WAL");
+        var doomed = _files.List().Where(s => s < firstKept).ToList();
+        DeleteSegments(doomed);
+        return doomed;
+    }
+
+    private void DeleteSegments(IEnumerable<ulong> segments)
+    {
+        foreach (var segment in segments)
+        {
+            Close(segment);
+            _dirty.Remove(segment);
+            File.Delete(_files.CompletePath(segment));
+            File.Delete(_files.PartialPath(segment));
+        }
+    }
+
     /// <summary>Reads durable-or-written WAL [from, from + buffer.Length) into the buffer; returns bytes read.</summary>
     public int Read(Lsn from, Span<byte> buffer)
     {

@@ -13,7 +13,7 @@ internal sealed class MemoryAcceptorStorage(Lsn timelineStart) : IAcceptorStorag
     private int _flushed;
 
     public AcceptorState State { get; private set; } = AcceptorState.New(timelineStart);
-    public Lsn Start { get; } = timelineStart;
+    public Lsn Start { get; private set; } = timelineStart;
     public Lsn WriteLsn => Start + (ulong)_wal.Count;
     public Lsn FlushLsn => Start + (ulong)_flushed;
 
@@ -35,6 +35,13 @@ internal sealed class MemoryAcceptorStorage(Lsn timelineStart) : IAcceptorStorag
         int n = (int)(end - Start);
         if (n < _wal.Count) _wal.RemoveRange(n, _wal.Count - n);
         _flushed = Math.Min(_flushed, n);
+    }
+
+    public void ResetWal(Lsn start)
+    {
+        _wal.Clear();
+        _flushed = 0;
+        Start = start;
     }
 
     public void Flush() => _flushed = _wal.Count;

@@ -64,6 +64,8 @@ public class BadInputTests
         await using var proposer = cluster.NewProposer();
         proposer.Start();
         await proposer.WaitElectedAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
+        // Elected by the other two, this safekeeper may not have voted yet: the stale term would then be its own.
+        await SafekeeperClusterTests.WaitUntilAsync(async () => (await cluster.StatusAsync(0)).Term == proposer.Term, cluster, () => Task.FromResult(cluster.Logs()));
         using (var call = channel.Duplex(SafekeeperApi.ProposerStream, Bounded))
         {
             await call.RequestStream.WriteAsync(new ProposerMessage { Greeting = new ProposerGreeting { Timeline = cluster.Key, ProposerId = "stale" } });
