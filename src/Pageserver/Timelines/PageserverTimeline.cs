@@ -31,6 +31,8 @@ internal sealed partial class PageserverTimeline : IWalSink, IAsyncDisposable
     private TaskCompletionSource _ingested = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private bool _remoteDirty = true;
     private DateTime _lastImageAttempt = DateTime.MinValue;
+    private Lsn _reportedRemoteConsistent;
+    private DateTime _lastReport = DateTime.MinValue;
 
     public PageserverTimeline(TimelinePaths paths, TimelineMetadata metadata, PageserverOptions options, RemoteTimeline? remote,
         ILogger logger, PageserverMetrics metrics)
@@ -166,6 +168,7 @@ internal sealed partial class PageserverTimeline : IWalSink, IAsyncDisposable
                 if (_options.ReplayEnabled) await KeepReplayRunningAsync(ct);
                 if (_options.ReplayEnabled) await MaybeTakeImageAsync(ct);
                 await UploadAsync(ct);
+                await ReportToSafekeepersAsync(ct);
                 await ApplyRetentionAsync(ct);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }
@@ -291,6 +294,31 @@ internal sealed partial class PageserverTimeline : IWalSink, IAsyncDisposable
             _remoteDirty = true;
             throw;
         }
+    }
+
+    /// <summary>
+    /// Tells every safekeeper how far object storage holds the timeline, so they may delete WAL
+    /// below it (with their backup and commit LSNs). Sent when it moves, and every 10 s for
+    /// safekeepers that were down. Without object storage nothing is sent: nothing may be trimmed.
+    /// </summary>
+    private async Task ReportToSafekeepersAsync(CancellationToken ct)
+    {
+        if (_remote is null) return;
+        var remoteConsistent = Metadata.RemoteConsistent;
+        if (remoteConsistent == _reportedRemoteConsistent && DateTime.UtcNow - _lastReport < TimeSpan.FromSeconds(10)) return;
+        var key = Core.Api.SafekeeperClient.Key(TenantId, TimelineId);
+        var reports = _options.Safekeepers.Select(async safekeeper =>
+        {
+            try { await Core.Api.SafekeeperClient.ReportPageserverFeedbackAsync(safekeeper, key, _options.NodeId, remoteConsistent, IngestedLsn, TimeSpan.FromSeconds(2), ct); return true; }
+            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                _logger.LogDebug("feedback to {Safekeeper} for {TenantId}/{TimelineId} failed: {Error}", safekeeper, TenantId, TimelineId, e.Message);
+                return false;
+            }
+        });
+        await Task.WhenAll(reports);
+        _reportedRemoteConsistent = remoteConsistent;
+        _lastReport = DateTime.UtcNow;
     }
 
     public async ValueTask DisposeAsync()
