@@ -84,7 +84,10 @@ internal sealed class PageserverService(TimelineManager timelines, PageserverOpt
         }
         var image = timeline.Images.NewestAtOrBelow(lsn)
             ?? throw new RpcException(GrpcStatusCode.OutOfRange, $"no image of {timeline.TenantId}/{timeline.TimelineId} at or below {lsn}");
-        await using var tar = await timeline.Images.OpenVerifiedAsync(image, ct);
+        Stream tar;
+        try { tar = await timeline.Images.OpenVerifiedAsync(image, ct); }
+        catch (CorruptFileException e) { throw new RpcException(GrpcStatusCode.DataLoss, $"image {image.End} of {timeline.TenantId}/{timeline.TimelineId} is damaged: {e.Message}"); }
+        await using var _ = tar;
         await using var chunks = new ChunkWriter(responses, image.EndLsn, ct);
         await using (var checksummed = new Crc32CWriteStream(chunks))
         {

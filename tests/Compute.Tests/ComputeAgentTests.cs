@@ -17,24 +17,9 @@ namespace Storage.Compute.Tests;
 /// </summary>
 public sealed class ComputeAgentTests
 {
-    private static string ConnectionString(ComputeCluster cluster, ComputeVm vm) =>
-        $"Host=127.0.0.1;Port={vm.PostgresPort};Username={ComputeCluster.Role};Password={cluster.Password};Database=postgres;Pooling=false;Timeout=15;Command Timeout=0";
-
-    private static async Task<long> ScalarAsync(string connectionString, string sql, CancellationToken ct = default)
-    {
-        await using var connection = new NpgsqlConnection(connectionString);
-        await connection.OpenAsync(ct);
-        await using var command = new NpgsqlCommand(sql, connection);
-        return Convert.ToInt64(await command.ExecuteScalarAsync(ct));
-    }
-
-    private static async Task ExecAsync(string connectionString, string sql, CancellationToken ct = default)
-    {
-        await using var connection = new NpgsqlConnection(connectionString);
-        await connection.OpenAsync(ct);
-        await using var command = new NpgsqlCommand(sql, connection);
-        await command.ExecuteNonQueryAsync(ct);
-    }
+    private static string ConnectionString(ComputeCluster cluster, ComputeVm vm) => Sql.ConnectionString(cluster, vm);
+    private static Task<long> ScalarAsync(string connectionString, string sql, CancellationToken ct = default) => Sql.ScalarAsync(connectionString, sql, ct);
+    private static Task ExecAsync(string connectionString, string sql, CancellationToken ct = default) => Sql.ExecAsync(connectionString, sql, ct);
 
     private static async Task<ComputeStatus> AttachAsync(ComputeCluster cluster, ComputeVm vm)
     {

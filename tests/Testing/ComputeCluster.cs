@@ -50,14 +50,16 @@ public sealed class ComputeCluster : IAsyncDisposable
 {
     private readonly List<ComputeVm> _vms = new();
 
-    private ComputeCluster(SafekeeperCluster safekeepers)
+    private ComputeCluster(string root, SafekeeperCluster safekeepers)
     {
+        Root = root;
         Safekeepers = safekeepers;
-        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(Root, (UnixFileMode)0b111_101_101); // postgres reaches VM dirs
     }
 
     public SafekeeperCluster Safekeepers { get; }
-    public string Root { get; } = Directory.CreateTempSubdirectory("compute-cluster-").FullName;
+    public string Root { get; }
+    /// <summary>The object store (a local folder) the safekeepers offload to and the pageserver uploads to.</summary>
+    public string RemoteStorage => Path.Combine(Root, "remote");
     public PageserverNode Pageserver { get; private set; } = null!;
     /// <summary>The timeline as the pageserver created it (start LSN = end of initdb's WAL).</summary>
     public Proto.Pageserver.TimelineInfo Timeline { get; private set; } = null!;
@@ -70,7 +72,10 @@ public sealed class ComputeCluster : IAsyncDisposable
     /// <param name="pageserverArguments">Extra pageserver options, e.g. image thresholds.</param>
     public static async Task<ComputeCluster> StartAsync(int vms = 1, IReadOnlyList<string>? pageserverArguments = null)
     {
-        var cluster = new ComputeCluster(await SafekeeperCluster.StartAsync(createTimeline: false));
+        var root = Directory.CreateTempSubdirectory("compute-cluster-").FullName;
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(root, (UnixFileMode)0b111_101_101); // postgres reaches VM dirs
+        var cluster = new ComputeCluster(root, await SafekeeperCluster.StartAsync(createTimeline: false,
+            extraArguments: ["--remote-storage", Path.Combine(root, "remote"), "--offload-interval-ms", "200", "--trim-interval-ms", "200"]));
         try
         {
             cluster.Pageserver = await PageserverNode.StartAsync(cluster.Root, cluster.Safekeepers.Uris, pageserverArguments);
@@ -111,6 +116,17 @@ public sealed class ComputeCluster : IAsyncDisposable
         // Small and quick: tests run many computes on 2 cores.
         request.Endpoint.PostgresSettings.Add("shared_buffers", "32MB");
         return request;
+    }
+
+    /// <summary>Attaches <paramref name="vm"/> (to the default timeline unless the request says); failures carry every log.</summary>
+    public async Task<ComputeStatus> AttachOrThrowAsync(ComputeVm vm, AttachRequest? request = null)
+    {
+        try
+        {
+            var status = await vm.AttachAsync(request ?? NewAttachRequest());
+            return status.State == ComputeState.Running ? status : throw new InvalidOperationException($"attach left {vm.Name} in state {status.State}\n{Logs()}");
+        }
+        catch (RpcException e) { throw new InvalidOperationException($"attach of {vm.Name} failed: {e.Message}\n{Logs()}", e); }
     }
 
     public string Logs() => Safekeepers.Logs() + "\n--- pageserver\n" + Pageserver?.Logs() + "\n" + string.Join("\n", _vms.Select(vm =>

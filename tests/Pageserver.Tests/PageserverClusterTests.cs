@@ -1,0 +1,233 @@
+using Storage.Core;
+using Storage.Core.Api;
+using Storage.Core.Grpc;
+using Storage.Proto.Compute;
+using Storage.Proto.Pageserver;
+using Storage.Testing;
+
+namespace Storage.Pageserver.Tests;
+
+/// <summary>
+/// The pageserver as a real process between three real safekeepers, real compute agents with
+/// PostgreSQL 15, and a local-folder object store.
+/// </summary>
+public sealed class PageserverClusterTests
+{
+    /// <summary>Images every MB of WAL or second, so tests see several.</summary>
+    private static readonly string[] FrequentImages = ["--image-after-mb", "1", "--image-after-seconds", "1"];
+
+    private static async Task<T> EventuallyAsync<T>(Func<Task<T>> probe, Func<T, bool> done, TimeSpan timeout, Func<string> describe)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            var value = await probe();
+            if (done(value)) return value;
+            if (clock.Elapsed > timeout) throw new TimeoutException($"not reached within {timeout.TotalSeconds:0} s; last: {value}\n{describe()}");
+            await Task.Delay(200);
+        }
+    }
+
+    /// <summary>The safekeepers' commit LSN (the highest any reports).</summary>
+    private static async Task<Lsn> CommitLsnAsync(ComputeCluster cluster) =>
+        new((await Task.WhenAll(Enumerable.Range(0, 3).Select(async i =>
+        {
+            try { return (await cluster.Safekeepers.StatusAsync(i)).CommitLsn; } catch (RpcException) { return 0UL; }
+        }))).Max());
+
+    private static Task<TimelineInfo> WaitIngestedAsync(ComputeCluster cluster, Lsn lsn) =>
+        cluster.Pageserver.WaitForIngestAsync(cluster.TenantId, cluster.TimelineId, lsn, TimeSpan.FromSeconds(60));
+
+    [Fact]
+    public async Task Images_come_from_the_replay_instance_and_a_fresh_vm_starts_from_the_newest_one()
+    {
+        await using var cluster = await ComputeCluster.StartAsync(vms: 2, pageserverArguments: FrequentImages);
+        await cluster.AttachOrThrowAsync(cluster.Vms[0]);
+        var cs = Sql.ConnectionString(cluster, cluster.Vms[0]);
+        await Sql.ExecAsync(cs, "create table t (id int primary key, pad text)");
+        await Sql.ExecAsync(cs, "insert into t select g, repeat('x', 200) from generate_series(1, 20000) g");
+        await Sql.ExecAsync(cs, "checkpoint"); // a restartpoint on the replay instance makes a newer image possible
+
+        var info = await EventuallyAsync(() => cluster.Pageserver.TimelineAsync(cluster.TenantId, cluster.TimelineId),
+            i => i.ImageCount >= 2, TimeSpan.FromSeconds(90), cluster.Logs);
+        Assert.True(info.LatestImageLsn > cluster.Timeline.StartLsn);
+        using (var http = new HttpClient())
+            Assert.Contains("pageserver_images_taken_total", await http.GetStringAsync(new Uri(cluster.Pageserver.HttpUri, "/metrics")));
+
+        await Sql.ExecAsync(cs, "insert into t values (20001, 'after the image')");
+        await cluster.Vms[0].DetachAsync();
+        await cluster.AttachOrThrowAsync(cluster.Vms[1]);
+        var cs2 = Sql.ConnectionString(cluster, cluster.Vms[1]);
+        Assert.Equal(20001, await Sql.ScalarAsync(cs2, "select count(*) from t"));
+        Assert.Equal("after the image", await Sql.TextAsync(cs2, "select pad from t where id = 20001"));
+        Assert.Contains($"served from image {new Lsn(info.LatestImageLsn)}", File.ReadAllText(cluster.Pageserver.LogFile));
+    }
+
+    [Fact]
+    public async Task A_pageserver_killed_and_its_disk_deleted_reattaches_from_object_storage_losing_nothing()
+    {
+        await using var cluster = await ComputeCluster.StartAsync(vms: 2);
+        await cluster.AttachOrThrowAsync(cluster.Vms[0]);
+        var cs = Sql.ConnectionString(cluster, cluster.Vms[0]);
+        await Sql.ExecAsync(cs, "create table acked (id int primary key, pad text)");
+
+        // Writes go on while the pageserver dies: computes never wait for it.
+        using var stop = new CancellationTokenSource();
+        long acked = 0;
+        var writer = Task.Run(async () =>
+        {
+            for (int batch = 0; !stop.IsCancellationRequested; batch++)
+            {
+                await Sql.ExecAsync(cs, $"insert into acked select g, repeat('y', 500) from generate_series({batch * 2000 + 1}, {batch * 2000 + 2000}) g");
+                Interlocked.Exchange(ref acked, (batch + 1) * 2000L);
+            }
+        });
+        await EventuallyAsync(() => cluster.Pageserver.TimelineAsync(cluster.TenantId, cluster.TimelineId),
+            i => i.RemoteConsistentLsn > cluster.Timeline.StartLsn + 2 * (ulong)WalGeometry.DefaultSegmentSize, TimeSpan.FromSeconds(120), cluster.Logs);
+        var before = await cluster.Pageserver.TimelineAsync(cluster.TenantId, cluster.TimelineId);
+
+        await cluster.Pageserver.KillAsync();
+        cluster.Pageserver.WipeDisk();
+        await Task.Delay(500);
+        await cluster.Pageserver.StartAsync();
+        await stop.CancelAsync();
+        await writer;
+
+        var after = await WaitIngestedAsync(cluster, await CommitLsnAsync(cluster));
+        Assert.True(after.Generation > before.Generation, $"generation {after.Generation} after {before.Generation}");
+        Assert.True(after.RemoteConsistentLsn >= before.RemoteConsistentLsn);
+        await cluster.Vms[0].DetachAsync();
+        await cluster.AttachOrThrowAsync(cluster.Vms[1]);
+        Assert.Equal(Interlocked.Read(ref acked), await Sql.ScalarAsync(Sql.ConnectionString(cluster, cluster.Vms[1]), "select count(*) from acked"));
+    }
+
+    [Fact]
+    public async Task Safekeeper_disks_stay_bounded_as_the_pageserver_uploads_and_reports()
+    {
+        await using var cluster = await ComputeCluster.StartAsync(vms: 1);
+        await cluster.AttachOrThrowAsync(cluster.Vms[0]);
+        var cs = Sql.ConnectionString(cluster, cluster.Vms[0]);
+        await Sql.ExecAsync(cs, "create table big (id int, pad text)");
+        var maxSegments = 0;
+        for (int round = 0; round < 8; round++)
+        {
+            // About 12 MB of WAL per round: 96 MB, six segments, in all.
+            await Sql.ExecAsync(cs, $"insert into big select g, repeat('z', 1000) from generate_series(1, 10000) g");
+            maxSegments = Math.Max(maxSegments, Enumerable.Range(0, 3).Max(SegmentFiles));
+        }
+        var commit = await CommitLsnAsync(cluster);
+        await WaitIngestedAsync(cluster, commit);
+        // Once uploaded and reported, each safekeeper keeps only the last segments.
+        await EventuallyAsync(() => Task.FromResult(Enumerable.Range(0, 3).Max(SegmentFiles)), n => n <= 2, TimeSpan.FromSeconds(60), cluster.Logs);
+        Assert.True(maxSegments <= 5, $"a safekeeper held {maxSegments} segments during the run");
+        var status = await cluster.Safekeepers.StatusAsync(0);
+        Assert.True(status.RemoteConsistentLsn > cluster.Timeline.StartLsn + 4 * (ulong)WalGeometry.DefaultSegmentSize);
+        Assert.Equal(80000, await Sql.ScalarAsync(cs, "select count(*) from big"));
+
+        int SegmentFiles(int sk) => Directory.Exists(cluster.Safekeepers.TimelineDir(sk))
+            ? Directory.EnumerateFiles(cluster.Safekeepers.TimelineDir(sk)).Count(f => Path.GetFileName(f).Length >= 24 && Path.GetFileName(f).All(c => char.IsAsciiHexDigit(c) || c == '.' || char.IsAsciiLetterLower(c)) && !f.EndsWith(".control", StringComparison.Ordinal))
+            : 0;
+    }
+
+    [Fact]
+    public async Task A_branch_at_a_time_between_two_inserts_sees_the_first_and_not_the_second()
+    {
+        await using var cluster = await ComputeCluster.StartAsync(vms: 2);
+        await cluster.AttachOrThrowAsync(cluster.Vms[0]);
+        var cs = Sql.ConnectionString(cluster, cluster.Vms[0]);
+        await Sql.ExecAsync(cs, "create table events (name text)");
+        await Sql.ExecAsync(cs, "insert into events values ('first')");
+        await Task.Delay(1000);
+        var between = DateTimeOffset.UtcNow;
+        await Task.Delay(1000);
+        await Sql.ExecAsync(cs, "insert into events values ('second')");
+        await WaitIngestedAsync(cluster, await CommitLsnAsync(cluster));
+
+        var point = await PageserverClient.LsnForTimestampAsync(cluster.Pageserver.Uri, cluster.TenantId, cluster.TimelineId, between);
+        var branchId = TimelineIds.New();
+        var branch = await cluster.Pageserver.CreateTimelineAsync(cluster.TenantId, branchId, ancestor: cluster.TimelineId, ancestorTime: between);
+        Assert.Equal(point.Lsn, branch.StartLsn);
+        Assert.Equal(cluster.TimelineId, branch.AncestorTimelineId);
+
+        await cluster.AttachOrThrowAsync(cluster.Vms[1], cluster.NewAttachRequest(timelineId: branchId));
+        var branchCs = Sql.ConnectionString(cluster, cluster.Vms[1]);
+        Assert.Equal("first", await Sql.TextAsync(branchCs, "select string_agg(name, ',') from events"));
+        // The branch goes its own way; the parent is untouched by it.
+        await Sql.ExecAsync(branchCs, "insert into events values ('branch only')");
+        Assert.Equal("first,second", await Sql.TextAsync(cs, "select string_agg(name, ',' order by name) from events"));
+        Assert.Equal("branch only,first", await Sql.TextAsync(branchCs, "select string_agg(name, ',' order by name) from events"));
+    }
+
+    [Fact]
+    public async Task Retention_drops_old_images_and_wal_and_refuses_basebackups_below_its_horizon()
+    {
+        await using var cluster = await ComputeCluster.StartAsync(vms: 2, pageserverArguments: [.. FrequentImages, "--retention-seconds", "2"]);
+        await cluster.AttachOrThrowAsync(cluster.Vms[0]);
+        var cs = Sql.ConnectionString(cluster, cluster.Vms[0]);
+        await Sql.ExecAsync(cs, "create table r (id int, pad text)");
+        for (int round = 1; round <= 4; round++)
+        {
+            await Sql.ExecAsync(cs, $"insert into r select g, repeat('r', 1000) from generate_series(1, 8000) g");
+            await Sql.ExecAsync(cs, "checkpoint");
+            var count = (uint)round + 1;
+            await EventuallyAsync(() => cluster.Pageserver.TimelineAsync(cluster.TenantId, cluster.TimelineId),
+                i => i.LatestImageLsn > cluster.Timeline.StartLsn && i.IngestedLsn > i.LatestImageLsn, TimeSpan.FromSeconds(60), cluster.Logs);
+            await Task.Delay(1500);
+        }
+        var info = await EventuallyAsync(() => cluster.Pageserver.TimelineAsync(cluster.TenantId, cluster.TimelineId),
+            i => i.OldestBasebackupLsn > cluster.Timeline.StartLsn, TimeSpan.FromSeconds(60), cluster.Logs);
+        Assert.False(File.Exists(Path.Combine(cluster.Pageserver.DataDirectory, "tenants", cluster.TenantId, "timelines", cluster.TimelineId, "wal", "000000010000000000000001")),
+            "the first segment outlived retention");
+
+        var error = await Assert.ThrowsAsync<RpcException>(() =>
+            PageserverClient.BasebackupAsync(cluster.Pageserver.Uri, cluster.TenantId, cluster.TimelineId, new Lsn(cluster.Timeline.StartLsn), Stream.Null, TimeSpan.FromSeconds(5)));
+        Assert.Equal(GrpcStatusCode.OutOfRange, error.Status);
+        Assert.Contains("retention horizon", error.Detail);
+
+        await cluster.Vms[0].DetachAsync();
+        await cluster.AttachOrThrowAsync(cluster.Vms[1]);
+        Assert.Equal(32000, await Sql.ScalarAsync(Sql.ConnectionString(cluster, cluster.Vms[1]), "select count(*) from r"));
+        _ = info;
+    }
+
+    [Fact]
+    public async Task Bad_requests_get_clear_errors_and_a_damaged_image_is_refused()
+    {
+        await using var cluster = await ComputeCluster.StartAsync(vms: 0);
+        var ps = cluster.Pageserver.Uri;
+        var start = new Lsn(cluster.Timeline.StartLsn);
+
+        var unknown = await Assert.ThrowsAsync<RpcException>(() => PageserverClient.GetTimelineAsync(ps, cluster.TenantId, TimelineIds.New()));
+        Assert.Equal(GrpcStatusCode.NotFound, unknown.Status);
+        var malformed = await Assert.ThrowsAsync<RpcException>(() => PageserverClient.GetTimelineAsync(ps, "not-hex", cluster.TimelineId));
+        Assert.Equal(GrpcStatusCode.InvalidArgument, malformed.Status);
+        var again = await Assert.ThrowsAsync<RpcException>(() => cluster.Pageserver.CreateTimelineAsync(cluster.TenantId, cluster.TimelineId));
+        Assert.Equal(GrpcStatusCode.AlreadyExists, again.Status);
+
+        var future = await Assert.ThrowsAsync<RpcException>(() =>
+            PageserverClient.BasebackupAsync(ps, cluster.TenantId, cluster.TimelineId, start + 1_000_000, Stream.Null, TimeSpan.FromMilliseconds(500)));
+        Assert.Equal(GrpcStatusCode.OutOfRange, future.Status);
+        Assert.Contains("commit LSN", future.Detail);
+        var early = await Assert.ThrowsAsync<RpcException>(() =>
+            PageserverClient.BasebackupAsync(ps, cluster.TenantId, cluster.TimelineId, new Lsn(start.Value - 8), Stream.Null, TimeSpan.FromSeconds(1)));
+        Assert.Equal(GrpcStatusCode.OutOfRange, early.Status);
+        var beforeStart = await Assert.ThrowsAsync<RpcException>(() =>
+            cluster.Pageserver.CreateTimelineAsync(cluster.TenantId, TimelineIds.New(), ancestor: cluster.TimelineId, ancestorLsn: new Lsn(start.Value - 16)));
+        Assert.Equal(GrpcStatusCode.OutOfRange, beforeStart.Status);
+
+        // A flipped byte in the image: refused with its checksum named, never served.
+        var images = Path.Combine(cluster.Pageserver.DataDirectory, "tenants", cluster.TenantId, "timelines", cluster.TimelineId, "images");
+        var tar = Directory.EnumerateFiles(images, "image-*.tar").Single();
+        using (var file = File.Open(tar, FileMode.Open, FileAccess.ReadWrite))
+        {
+            file.Position = 4096;
+            var b = file.ReadByte();
+            file.Position = 4096;
+            file.WriteByte((byte)(b ^ 0xFF));
+        }
+        var damaged = await Assert.ThrowsAsync<RpcException>(() =>
+            PageserverClient.BasebackupAsync(ps, cluster.TenantId, cluster.TimelineId, start, Stream.Null, TimeSpan.FromSeconds(5)));
+        Assert.Equal(GrpcStatusCode.DataLoss, damaged.Status);
+        Assert.Contains("CRC", damaged.Detail);
+    }
+}

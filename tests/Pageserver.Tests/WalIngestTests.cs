@@ -1,0 +1,174 @@
+using System.Formats.Tar;
+using Storage.Core;
+using Storage.Core.Storage;
+using Storage.Core.Wal;
+using Storage.Pageserver.Images;
+using Storage.Pageserver.Remote;
+using Storage.Pageserver.Wal;
+
+namespace Storage.Pageserver.Tests;
+
+/// <summary>Ingest, the segment index and the basebackup tar, on synthetic WAL in a temp dir.</summary>
+public sealed class WalIngestTests : IDisposable
+{
+    private static readonly WalGeometry Geometry = WalGeometry.Default;
+    private static readonly Lsn First = new(0x0100_0000); // a segment start: the decoder starts at its page header
+    private readonly string _root = Directory.CreateTempSubdirectory("ps-ingest-").FullName;
+
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+
+    /// <summary>WAL from <see cref="First"/>: a commit every few records, a block-touching record, spanning segments.</summary>
+    private static (byte[] Bytes, List<(Lsn End, DateTimeOffset Time)> Commits, Lsn End) BuildWal(int segments)
+    {
+        var builder = new WalBuilder(First);
+        var commits = new List<(Lsn, DateTimeOffset)>();
+        var time = new DateTimeOffset(2026, 11, 1, 12, 0, 0, TimeSpan.Zero);
+        uint xid = 1000;
+        var rel = new RelFileNode(1663, 5, 16384);
+        while (builder.EndLsn < new Lsn(0x0100_0000 + (ulong)segments * (ulong)Geometry.SegmentSize + 4096))
+        {
+            builder.AppendRecord((byte)ResourceManagerId.Heap, 0, xid, [new WalBlockSpec(rel, ForkNumber.Main, xid % 100) { Data = new byte[200] }], new byte[16]);
+            builder.AppendNoop(3000);
+            time = time.AddMilliseconds(10);
+            var (_, end) = builder.AppendCommit(xid++, time);
+            commits.Add((end, time));
+        }
+        return (builder.TakeBytes(), commits, builder.EndLsn);
+    }
+
+    [Fact]
+    public void Ingest_writes_segment_layers_and_finishes_each_segment_with_its_commits_and_blocks()
+    {
+        var (wal, commits, end) = BuildWal(segments: 3);
+        var firstRecordStart = First;
+        using var store = new WalSegmentStore(Path.Combine(_root, "wal"), Geometry);
+        var ingestor = new WalIngestor(store, firstRecordStart, firstRecordStart, Lsn.Zero);
+        var finished = new List<FinishedSegment>();
+        // Odd chunk sizes: records and page headers are cut anywhere.
+        for (int offset = 0; offset < wal.Length;)
+        {
+            int n = Math.Min(7777, wal.Length - offset);
+            finished.AddRange(ingestor.Ingest(firstRecordStart + (ulong)offset, wal.AsSpan(offset, n)));
+            offset += n;
+        }
+        Assert.Equal(end, ingestor.IngestedLsn);
+        Assert.Equal(3, finished.Count);
+        Assert.Equal(new ulong[] { 1, 2, 3 }, finished.Select(f => f.Index.Segment));
+        // Each finished segment resumes at the first record that starts after it.
+        foreach (var f in finished) Assert.Equal(f.Index.Segment + 1, Geometry.SegmentNumber(f.ResumeFrom));
+        var indexed = finished.SelectMany(f => f.Index.Commits).Concat(ingestor.Current.Commits).ToList();
+        Assert.Equal(commits.Select(c => c.End), indexed.Select(c => c.End));
+        Assert.Equal(commits.Select(c => c.Time), indexed.Select(c => c.Time));
+        Assert.All(finished, f => Assert.Equal(100, f.Index.TouchedBlocks.Count));
+
+        // The layers hold exactly the bytes received.
+        var back = new byte[wal.Length];
+        store.Read(firstRecordStart, back);
+        Assert.Equal(wal, back);
+    }
+
+    [Fact]
+    public void Ingest_resumes_from_a_finished_segment_with_bytes_before_the_record_boundary()
+    {
+        var (wal, _, end) = BuildWal(segments: 2);
+        var first = First;
+        FinishedSegment resumeAfter;
+        using (var store = new WalSegmentStore(Path.Combine(_root, "a"), Geometry))
+        {
+            var ingestor = new WalIngestor(store, first, first, Lsn.Zero);
+            resumeAfter = ingestor.Ingest(first, wal).First();
+        }
+        // A restart fetches from the segment boundary but decodes from the first whole record after it.
+        using var again = new WalSegmentStore(Path.Combine(_root, "b"), Geometry);
+        var fetch = Geometry.SegmentStartOf(resumeAfter.ResumeFrom);
+        var resumed = new WalIngestor(again, fetch, resumeAfter.ResumeFrom, resumeAfter.ResumePrev);
+        resumed.Ingest(fetch, wal.AsSpan((int)(fetch - first)));
+        Assert.Equal(end, resumed.IngestedLsn);
+        Assert.Throws<InvalidOperationException>(() => resumed.Ingest(fetch, wal.AsSpan(0, 10))); // not where the stream stands
+    }
+
+    [Fact]
+    public void Damaged_wal_is_refused_by_its_record_crc()
+    {
+        var (wal, _, _) = BuildWal(segments: 1);
+        wal[5000] ^= 0x40;
+        var first = First;
+        using var store = new WalSegmentStore(Path.Combine(_root, "wal"), Geometry);
+        var ingestor = new WalIngestor(store, first, first, Lsn.Zero);
+        Assert.Throws<WalDecodeException>(() => ingestor.Ingest(first, wal));
+    }
+
+    [Fact]
+    public void Segment_index_round_trips_and_a_flipped_byte_is_a_corrupt_file()
+    {
+        var index = new SegmentIndex { Segment = 7 };
+        index.RecordCount = 3;
+        index.Commits.Add(new CommitPoint(new Lsn(0x700_0100), DateTimeOffset.UnixEpoch.AddTicks(17_000_000_000_123)));
+        index.Checkpoints.Add(new CheckpointPoint(new Lsn(0x700_0200), new Lsn(0x6FF_0000), false));
+        index.TouchedBlocks[new BlockKey(new RelFileNode(1663, 5, 16384), ForkNumber.Fsm, 9)] = new Lsn(0x700_0300);
+        var path = Path.Combine(_root, "x.index");
+        index.Save(path);
+        var back = SegmentIndex.Load(path);
+        Assert.Equal(index.Commits, back.Commits);
+        Assert.Equal(index.Checkpoints, back.Checkpoints);
+        Assert.Equal(index.TouchedBlocks, back.TouchedBlocks);
+
+        var bytes = File.ReadAllBytes(path);
+        bytes[^3] ^= 1;
+        File.WriteAllBytes(path, bytes);
+        Assert.Throws<CorruptFileException>(() => SegmentIndex.Load(path));
+    }
+
+    [Fact]
+    public async Task Basebackup_tar_has_the_image_files_and_wal_from_the_redo_segment_cut_at_the_lsn()
+    {
+        var (wal, commits, _) = BuildWal(segments: 2);
+        var first = First;
+        using var store = new WalSegmentStore(Path.Combine(_root, "wal"), Geometry);
+        new WalIngestor(store, first, first, Lsn.Zero).Ingest(first, wal);
+
+        // A tiny image: two files, one replay-only file and a stale WAL segment, all to be filtered.
+        var imageTar = new MemoryStream();
+        await using (var writer = new TarWriter(imageTar, leaveOpen: true))
+        {
+            foreach (var (name, text) in new[] { ("PG_VERSION", "15\n"), ("base/1/1234", "page"), ("standby.signal", ""), ("pg_wal/000000010000000000000001", "old") })
+                await writer.WriteEntryAsync(new PaxTarEntry(TarEntryType.RegularFile, name) { DataStream = new MemoryStream(System.Text.Encoding.ASCII.GetBytes(text)) });
+        }
+        imageTar.Position = 0;
+        var cut = commits[^1].End;
+        var image = new ImageLayer(first.Value, first.Value, ImageKind.Backup, imageTar.Length, 0, DateTime.UtcNow, 1);
+        var output = new MemoryStream();
+        await BasebackupWriter.WriteAsync(imageTar, image, store, cut, output, default);
+
+        output.Position = 0;
+        var entries = new Dictionary<string, byte[]>();
+        await using (var reader = new TarReader(output))
+            while (await reader.GetNextEntryAsync() is { } entry)
+            {
+                var data = new MemoryStream();
+                entry.DataStream?.CopyTo(data);
+                entries[entry.Name] = data.ToArray();
+            }
+        Assert.Contains("PG_VERSION", entries.Keys);
+        Assert.Contains("base/1/1234", entries.Keys);
+        Assert.DoesNotContain("standby.signal", entries.Keys);
+        var segments = entries.Keys.Where(k => k.StartsWith("pg_wal/0", StringComparison.Ordinal)).Order().ToList();
+        Assert.Equal(Enumerable.Range(1, (int)Geometry.SegmentNumber(cut)).Select(n => "pg_wal/" + Geometry.SegmentFileName(1, (ulong)n)), segments);
+        var last = entries[segments[^1]];
+        Assert.Equal(Geometry.SegmentSize, last.Length);
+        int cutOffset = Geometry.SegmentOffset(cut);
+        Assert.All(last.AsSpan(cutOffset).ToArray(), b => Assert.Equal(0, b));               // nothing after the LSN
+        Assert.Equal(wal.AsSpan((int)(cut - first) - 64, 64).ToArray(), last.AsSpan(cutOffset - 64, 64).ToArray());
+    }
+
+    [Fact]
+    public void Remote_keys_carry_the_generation_and_name_their_timeline()
+    {
+        var key = RemoteKeys.IndexPart("aa", "bb", 0x1F);
+        Assert.EndsWith("index_part.json-0000001F", key);
+        Assert.Equal(0x1FUL, RemoteKeys.GenerationOf(key));
+        Assert.Null(RemoteKeys.GenerationOf(RemoteKeys.Layer("aa", "bb", "000000010000000000000001", 3)));
+        Assert.Equal(("aa", "bb"), RemoteKeys.TimelineOf(key));
+        Assert.Null(RemoteKeys.TimelineOf("tenants/aa/timelines/bb/wal/000000010000000000000001"));
+    }
+}
