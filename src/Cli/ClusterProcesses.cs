@@ -8,6 +8,15 @@ public sealed class ClusterProcesses(ClusterDirectory dir)
 {
     public static bool IsRunning(IProcessEntry process) => process.Pid is int pid && ServiceProcess.IsAlive(pid);
 
+    /// <summary>Starts any process of <paramref name="state"/>; a pageserver is given the cluster's safekeepers.</summary>
+    public Task StartAsync(IProcessEntry process, ClusterState state) => process switch
+    {
+        SafekeeperEntry sk => StartAsync(sk),
+        PageserverEntry ps => StartAsync(ps, state.Safekeepers.Select(s => s.Uri)),
+        ComputeEntry vm => StartAsync(vm),
+        _ => throw new ArgumentException($"cannot start {process.Name}: unknown kind of process"),
+    };
+
     /// <summary>Starts a safekeeper detached (it outlives storagectl) and records its PID.</summary>
     public Task StartAsync(SafekeeperEntry sk) =>
         StartAsync(sk, SafekeeperCommand.Assembly, SafekeeperCommand.Arguments((ulong)sk.Id, sk.Port, sk.HttpPort, dir.DataDir(sk), sk.AvailabilityZone,

@@ -69,8 +69,14 @@ public sealed class ClusterState
     public List<ComputeEntry> Computes { get; init; } = new();
     public EndpointEntry? Endpoint { get; set; }
 
-    /// <summary>Every process, computes first (they stop before the safekeepers they write to), then pageservers.</summary>
-    [JsonIgnore] public IEnumerable<IProcessEntry> Processes => Computes.Cast<IProcessEntry>().Concat(Pageservers).Concat(Safekeepers);
+    /// <summary>Every process, in stop order (see <see cref="StopOrder"/>).</summary>
+    [JsonIgnore] public IEnumerable<IProcessEntry> Processes => StopOrder.SelectMany(group => group);
+
+    /// <summary>
+    /// Groups to stop one after the other: computes first (a VM stops its PostgreSQL cleanly while the
+    /// safekeepers still commit), then pageservers (they stream from the safekeepers), then safekeepers.
+    /// </summary>
+    [JsonIgnore] public IEnumerable<IEnumerable<IProcessEntry>> StopOrder => [Computes, Pageservers, Safekeepers];
 
     /// <summary>A fresh cluster: three safekeepers in az-a..az-c on consecutive ports.</summary>
     public static ClusterState New(string tenantId, string timelineId, int basePort, int httpBasePort) => new()

@@ -10,7 +10,7 @@ if (Console.IsOutputRedirected)
     AnsiConsole.Profile.Capabilities.Ansi = false; // no colour codes in files and pipes
 }
 
-var root = new RootCommand("storagectl: manage a local Neon-style storage cluster (safekeepers)")
+var root = new RootCommand("storagectl: manage a local Neon-style storage cluster (safekeepers, pageserver, compute VMs)")
 {
     CommonOptions.Dir,
     UpCommand.Create(),

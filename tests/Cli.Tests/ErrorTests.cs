@@ -30,6 +30,17 @@ public sealed class ErrorTests
         AssertCleanFailure(await ctl.RunAsync("status"), "run 'storagectl up' first");
     }
 
+    [Theory]
+    [InlineData("--lsn", "0/1000000", "--at", "2025-01-31T12:00:00Z", "not both")]
+    [InlineData("--lsn", "16B3748", null, null, "is not an LSN")]
+    [InlineData("--at", "yesterday", null, null, "is not an ISO-8601 time")]
+    public async Task Timeline_branch_with_bad_branch_point_fails_clearly(string option, string value, string? option2, string? value2, string expected)
+    {
+        await using var ctl = new StorageCtl();
+        string[] args = ["timeline", "branch", "--from", new string('a', 32), option, value, .. option2 is null ? [] : new[] { option2, value2! }];
+        AssertCleanFailure(await ctl.RunAsync(args), expected);
+    }
+
     private static void AssertCleanFailure(CtlResult result, string expected)
     {
         Assert.NotEqual(0, result.ExitCode);

@@ -8,7 +8,7 @@ namespace Storage.Cli.Commands;
 public static class ProcessCommands
 {
     private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(30);
-    private const string Components = "sk1..sk3 (or 1..3), vm1, or postgres (the endpoint's PostgreSQL)";
+    private const string Components = "sk1..sk3 (or 1..3), ps1, vm1, or postgres (the endpoint's PostgreSQL; kill only)";
 
     public static Command Down()
     {
@@ -17,9 +17,8 @@ public static class ProcessCommands
         {
             var dir = CommonOptions.ClusterDir(result);
             var state = dir.Load();
-            // Computes first: a VM stops its PostgreSQL cleanly while the safekeepers still commit.
-            await Task.WhenAll(state.Computes.Select(vm => StopAndReportAsync(vm)));
-            await Task.WhenAll(state.Safekeepers.Select(sk => StopAndReportAsync(sk)));
+            foreach (var group in state.StopOrder)
+                await Task.WhenAll(group.Select(StopAndReportAsync));
             dir.Save(state);
             return 0;
         }));
@@ -29,7 +28,7 @@ public static class ProcessCommands
     public static Command Safekeeper()
     {
         var command = new Command("safekeeper", "manage one safekeeper");
-        command.Add(OneComponent("start", "start a safekeeper (1..3 or sk1..sk3)", (dir, state, name) => StartAsync(dir, state.Find(name))));
+        command.Add(OneComponent("start", "start a safekeeper (1..3 or sk1..sk3)", (dir, state, name) => StartAsync(dir, state, state.Find(name))));
         command.Add(OneComponent("stop", "stop a safekeeper (SIGTERM, then SIGKILL)", (_, state, name) => StopAndReportAsync(state.Find(name))));
         return command;
     }
@@ -50,8 +49,8 @@ public static class ProcessCommands
         Console.WriteLine($"killed {process.Name} (pid {process.Pid})");
     });
 
-    public static Command Start() => OneComponent("start", "start a stopped or killed component (sk1..sk3, vm1)",
-        (dir, state, name) => StartAsync(dir, state.FindProcess(name)));
+    public static Command Start() => OneComponent("start", "start a stopped or killed component (sk1..sk3, ps1, vm1)",
+        (dir, state, name) => StartAsync(dir, state, state.FindProcess(name)));
 
     /// <summary>A command taking one component name; saves cluster.json after the action.</summary>
     private static Command OneComponent(string name, string description, Func<ClusterDirectory, ClusterState, string, Task> action)
@@ -69,11 +68,10 @@ public static class ProcessCommands
         return command;
     }
 
-    private static async Task StartAsync(ClusterDirectory dir, IProcessEntry process)
+    private static async Task StartAsync(ClusterDirectory dir, ClusterState state, IProcessEntry process)
     {
         if (ClusterProcesses.IsRunning(process)) { Console.WriteLine($"{process.Name} is already running (pid {process.Pid})"); return; }
-        var processes = new ClusterProcesses(dir);
-        await (process is ComputeEntry vm ? processes.StartAsync(vm) : processes.StartAsync((SafekeeperEntry)process));
+        await new ClusterProcesses(dir).StartAsync(process, state);
         Console.WriteLine($"started {process.Name} pid {process.Pid}{(process is ComputeEntry ? " (idle; `storagectl up` attaches the endpoint)" : "")}");
     }
 

@@ -4,7 +4,7 @@ using Spectre.Console;
 
 namespace Storage.Cli.Commands;
 
-/// <summary>`storagectl status [--json]`: processes and per-timeline term / flush / commit LSN of each safekeeper.</summary>
+/// <summary>`storagectl status [--json]`: every process, and per timeline the LSNs of each safekeeper and pageserver.</summary>
 public static class StatusCommand
 {
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
@@ -12,18 +12,23 @@ public static class StatusCommand
     public static Command Create()
     {
         var json = new Option<bool>("--json") { Description = "print the status as JSON, for scripts" };
-        var command = new Command("status", "show the safekeepers, their timelines, and the compute VMs") { json };
+        var command = new Command("status", "show the safekeepers, the pageservers, their timelines, and the compute VMs") { json };
         command.SetAction(result => CliRunner.RunAsync(async () =>
         {
             var state = CommonOptions.ClusterDir(result).Load();
-            var reports = await ClusterReport.GatherAsync(state);
-            var computes = await ClusterReport.GatherComputesAsync(state);
+            var safekeepers = ClusterReport.GatherAsync(state);
+            var pageservers = ClusterReport.GatherPageserversAsync(state);
+            var computes = ClusterReport.GatherComputesAsync(state);
             if (result.GetValue(json))
-                Console.WriteLine(JsonSerializer.Serialize(new { state.TenantId, state.TimelineId, Safekeepers = reports, Computes = computes }, Json));
+                Console.WriteLine(JsonSerializer.Serialize(new
+                {
+                    state.TenantId, state.TimelineId, Safekeepers = await safekeepers, Computes = await computes, Pageservers = await pageservers,
+                }, Json));
             else
             {
-                AnsiConsole.Write(Table(reports));
-                AnsiConsole.Write(Table(computes));
+                AnsiConsole.Write(Table(await safekeepers));
+                AnsiConsole.Write(Table(await pageservers, state));
+                AnsiConsole.Write(Table(await computes));
             }
             return 0;
         }));
@@ -45,16 +50,46 @@ public static class StatusCommand
 
     private static Table Table(IReadOnlyList<SafekeeperReport> reports)
     {
-        var table = new Table().AddColumns("name", "az", "pid", "state", "address", "tenant/timeline", "term", "flush LSN", "commit LSN", "backup LSN");
+        var table = new Table().AddColumns("name", "az", "pid", "state", "address", "tenant/timeline", "term", "flush LSN", "commit LSN", "backup LSN",
+            "remote consistent", "local start");
         foreach (var r in reports)
         {
-            var health = r.Reachable ? "[green]up[/]" : r.Alive ? "[yellow]unreachable[/]" : "[red]down[/]";
+            var health = Health(r.Alive, r.Reachable);
             var pid = r.Pid?.ToString() ?? "-";
             if (r.Timelines.Count == 0)
-                table.AddRow(r.Name, r.AvailabilityZone, pid, health, r.Address, Markup.Escape(r.Error ?? "no timelines"), "", "", "", "");
+                table.AddRow(r.Name, r.AvailabilityZone, pid, health, r.Address, Markup.Escape(r.Error ?? "no timelines"), "", "", "", "", "", "");
             foreach (var t in r.Timelines)
-                table.AddRow(r.Name, r.AvailabilityZone, pid, health, r.Address, $"{t.TenantId[..8]}/{t.TimelineId[..8]}", t.Term.ToString(), t.FlushLsn, t.CommitLsn, t.BackupLsn);
+                table.AddRow(r.Name, r.AvailabilityZone, pid, health, r.Address, Short(t.TenantId, t.TimelineId), t.Term.ToString(),
+                    t.FlushLsn, t.CommitLsn, t.BackupLsn, t.RemoteConsistentLsn, t.LocalStartLsn);
         }
         return table;
     }
+
+    private static Table Table(IReadOnlyList<PageserverReport> reports, ClusterState state)
+    {
+        // Two-line headers: twelve columns must fit the 160 columns of piped output.
+        var table = new Table().AddColumns("name", "pid", "state", "address", "tenant/timeline", "ingested\nLSN", "sk commit\nLSN", "remote\nconsistent",
+            "images\n(latest)", "oldest\nbasebackup", "gen", "WAL\nsource");
+        foreach (var r in reports)
+        {
+            var health = Health(r.Alive, r.Reachable);
+            var pid = r.Pid?.ToString() ?? "-";
+            if (r.Timelines.Count == 0)
+                table.AddRow(r.Name, pid, health, r.Address, Markup.Escape(r.Error ?? "no timelines"), "", "", "", "", "", "", "");
+            foreach (var t in r.Timelines)
+                table.AddRow(r.Name, pid, health, r.Address, Short(t.TenantId, t.TimelineId), t.IngestedLsn, t.SafekeeperCommitLsn, t.RemoteConsistentLsn,
+                    $"{t.ImageCount} ({t.LatestImageLsn})", t.OldestBasebackupLsn, t.Generation.ToString(), Markup.Escape(SafekeeperName(t.WalSource, state)));
+        }
+        return table;
+    }
+
+    /// <summary>"sk1" for the address of sk1: shorter than the URI the pageserver reports.</summary>
+    private static string SafekeeperName(string walSource, ClusterState state) =>
+        walSource is "" ? "-"
+        : Uri.TryCreate(walSource, UriKind.Absolute, out var uri) && state.Safekeepers.FirstOrDefault(s => s.Uri == uri) is { } sk ? sk.Name
+        : walSource;
+
+    private static string Health(bool alive, bool reachable) => reachable ? "[green]up[/]" : alive ? "[yellow]unreachable[/]" : "[red]down[/]";
+
+    private static string Short(string tenantId, string timelineId) => $"{tenantId[..8]}/{timelineId[..8]}";
 }

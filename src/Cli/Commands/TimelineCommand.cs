@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.Globalization;
+using Spectre.Console;
 using Storage.Core;
 using Storage.Core.Api;
 using Storage.Core.Grpc;
@@ -6,36 +8,108 @@ using Storage.Proto.Pageserver;
 
 namespace Storage.Cli.Commands;
 
-/// <summary>`storagectl timeline create`: a new timeline from initdb, known to all three safekeepers.</summary>
+/// <summary>`storagectl timeline create|branch|list`: timelines through the pageserver (which tells the safekeepers).</summary>
 public static class TimelineCommand
 {
     public static Command Create()
     {
-        var tenant = new Option<string?>("--tenant") { Description = "tenant id, 32 hex characters (default: the cluster's)" };
-        var timeline = new Option<string?>("--timeline") { Description = "timeline id, 32 hex characters (default: a new one)" };
-        var create = new Command("create", "create a timeline: initdb on the pageserver (its first image), and the timeline on every safekeeper") { tenant, timeline };
+        var tenant = new Option<string?>("--tenant") { Description = "tenant id, 32 hex characters (default: the cluster's)", Recursive = true };
+        return new Command("timeline", "manage timelines") { tenant, CreateCommand(tenant), BranchCommand(tenant), ListCommand() };
+    }
+
+    private static Command CreateCommand(Option<string?> tenant)
+    {
+        var timeline = NewTimelineOption();
+        var create = new Command("create", "create a timeline: initdb on the pageserver (its first image), and the timeline on every safekeeper") { timeline };
         create.SetAction((result, ct) => CliRunner.RunAsync(async () =>
         {
-            var dir = CommonOptions.ClusterDir(result);
-            var state = dir.Load();
-            var tenantId = TimelineIds.Normalize(result.GetValue(tenant) ?? state.TenantId, "--tenant");
-            var timelineId = TimelineIds.Normalize(result.GetValue(timeline) ?? TimelineIds.New(), "--timeline");
+            var state = CommonOptions.ClusterDir(result).Load();
+            var (tenantId, timelineId) = Ids(result, state, tenant, timeline);
             var info = await CreateOnPageserverAsync(state, tenantId, timelineId, ct);
             Console.WriteLine($"tenant {tenantId} timeline {timelineId} start {new Lsn(info.StartLsn)}");
             return 0;
         }));
-        return new Command("timeline", "manage timelines") { create };
+        return create;
     }
 
-    /// <summary>The pageserver runs initdb, stores the first image and tells every safekeeper.</summary>
-    public static async Task<TimelineInfo> CreateOnPageserverAsync(ClusterState state, string tenantId, string timelineId, CancellationToken ct,
+    private static Command BranchCommand(Option<string?> tenant)
+    {
+        var timeline = NewTimelineOption();
+        var from = new Option<string>("--from") { Description = "the ancestor timeline id", Required = true };
+        var lsn = new Option<string?>("--lsn") { Description = "branch at this LSN of the ancestor (like 0/16B3748)" };
+        var at = new Option<string?>("--at") { Description = "branch at the last commit at or before this ISO-8601 time (UTC unless it has an offset)" };
+        var branch = new Command("branch", "create a timeline that starts as another timeline's state at an LSN or a time (default: all it has ingested)")
+            { from, lsn, at, timeline };
+        branch.SetAction((result, ct) => CliRunner.RunAsync(async () =>
+        {
+            // Options first: a mistake is reported even without a running cluster.
+            var ancestor = TimelineIds.Normalize(result.GetValue(from), "--from");
+            var (ancestorLsn, time) = (result.GetValue(lsn), result.GetValue(at)) switch
+            {
+                ({ }, { }) => throw new CliError("give --lsn or --at, not both"),
+                ({ } text, null) => (Lsn.TryParse(text, out var l) && l.IsValid ? l : throw new CliError($"--lsn: '{text}' is not an LSN (expected the form 0/16B3748)"), (DateTimeOffset?)null),
+                (null, { } text) => (default(Lsn), ParseTime(text)),
+                _ => (default(Lsn), null),
+            };
+            var state = CommonOptions.ClusterDir(result).Load();
+            var (tenantId, timelineId) = Ids(result, state, tenant, timeline);
+            var info = await CreateOnPageserverAsync(state, tenantId, timelineId, ct, ancestor, ancestorLsn, time);
+            Console.WriteLine($"tenant {tenantId} timeline {timelineId} start {new Lsn(info.StartLsn)} (branch of {ancestor} at {new Lsn(info.AncestorLsn)})");
+            return 0;
+        }));
+        return branch;
+    }
+
+    private static Command ListCommand()
+    {
+        var list = new Command("list", "list the pageserver's timelines: start LSN, ancestor and branch point, ingested LSN");
+        list.SetAction((result, ct) => CliRunner.RunAsync(async () =>
+        {
+            var state = CommonOptions.ClusterDir(result).Load();
+            var response = await CallPageserverAsync(state, "list timelines", uri => PageserverClient.ListTimelinesAsync(uri, ct: ct));
+            var table = new Table().AddColumns("tenant", "timeline", "start LSN", "ancestor@LSN", "ingested LSN");
+            foreach (var t in response.Timelines.Select(PageserverTimelineReport.From).OrderBy(t => t.TenantId).ThenBy(t => t.AncestorTimelineId is not null))
+            {
+                var id = t.TimelineId == state.TimelineId ? $"{t.TimelineId} (default)" : t.TimelineId;
+                table.AddRow(t.TenantId, id, t.StartLsn, t.Ancestor, t.IngestedLsn);
+            }
+            AnsiConsole.Write(table);
+            return 0;
+        }));
+        return list;
+    }
+
+    /// <summary>The pageserver runs initdb (or branches), stores the first image and tells every safekeeper.</summary>
+    public static Task<TimelineInfo> CreateOnPageserverAsync(ClusterState state, string tenantId, string timelineId, CancellationToken ct,
         string? ancestor = null, Lsn ancestorLsn = default, DateTimeOffset? ancestorTime = null)
     {
-        var pageserver = state.Pageservers.FirstOrDefault() ?? throw new CliError("the cluster has no pageserver");
         var request = new CreateTimelineRequest { Timeline = PageserverClient.Id(tenantId, timelineId), AncestorTimelineId = ancestor ?? "", AncestorLsn = ancestorLsn.Value };
         if (ancestorTime is { } t) request.AncestorTimestampMicros = (t - DateTimeOffset.UnixEpoch).Ticks / 10;
         request.Safekeepers.AddRange(state.Safekeepers.Select(s => s.Uri.ToString()));
-        try { return await PageserverClient.CreateTimelineAsync(pageserver.Uri, request, ct); }
-        catch (RpcException e) { throw new CliError($"the pageserver could not create timeline {tenantId}/{timelineId}: {e.Detail}"); }
+        return CallPageserverAsync(state, $"create timeline {tenantId}/{timelineId}", uri => PageserverClient.CreateTimelineAsync(uri, request, ct));
     }
+
+    /// <summary>Calls the cluster's pageserver; a refusal becomes one line naming what was asked.</summary>
+    private static async Task<T> CallPageserverAsync<T>(ClusterState state, string what, Func<Uri, Task<T>> call)
+    {
+        var pageserver = state.Pageservers.FirstOrDefault() ?? throw new CliError("the cluster has no pageserver");
+        try { return await call(pageserver.Uri); }
+        catch (RpcException e)
+        {
+            var hint = e.Status == GrpcStatusCode.Unavailable && !ClusterProcesses.IsRunning(pageserver) ? $" (it is not running: `storagectl start {pageserver.Name}`)" : "";
+            throw new CliError($"{pageserver.Name} could not {what}: {e.Detail}{hint}");
+        }
+    }
+
+    private static Option<string?> NewTimelineOption() =>
+        new("--timeline") { Description = "id of the new timeline, 32 hex characters (default: a new one)" };
+
+    private static (string Tenant, string Timeline) Ids(ParseResult result, ClusterState state, Option<string?> tenant, Option<string?> timeline) =>
+        (TimelineIds.Normalize(result.GetValue(tenant) ?? state.TenantId, "--tenant"),
+         TimelineIds.Normalize(result.GetValue(timeline) ?? TimelineIds.New(), "--timeline"));
+
+    private static DateTimeOffset ParseTime(string text) =>
+        DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var time)
+            ? time
+            : throw new CliError($"--at: '{text}' is not an ISO-8601 time (like 2025-01-31T12:00:00Z)");
 }

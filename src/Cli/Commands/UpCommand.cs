@@ -15,7 +15,7 @@ public static class UpCommand
 {
     public static Command Create()
     {
-        var basePort = new Option<int>("--base-port") { Description = "gRPC port of sk1 (sk2, sk3 follow; vm1 uses base+20, base+30 for HTTP, PostgreSQL on base+40)", DefaultValueFactory = _ => 7671 };
+        var basePort = new Option<int>("--base-port") { Description = "gRPC port of sk1 (sk2, sk3 follow; ps1 uses base+5; vm1 uses base+20, base+30 for HTTP, PostgreSQL on base+40)", DefaultValueFactory = _ => 7671 };
         var httpBasePort = new Option<int?>("--http-base-port") { Description = "HTTP/metrics port of sk1 (default: base port + 10)" };
         var command = new Command("up", "start the local cluster (three safekeepers, a pageserver, one compute VM) and print the connection string") { basePort, httpBasePort };
         command.SetAction((result, ct) => CliRunner.RunAsync(() => RunAsync(CommonOptions.ClusterDir(result),
@@ -79,12 +79,7 @@ public static class UpCommand
         {
             await Task.WhenAll(toStart.Select(async p =>
             {
-                await (p switch
-                {
-                    ComputeEntry vm => processes.StartAsync(vm),
-                    PageserverEntry ps => processes.StartAsync(ps, state.Safekeepers.Select(s => s.Uri)),
-                    _ => processes.StartAsync((SafekeeperEntry)p),
-                });
+                await processes.StartAsync(p, state);
                 lock (saveLock) dir.Save(state); // so down can stop it even if a later step fails
                 AnsiConsole.MarkupLine($"[green]ready[/] {Describe(p)}");
             }));
