@@ -34,7 +34,7 @@ var options = new PageserverOptions
 using var loggers = Logging.CreateFactory(config["log-format"]);
 var log = loggers.CreateLogger("Storage.Pageserver");
 var metrics = new PageserverMetrics(new MetricsRegistry());
-using var remote = ObjectStoreFromOptions.Create(name => config[name], loggers);
+using var remote = await ObjectStoreFromOptions.CreateAsync(name => config[name], loggers);
 await using var timelines = new TimelineManager(options, remote, loggers, metrics);
 await timelines.LoadAsync(CancellationToken.None);
 

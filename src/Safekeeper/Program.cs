@@ -26,7 +26,7 @@ var metrics = new SafekeeperMetrics(metricsRegistry);
 await using var registry = new TimelineRegistry(dataDir, new NodeIdentity(nodeId, az), loggers, metrics);
 registry.LoadAll();
 
-using var remote = Storage.ObjectStore.ObjectStoreFromOptions.Create(name => config[name], loggers);
+using var remote = await Storage.ObjectStore.ObjectStoreFromOptions.CreateAsync(name => config[name], loggers);
 await using var offloader = remote is null ? null : new Storage.Safekeeper.Offload.WalOffloader(registry, remote, nodeId, loggers.CreateLogger("Storage.Safekeeper.Offload"), metrics,
     TimeSpan.FromMilliseconds(int.Parse(config["offload-interval-ms"] ?? "1000")), TimeSpan.FromSeconds(int.Parse(config["offload-lease-seconds"] ?? "10")));
 offloader?.Start();

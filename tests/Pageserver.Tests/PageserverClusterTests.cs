@@ -63,10 +63,14 @@ public sealed class PageserverClusterTests
         Assert.Contains($"served from image {new Lsn(info.LatestImageLsn)}", File.ReadAllText(cluster.Pageserver.LogFile));
     }
 
-    [Fact]
-    public async Task A_pageserver_killed_and_its_disk_deleted_reattaches_from_object_storage_losing_nothing()
+    [Theory]
+    [InlineData("local folder")]
+    [InlineData("s3")]
+    public async Task A_pageserver_killed_and_its_disk_deleted_reattaches_from_object_storage_losing_nothing(string backend)
     {
-        await using var cluster = await ComputeCluster.StartAsync(vms: 2);
+        await using var s3 = backend == "s3" ? await S3rverServer.StartAsync() : null;
+        string[] storage = s3 is null ? [] : ["--s3-endpoint", s3.ServiceUrl, "--s3-bucket", "ps" + Guid.NewGuid().ToString("N")[..12]];
+        await using var cluster = await ComputeCluster.StartAsync(vms: 2, pageserverArguments: storage);
         await cluster.AttachOrThrowAsync(cluster.Vms[0]);
         var cs = Sql.ConnectionString(cluster, cluster.Vms[0]);
         await Sql.ExecAsync(cs, "create table acked (id int primary key, pad text)");
@@ -127,6 +131,25 @@ public sealed class PageserverClusterTests
         int SegmentFiles(int sk) => Directory.Exists(cluster.Safekeepers.TimelineDir(sk))
             ? Directory.EnumerateFiles(cluster.Safekeepers.TimelineDir(sk)).Count(f => Path.GetFileName(f).Length >= 24 && Path.GetFileName(f).All(c => char.IsAsciiHexDigit(c) || c == '.' || char.IsAsciiLetterLower(c)) && !f.EndsWith(".control", StringComparison.Ordinal))
             : 0;
+    }
+
+    [Fact]
+    public async Task Ingest_switches_safekeeper_when_its_source_dies_and_never_passes_the_commit_lsn()
+    {
+        await using var cluster = await ComputeCluster.StartAsync(vms: 1);
+        await cluster.AttachOrThrowAsync(cluster.Vms[0]);
+        var cs = Sql.ConnectionString(cluster, cluster.Vms[0]);
+        await Sql.ExecAsync(cs, "create table s (id int)");
+        await Sql.ExecAsync(cs, "insert into s select generate_series(1, 1000)");
+        var info = await WaitIngestedAsync(cluster, await CommitLsnAsync(cluster));
+        var source = cluster.Safekeepers.Uris.ToList().FindIndex(u => u.ToString() == info.WalSource);
+        Assert.True(source >= 0, $"WAL source '{info.WalSource}' is not a safekeeper");
+
+        cluster.Safekeepers.Kill(source);
+        await Sql.ExecAsync(cs, "insert into s select generate_series(1001, 2000)"); // two safekeepers are a quorum
+        var after = await WaitIngestedAsync(cluster, await CommitLsnAsync(cluster));
+        Assert.NotEqual(info.WalSource, after.WalSource);
+        Assert.True(after.IngestedLsn <= after.SafekeeperCommitLsn, $"ingested {new Lsn(after.IngestedLsn)} beyond commit {new Lsn(after.SafekeeperCommitLsn)}");
     }
 
     [Fact]
