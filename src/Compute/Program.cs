@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Net;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using Storage.Compute;
@@ -26,21 +25,13 @@ metrics.Observe(agent);
 
 await using var server = new GrpcServer(new GrpcServerOptions { GrpcEndpoint = listen, HttpEndpoint = http }, loggers);
 new ComputeService(agent).MapTo(server);
-server.MapHttpGet("/metrics", async ctx =>
-{
-    ctx.Response.ContentType = MetricsRegistry.ContentType;
-    await ctx.Response.WriteAsync(metrics.Registry.Render());
-});
+ServiceLifetime.MapMetrics(server, metrics.Registry);
 await server.StartAsync();
 log.LogInformation("compute agent {VmId} idle, control API on {GrpcAddress}, HTTP on {HttpAddress}, PostgreSQL port {Port}, work dir {WorkDir}",
     vmId, server.GrpcAddress, server.HttpAddress, pgPort, workDir);
-Console.Out.WriteLine($"READY grpc={server.GrpcAddress} http={server.HttpAddress} pg={pgPort}");
-Console.Out.Flush();
+ServiceLifetime.AnnounceReady(server, $"pg={pgPort}");
 
-var done = new TaskCompletionSource();
-Console.CancelKeyPress += (_, e) => { e.Cancel = true; done.TrySetResult(); };
-using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; done.TrySetResult(); });
-await done.Task;
+await ServiceLifetime.WaitForShutdownAsync();
 log.LogInformation("compute agent {VmId} shutting down", vmId);
 await server.StopAsync();
 return 0;

@@ -1,10 +1,10 @@
 using System.Globalization;
 using System.Net;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using Storage.Core.Grpc;
 using Storage.Core.Observability;
+using Storage.Core.Processes;
 using Storage.Core.Postgres;
 using Storage.ObjectStore;
 using Storage.Pageserver;
@@ -40,21 +40,13 @@ await timelines.LoadAsync(CancellationToken.None);
 
 await using var server = new GrpcServer(new GrpcServerOptions { GrpcEndpoint = listen, HttpEndpoint = http }, loggers);
 new PageserverService(timelines, options, metrics, log).MapTo(server);
-server.MapHttpGet("/metrics", async ctx =>
-{
-    ctx.Response.ContentType = MetricsRegistry.ContentType;
-    await ctx.Response.WriteAsync(metrics.Registry.Render());
-});
+ServiceLifetime.MapMetrics(server, metrics.Registry);
 await server.StartAsync();
 log.LogInformation("pageserver {NodeId} serving gRPC on {GrpcAddress}, HTTP on {HttpAddress}, data in {DataDir}, {Count} timelines, remote storage {Remote}",
     nodeId, server.GrpcAddress, server.HttpAddress, options.DataDirectory, timelines.All.Count, remote is null ? "none" : remote.GetType().Name);
-Console.Out.WriteLine($"READY grpc={server.GrpcAddress} http={server.HttpAddress}");
-Console.Out.Flush();
+ServiceLifetime.AnnounceReady(server);
 
-var done = new TaskCompletionSource();
-Console.CancelKeyPress += (_, e) => { e.Cancel = true; done.TrySetResult(); };
-using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; done.TrySetResult(); });
-await done.Task;
+await ServiceLifetime.WaitForShutdownAsync();
 log.LogInformation("pageserver {NodeId} shutting down", nodeId);
 await server.StopAsync();
 return 0;

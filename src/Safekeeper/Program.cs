@@ -1,9 +1,9 @@
 using System.Net;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using Storage.Core.Grpc;
 using Storage.Core.Observability;
+using Storage.Core.Processes;
 using Storage.Safekeeper;
 
 // The safekeeper process: serves the WAL consensus and WAL reads for every timeline under its
@@ -36,23 +36,13 @@ trimmer.Start();
 
 await using var server = new GrpcServer(new GrpcServerOptions { GrpcEndpoint = listen, HttpEndpoint = http, InlineScheduling = true }, loggers);
 new SafekeeperService(registry, metrics, log).MapTo(server);
-server.MapHttpGet("/metrics", async ctx =>
-{
-    ctx.Response.ContentType = MetricsRegistry.ContentType;
-    await ctx.Response.WriteAsync(metricsRegistry.Render());
-});
+ServiceLifetime.MapMetrics(server, metricsRegistry);
 await server.StartAsync();
 log.LogInformation("safekeeper {NodeId} ({AvailabilityZone}) serving gRPC on {GrpcAddress}, HTTP on {HttpAddress}, data in {DataDir}",
     nodeId, az, server.GrpcAddress, server.HttpAddress, dataDir);
-// A line the launcher waits for (ports may have been chosen by the OS).
-Console.Out.WriteLine($"READY grpc={server.GrpcAddress} http={server.HttpAddress}");
-Console.Out.Flush();
+ServiceLifetime.AnnounceReady(server);
 
-var done = new TaskCompletionSource();
-Console.CancelKeyPress += (_, e) => { e.Cancel = true; done.TrySetResult(); };
-System.Runtime.Loader.AssemblyLoadContext.Default.Unloading += _ => done.TrySetResult();
-using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; done.TrySetResult(); });
-await done.Task;
+await ServiceLifetime.WaitForShutdownAsync();
 log.LogInformation("safekeeper {NodeId} shutting down", nodeId);
 await server.StopAsync();
 return 0;
