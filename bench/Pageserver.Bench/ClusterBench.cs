@@ -24,7 +24,8 @@ public sealed record SizeResults(
 /// </summary>
 public static class ClusterBench
 {
-    public static async Task<SizeResults> RunAsync(int targetMb, IReadOnlyList<string> pageserverArguments, int repeats)
+    /// <param name="logs">If set, the cluster's logs are copied there (they go with the cluster's temp dir).</param>
+    public static async Task<SizeResults> RunAsync(int targetMb, IReadOnlyList<string> pageserverArguments, int repeats, string? logs)
     {
         int scale = Math.Max(1, (int)Math.Round(targetMb / 16.0)); // pgbench: ~15-16 MB per scale unit
         await using var cluster = await ComputeCluster.StartAsync(vms: 2, pageserverArguments);
@@ -36,6 +37,22 @@ public static class ClusterBench
         {
             Console.Error.WriteLine(cluster.Logs());
             throw;
+        }
+        finally
+        {
+            if (logs is not null) CopyLogs(cluster, Path.Combine(logs, $"{targetMb}mb"));
+        }
+    }
+
+    private static void CopyLogs(ComputeCluster cluster, string target)
+    {
+        Directory.CreateDirectory(target);
+        foreach (var log in Directory.EnumerateFiles(cluster.Root, "*.log"))
+            File.Copy(log, Path.Combine(target, Path.GetFileName(log)), overwrite: true);
+        foreach (var vm in cluster.Vms)
+        {
+            var pg = Path.Combine(vm.WorkDirectory, "postgres.log");
+            if (File.Exists(pg)) File.Copy(pg, Path.Combine(target, vm.Name + "-postgres.log"), overwrite: true);
         }
     }
 
@@ -88,11 +105,7 @@ public static class ClusterBench
         var raw = await MeasureAsync(repeats, () => { ReadAll(files); return Task.CompletedTask; });
         var imageText = $"{image.Kind} image at {image.End} (redo {image.Redo}), {image.TarBytes / 1048576.0:F1} MiB tar + {files.Count - 1} WAL segment(s) up to {lsn}";
 
-        // 3a. Baseline: pg_basebackup from the running compute PostgreSQL, then start a copy of it.
-        Log($"{targetMb} MB: pg_basebackup + start baseline ...");
-        var (baselineSeconds, copySeconds) = await BaselineAsync(cluster, vm1);
-
-        // 3b. Detach vm1, let the pageserver ingest everything, then attach on the empty vm2.
+        // 3a. Detach vm1, let the pageserver ingest everything, then attach on the empty vm2.
         Expect(await vm1.DetachAsync(), "detach of vm1", ComputeState.Idle);
         var flush = new Lsn((await Task.WhenAll(Enumerable.Range(0, 3).Select(cluster.Safekeepers.StatusAsync))).Min(s => s.FlushLsn));
         try { info = await cluster.Pageserver.WaitForIngestAsync(cluster.TenantId, cluster.TimelineId, flush, TimeSpan.FromSeconds(20)); }
@@ -104,6 +117,11 @@ public static class ClusterBench
         await ScalarAsync(ConnectionString(cluster, vm2), "select 1");
         var attachSeconds = attach.Elapsed.TotalSeconds;
         var attachLsn = new Lsn(status.StartLsn);
+
+        // 3b. Baseline: pg_basebackup from the running compute PostgreSQL (same data), then start a copy of it.
+        // (After the attach: the backup's end switches to a new WAL segment, which the attach would replay.)
+        Log($"{targetMb} MB: pg_basebackup + start baseline ...");
+        var (baselineSeconds, copySeconds) = await BaselineAsync(cluster, vm2);
 
         return new SizeResults(targetMb, scale, databaseBytes, loadSeconds, imageText, basebackupBytes, new Throughput(basebackupBytes, basebackup),
             rawBytes, new Throughput(rawBytes, raw), baselineSeconds, copySeconds, attachSeconds, attachLsn, attachLsn - image.Redo);

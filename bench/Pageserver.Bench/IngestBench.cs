@@ -14,11 +14,12 @@ public sealed record Throughput(long Bytes, IReadOnlyList<double> Seconds)
     public double MaxMBps => Bytes / (1024.0 * 1024.0) / Seconds.Min();
 }
 
-public sealed record IngestResults(string Workload, long WalBytes, long Records, Throughput Raw, Throughput Decode, Throughput Ingest);
+public sealed record IngestResults(string Workload, long WalBytes, long Records, Throughput Raw, Throughput Decode, Throughput Write, Throughput Ingest);
 
 /// <summary>
 /// WAL ingest against reading the same WAL: (a) the segment files read into memory; (b) decode
-/// only (WalDecoder + SegmentIndex.Add); (c) WalIngestor.Ingest into a WalSegmentStore in a temp
+/// only (WalDecoder + SegmentIndex.Add); (c) write only: the bytes into a WalSegmentStore, no
+/// decoding, which is the disk's share of ingest; (d) WalIngestor.Ingest into a WalSegmentStore in a temp
 /// dir, which writes the segment layers (fdatasync'd when a segment is left, as the store does)
 /// and saves each finished segment's index, as the pageserver's timeline does. WAL is fed in
 /// 128 KiB chunks, the size a safekeeper's ReadWal sends.
@@ -33,13 +34,10 @@ public static class IngestBench
         var raw = Measure(repeats, () => wal.ReadInto(bytes));
         long records = 0;
         var decode = Measure(repeats, () => records = DecodeOnly(bytes, wal.Start));
-        var ingest = Measure(repeats, () =>
-        {
-            var directory = Path.Combine(scratch, "ingest-" + Guid.NewGuid().ToString("N")[..8]);
-            try { Ingest(bytes, wal.Start, directory); }
-            finally { Directory.Delete(directory, recursive: true); }
-        });
-        return new IngestResults(wal.Workload, wal.Length, records, new Throughput(wal.Length, raw), new Throughput(wal.Length, decode), new Throughput(wal.Length, ingest));
+        var write = Measure(repeats, () => InTempDirectory(scratch, directory => WriteOnly(bytes, wal.Start, directory)));
+        var ingest = Measure(repeats, () => InTempDirectory(scratch, directory => Ingest(bytes, wal.Start, directory)));
+        return new IngestResults(wal.Workload, wal.Length, records, new Throughput(wal.Length, raw), new Throughput(wal.Length, decode),
+            new Throughput(wal.Length, write), new Throughput(wal.Length, ingest));
     }
 
     private static List<double> Measure(int repeats, Action action)
@@ -53,6 +51,20 @@ public static class IngestBench
             seconds.Add(Stopwatch.GetElapsedTime(started).TotalSeconds);
         }
         return seconds;
+    }
+
+    private static void InTempDirectory(string parent, Action<string> action)
+    {
+        var directory = Path.Combine(parent, "ingest-" + Guid.NewGuid().ToString("N")[..8]);
+        try { action(directory); }
+        finally { Directory.Delete(directory, recursive: true); }
+    }
+
+    /// <summary>The disk's part of ingest: the same bytes into segment layers, no decoding, no index.</summary>
+    private static void WriteOnly(byte[] bytes, Lsn start, string directory)
+    {
+        using var store = new WalSegmentStore(directory, WalGeometry.Default);
+        for (int at = 0; at < bytes.Length; at += Chunk) store.Write(start + (ulong)at, bytes.AsSpan(at, Math.Min(Chunk, bytes.Length - at)));
     }
 
     private static long DecodeOnly(byte[] bytes, Lsn start)

@@ -9,7 +9,7 @@ using Storage.Pageserver.Bench;
 //  3. compute start (attach on an empty VM until SELECT 1 over TCP) vs pg_basebackup + start of the same data.
 // Options: --only ingest,cluster  --sizes 16,1024 (MB, database sizes for 2 and 3)  --wal-scale 10 --wal-seconds 10
 // (the pgbench workload whose WAL is ingested)  --repeats 3  --image-after-mb 64 --image-after-seconds 5 (pageserver)
-// --dir DIR (scratch, default: current directory)  --out FILE (default bench/results/pageserver-<date>.md).
+// --dir DIR (scratch, default: current directory)  --logs DIR (keep the cluster's logs)  --out FILE (default bench/results/pageserver-<date>.md).
 var config = new ConfigurationBuilder().AddCommandLine(args).Build();
 var only = (config["only"] ?? "ingest,cluster").Split(',', StringSplitOptions.RemoveEmptyEntries);
 var sizes = (config["sizes"] ?? "16,1024").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToList();
@@ -18,6 +18,7 @@ int walSeconds = int.Parse(config["wal-seconds"] ?? "10", CultureInfo.InvariantC
 int repeats = int.Parse(config["repeats"] ?? "3", CultureInfo.InvariantCulture);
 string[] pageserverArguments = ["--image-after-mb", config["image-after-mb"] ?? "64", "--image-after-seconds", config["image-after-seconds"] ?? "5"];
 var scratchParent = Path.GetFullPath(config["dir"] ?? Environment.CurrentDirectory);
+var logs = config["logs"] is { } l ? Path.GetFullPath(l) : null;
 var outFile = Path.GetFullPath(config["out"] ?? Path.Combine("bench", "results", $"pageserver-{DateTime.UtcNow:yyyy-MM-dd}.md"));
 
 var loadBefore = LoadAverage();
@@ -36,7 +37,7 @@ try
         ingest = IngestBench.Run(wal, scratch, repeats);
     }
     if (only.Contains("cluster"))
-        foreach (var size in sizes) cluster.Add(await ClusterBench.RunAsync(size, pageserverArguments, repeats));
+        foreach (var size in sizes) cluster.Add(await ClusterBench.RunAsync(size, pageserverArguments, repeats, logs));
 }
 finally
 {
@@ -72,6 +73,7 @@ string Report(IngestResults? ingest, List<SizeResults> cluster)
             r.AppendLine($"| {name} | {t.MBps:F0} [{t.MinMBps:F0}-{t.MaxMBps:F0}] | {t.MBps / i.Raw.MBps:F2} |");
         Row("raw: read the segment files into memory (page cache)", i.Raw);
         Row("decode only: WalDecoder + SegmentIndex.Add", i.Decode);
+        Row("write only: WalSegmentStore.Write of the same bytes (no decoding)", i.Write);
         Row("ingest: WalIngestor.Ingest into a WalSegmentStore + index files", i.Ingest);
         r.AppendLine();
         r.AppendLine($"Goal: ingest >= 200 MB/s: {i.Ingest.MBps:F0} MB/s **{Pass(i.Ingest.MBps >= 200)}**. " +
@@ -112,7 +114,7 @@ string Report(IngestResults? ingest, List<SizeResults> cluster)
         r.AppendLine("Attach: vm1 detached, the pageserver has ingested the safekeepers' WAL, then `ComputeVm.AttachAsync` on a VM that never ran " +
             "PostgreSQL (empty disk): election, Basebackup from the pageserver (newest image + WAL since its redo point), PostgreSQL start, until Running " +
             "and `SELECT 1` over TCP succeeds. Baseline: `pg_basebackup -c fast -X stream` from the running compute PostgreSQL (unix socket) into a new " +
-            "directory, then PostgreSQL started on it until `SELECT 1` over TCP succeeds, measured before the detach on the same data.");
+            "directory, then PostgreSQL started on it until `SELECT 1` over TCP succeeds, measured after the attach on the same data.");
     }
     return r.ToString();
 }
