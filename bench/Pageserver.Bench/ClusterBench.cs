@@ -25,13 +25,15 @@ public sealed record SizeResults(
 public static class ClusterBench
 {
     /// <param name="logs">If set, the cluster's logs are copied there (they go with the cluster's temp dir).</param>
-    public static async Task<SizeResults> RunAsync(int targetMb, IReadOnlyList<string> pageserverArguments, int repeats, string? logs)
+    /// <param name="attachSettings">Extra postgresql.conf settings for the measured attach (the baseline copies them).</param>
+    public static async Task<SizeResults> RunAsync(int targetMb, IReadOnlyList<string> pageserverArguments, int repeats, string? logs,
+        IReadOnlyDictionary<string, string> attachSettings)
     {
         int scale = Math.Max(1, (int)Math.Round(targetMb / 16.0)); // pgbench: ~15-16 MB per scale unit
         await using var cluster = await ComputeCluster.StartAsync(vms: 2, pageserverArguments);
         try
         {
-            return await RunAsync(cluster, targetMb, scale, repeats);
+            return await RunAsync(cluster, targetMb, scale, repeats, attachSettings);
         }
         catch (Exception)
         {
@@ -56,7 +58,7 @@ public static class ClusterBench
         }
     }
 
-    private static async Task<SizeResults> RunAsync(ComputeCluster cluster, int targetMb, int scale, int repeats)
+    private static async Task<SizeResults> RunAsync(ComputeCluster cluster, int targetMb, int scale, int repeats, IReadOnlyDictionary<string, string> attachSettings)
     {
         var (vm1, vm2) = (cluster.Vms[0], cluster.Vms[1]);
         Expect(await vm1.AttachAsync(cluster.NewAttachRequest()), "attach of vm1");
@@ -112,7 +114,9 @@ public static class ClusterBench
         catch (TimeoutException e) { Log($"note: {e.Message} (the safekeepers' commit LSN moves on at the next election)"); }
         Log($"{targetMb} MB: attach on an empty VM ...");
         var attach = Stopwatch.StartNew();
-        var status = await vm2.AttachAsync(cluster.NewAttachRequest());
+        var request = cluster.NewAttachRequest();
+        foreach (var (name, value) in attachSettings) request.Endpoint.PostgresSettings[name] = value;
+        var status = await vm2.AttachAsync(request);
         Expect(status, "attach of vm2");
         await ScalarAsync(ConnectionString(cluster, vm2), "select 1");
         var attachSeconds = attach.Elapsed.TotalSeconds;

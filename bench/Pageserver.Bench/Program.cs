@@ -9,7 +9,8 @@ using Storage.Pageserver.Bench;
 //  3. compute start (attach on an empty VM until SELECT 1 over TCP) vs pg_basebackup + start of the same data.
 // Options: --only ingest,cluster  --sizes 16,1024 (MB, database sizes for 2 and 3)  --wal-scale 10 --wal-seconds 10
 // (the pgbench workload whose WAL is ingested)  --repeats 3  --image-after-mb 64 --image-after-seconds 5 (pageserver)
-// --dir DIR (scratch, default: current directory)  --logs DIR (keep the cluster's logs)  --out FILE (default bench/results/pageserver-<date>.md).
+// --dir DIR (scratch, default: current directory)  --logs DIR (keep the cluster's logs)
+// --attach-settings name=value,... (postgresql.conf settings for the measured attach; the baseline inherits them)  --out FILE (default bench/results/pageserver-<date>.md).
 var config = new ConfigurationBuilder().AddCommandLine(args).Build();
 var only = (config["only"] ?? "ingest,cluster").Split(',', StringSplitOptions.RemoveEmptyEntries);
 var sizes = (config["sizes"] ?? "16,1024").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToList();
@@ -18,6 +19,8 @@ int walSeconds = int.Parse(config["wal-seconds"] ?? "10", CultureInfo.InvariantC
 int repeats = int.Parse(config["repeats"] ?? "3", CultureInfo.InvariantCulture);
 string[] pageserverArguments = ["--image-after-mb", config["image-after-mb"] ?? "64", "--image-after-seconds", config["image-after-seconds"] ?? "5"];
 var scratchParent = Path.GetFullPath(config["dir"] ?? Environment.CurrentDirectory);
+var attachSettings = (config["attach-settings"] ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries)
+    .Select(s => s.Split('=', 2)).ToDictionary(kv => kv[0], kv => kv[1]);
 var logs = config["logs"] is { } l ? Path.GetFullPath(l) : null;
 var outFile = Path.GetFullPath(config["out"] ?? Path.Combine("bench", "results", $"pageserver-{DateTime.UtcNow:yyyy-MM-dd}.md"));
 
@@ -37,7 +40,7 @@ try
         ingest = IngestBench.Run(wal, scratch, repeats);
     }
     if (only.Contains("cluster"))
-        foreach (var size in sizes) cluster.Add(await ClusterBench.RunAsync(size, pageserverArguments, repeats, logs));
+        foreach (var size in sizes) cluster.Add(await ClusterBench.RunAsync(size, pageserverArguments, repeats, logs, attachSettings));
 }
 finally
 {
@@ -83,7 +86,8 @@ string Report(IngestResults? ingest, List<SizeResults> cluster)
     if (cluster.Count > 0)
     {
         r.AppendLine();
-        r.AppendLine($"Cluster: 3 safekeepers + pageserver ({string.Join(' ', pageserverArguments)}) + compute agents, real processes. " +
+        r.AppendLine($"Cluster: 3 safekeepers + pageserver ({string.Join(' ', pageserverArguments)}) + compute agents, real processes" +
+            (attachSettings.Count > 0 ? $"; attach settings {string.Join(", ", attachSettings.Select(kv => kv.Key + " = " + kv.Value))}. " : ". ") +
             "Data: `pgbench -i -I dtGvp -s N` through the compute (role over TCP), then a CHECKPOINT, and the pageserver's image after it is waited for.");
         r.AppendLine();
         r.AppendLine("## 2. Basebackup throughput");
