@@ -219,7 +219,10 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
             ["max_wal_senders"] = "10",
             ["max_replication_slots"] = "10",
             ["wal_sender_timeout"] = "10s",
-            ["fsync"] = "on",
+            // The data directory is a cache: durability is the safekeepers' quorum, and any restart
+            // (PostgreSQL crash or a new VM) starts from a fresh basebackup, never from these files.
+            // So no fsync, neither per commit nor of the whole directory at start-up (as Neon's computes).
+            ["fsync"] = "off",
             ["password_encryption"] = "scram-sha-256",
             ["max_wal_size"] = "1GB",
             // A crashed backend stops the postmaster: the agent, not PostgreSQL, decides what happens next.

@@ -155,10 +155,19 @@ public sealed class WalIngestTests : IDisposable
         var segments = entries.Keys.Where(k => k.StartsWith("pg_wal/0", StringComparison.Ordinal)).Order().ToList();
         Assert.Equal(Enumerable.Range(1, (int)Geometry.SegmentNumber(cut)).Select(n => "pg_wal/" + Geometry.SegmentFileName(1, (ulong)n)), segments);
         var last = entries[segments[^1]];
-        Assert.Equal(Geometry.SegmentSize, last.Length);
         int cutOffset = Geometry.SegmentOffset(cut);
-        Assert.All(last.AsSpan(cutOffset).ToArray(), b => Assert.Equal(0, b));               // nothing after the LSN
+        Assert.Equal(cutOffset, last.Length);                                               // sent only up to the LSN
+        Assert.All(segments[..^1], name => Assert.Equal(Geometry.SegmentSize, entries[name].Length));
         Assert.Equal(wal.AsSpan((int)(cut - first) - 64, 64).ToArray(), last.AsSpan(cutOffset - 64, 64).ToArray());
+
+        // The reader pads it back to a whole segment of zeros after the LSN.
+        var dataDirectory = Path.Combine(_root, "data");
+        Directory.CreateDirectory(Path.Combine(dataDirectory, "pg_wal"));
+        File.WriteAllBytes(Path.Combine(dataDirectory, segments[^1]), last);
+        Storage.Core.Basebackup.DataDirectoryAssembler.PadWalSegments(dataDirectory);
+        var padded = File.ReadAllBytes(Path.Combine(dataDirectory, segments[^1]));
+        Assert.Equal(Geometry.SegmentSize, padded.Length);
+        Assert.All(padded.AsSpan(cutOffset).ToArray(), b => Assert.Equal(0, b));
     }
 
     [Fact]

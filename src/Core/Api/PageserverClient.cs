@@ -67,7 +67,8 @@ public static class PageserverClient
 
 /// <summary>
 /// A compute's data directory from the pageserver: <c>Basebackup(E)</c> is unpacked as it streams
-/// (through a pipe), and its checksum is checked before the data directory is handed to PostgreSQL.
+/// (through a pipe), its checksum is checked, and its last WAL segment (sent only up to the LSN) is
+/// extended to a whole segment before the data directory is handed to PostgreSQL.
 /// </summary>
 public sealed class PageserverBasebackupSource(IReadOnlyList<Uri> pageservers, TimeSpan wait) : IBasebackupSource
 {
@@ -108,6 +109,7 @@ public sealed class PageserverBasebackupSource(IReadOnlyList<Uri> pageservers, T
             catch when (receive.IsFaulted) { await receive; throw; }
         }
         await receive; // throws if the checksum did not match: the directory is then not used
+        DataDirectoryAssembler.PadWalSegments(targetDirectory);
         await DataDirectoryAssembler.HandToPostgresAsync(targetDirectory, ct);
     }
 }

@@ -8,7 +8,9 @@ namespace Storage.Pageserver.Images;
 /// <summary>
 /// Writes a basebackup at an LSN as one tar: the image's files (less the replay instance's own
 /// files and any WAL), then pg_wal with the segments from the image's redo point up to the LSN,
-/// the bytes after the LSN zeroed, so PostgreSQL's recovery ends exactly there. An initdb image
+/// the bytes after the LSN zeroed, so PostgreSQL's recovery ends exactly there. The last segment's
+/// entry ends at the LSN (a segment of zeros is not worth sending): readers extend pg_wal files
+/// shorter than a segment with zeros (<c>PageserverBasebackupSource</c> does). An initdb image
 /// is a clean shutdown: its pg_control is marked crashed so that PostgreSQL replays at all.
 /// </summary>
 internal static class BasebackupWriter
@@ -42,7 +44,7 @@ internal static class BasebackupWriter
             var entry = new PaxTarEntry(TarEntryType.RegularFile, "pg_wal/" + geometry.SegmentFileName(PgTimeline, segment))
             {
                 Mode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
-                DataStream = new SegmentCutStream(wal, segment, lsn),
+                DataStream = new SegmentCutStream(wal, segment, lsn, segment == last ? geometry.SegmentOffset(lsn) : geometry.SegmentSize),
             };
             await writer.WriteEntryAsync(entry, ct);
         }
@@ -60,8 +62,8 @@ internal static class BasebackupWriter
     private static PaxTarEntry DirectoryEntry(string name) =>
         new(TarEntryType.Directory, name) { Mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute };
 
-    /// <summary>One whole segment read from the layer store, zeros from <c>cut</c> on.</summary>
-    private sealed class SegmentCutStream(WalSegmentStore wal, ulong segment, Lsn cut) : Stream
+    /// <summary>The first <paramref name="length"/> bytes of a segment from the layer store, zeros from <c>cut</c> on.</summary>
+    private sealed class SegmentCutStream(WalSegmentStore wal, ulong segment, Lsn cut, int length) : Stream
     {
         private readonly Lsn _start = wal.Geometry.SegmentStart(segment);
         private long _position;
@@ -84,7 +86,7 @@ internal static class BasebackupWriter
         // Seekable so the tar writer can take the length without buffering the segment.
         public override bool CanSeek => true;
         public override bool CanWrite => false;
-        public override long Length => wal.Geometry.SegmentSize;
+        public override long Length => length;
         public override long Position { get => _position; set => _position = value; }
         public override void Flush() { }
         public override long Seek(long offset, SeekOrigin origin) => _position = origin switch
