@@ -38,7 +38,8 @@ public sealed class ComputeAgentTests
     [Fact]
     public async Task Wal_on_every_safekeeper_is_byte_identical_to_pg_wal_and_decodes()
     {
-        await using var cluster = await ComputeCluster.StartAsync();
+        await using var cluster = await ComputeCluster.StartAsync(safekeeperOffload: false); // keep all WAL to compare it
+
         var vm = cluster.Vms[0];
         var attached = await AttachAsync(cluster, vm);
         var cs = ConnectionString(cluster, vm);

@@ -70,12 +70,13 @@ public sealed class ComputeCluster : IAsyncDisposable
     public string Password { get; } = "pw-" + Guid.NewGuid().ToString("N")[..12];
 
     /// <param name="pageserverArguments">Extra pageserver options, e.g. image thresholds.</param>
-    public static async Task<ComputeCluster> StartAsync(int vms = 1, IReadOnlyList<string>? pageserverArguments = null)
+    /// <param name="safekeeperOffload">False: safekeepers neither offload nor, therefore, trim WAL (for tests that read it all back).</param>
+    public static async Task<ComputeCluster> StartAsync(int vms = 1, IReadOnlyList<string>? pageserverArguments = null, bool safekeeperOffload = true)
     {
         var root = Directory.CreateTempSubdirectory("compute-cluster-").FullName;
         if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(root, (UnixFileMode)0b111_101_101); // postgres reaches VM dirs
         var cluster = new ComputeCluster(root, await SafekeeperCluster.StartAsync(createTimeline: false,
-            extraArguments: ["--remote-storage", Path.Combine(root, "remote"), "--offload-interval-ms", "200", "--trim-interval-ms", "200"]));
+            extraArguments: safekeeperOffload ? ["--remote-storage", Path.Combine(root, "remote"), "--offload-interval-ms", "200", "--trim-interval-ms", "200"] : null));
         try
         {
             cluster.Pageserver = await PageserverNode.StartAsync(cluster.Root, cluster.Safekeepers.Uris, pageserverArguments);
