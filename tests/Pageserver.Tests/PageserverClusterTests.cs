@@ -171,6 +171,9 @@ public sealed class PageserverClusterTests
         var branch = await cluster.Pageserver.CreateTimelineAsync(cluster.TenantId, branchId, ancestor: cluster.TimelineId, ancestorTime: between);
         Assert.Equal(point.Lsn, branch.StartLsn);
         Assert.Equal(cluster.TimelineId, branch.AncestorTimelineId);
+        var inside = await Assert.ThrowsAsync<RpcException>(() =>
+            cluster.Pageserver.CreateTimelineAsync(cluster.TenantId, TimelineIds.New(), ancestor: cluster.TimelineId, ancestorLsn: new Lsn(point.Lsn + 8)));
+        Assert.Equal(GrpcStatusCode.InvalidArgument, inside.Status); // inside a record: not a place to branch
 
         await cluster.AttachOrThrowAsync(cluster.Vms[1], cluster.NewAttachRequest(timelineId: branchId));
         var branchCs = Sql.ConnectionString(cluster, cluster.Vms[1]);

@@ -60,6 +60,13 @@ public sealed class WalIngestTests : IDisposable
         Assert.Equal(commits.Select(c => c.End), indexed.Select(c => c.End));
         Assert.Equal(commits.Select(c => c.Time), indexed.Select(c => c.Time));
         Assert.All(finished, f => Assert.Equal(100, f.Index.TouchedBlocks.Count));
+        // Every record boundary is indexed, with the block each heap record touches.
+        var starts = finished.SelectMany(f => f.Index.RecordStarts.Select(o => Geometry.SegmentStart(f.Index.Segment) + o)).ToList();
+        Assert.Equal(finished.Sum(f => f.Index.RecordCount), starts.Count);
+        Assert.All(commits.Where(c => Geometry.SegmentNumber(c.End) <= 3).Take(50), c =>
+            Assert.True(finished.Any(f => f.Index.IsRecordStart(c.End, Geometry)) || ingestor.Current.IsRecordStart(c.End, Geometry)));
+        var firstHeap = finished[0].Index;
+        Assert.Equal([new BlockKey(new RelFileNode(1663, 5, 16384), ForkNumber.Main, 1000 % 100)], firstHeap.BlocksOf(0));
 
         // The layers hold exactly the bytes received.
         var back = new byte[wal.Length];
@@ -102,16 +109,23 @@ public sealed class WalIngestTests : IDisposable
     public void Segment_index_round_trips_and_a_flipped_byte_is_a_corrupt_file()
     {
         var index = new SegmentIndex { Segment = 7 };
-        index.RecordCount = 3;
         index.Commits.Add(new CommitPoint(new Lsn(0x700_0100), DateTimeOffset.UnixEpoch.AddTicks(17_000_000_000_123)));
         index.Checkpoints.Add(new CheckpointPoint(new Lsn(0x700_0200), new Lsn(0x6FF_0000), false));
-        index.TouchedBlocks[new BlockKey(new RelFileNode(1663, 5, 16384), ForkNumber.Fsm, 9)] = new Lsn(0x700_0300);
+        index.RecordStarts.AddRange([0x28, 0x100]);
+        index.RecordBlockCounts.AddRange([1, 0]);
+        index.RecordBlocks.Add(0);
+        index.Blocks.Add(new BlockKey(new RelFileNode(1663, 5, 16384), ForkNumber.Fsm, 9));
+        index.BlockLastLsns.Add(new Lsn(0x700_0028));
         var path = Path.Combine(_root, "x.index");
         index.Save(path);
         var back = SegmentIndex.Load(path);
         Assert.Equal(index.Commits, back.Commits);
         Assert.Equal(index.Checkpoints, back.Checkpoints);
         Assert.Equal(index.TouchedBlocks, back.TouchedBlocks);
+        Assert.Equal(index.RecordStarts, back.RecordStarts);
+        Assert.Equal(index.BlocksOf(0), back.BlocksOf(0));
+        Assert.True(back.IsRecordStart(new Lsn(0x700_0100), WalGeometry.Default));
+        Assert.False(back.IsRecordStart(new Lsn(0x700_0108), WalGeometry.Default));
 
         var bytes = File.ReadAllBytes(path);
         bytes[^3] ^= 1;

@@ -151,6 +151,27 @@ internal sealed partial class PageserverTimeline : IWalSink, IAsyncDisposable
         return found;
     }
 
+    /// <summary>
+    /// Whether <paramref name="lsn"/> is a record boundary of the ingested WAL (a record starts there,
+    /// or it is the end of the last one), and the start of the record before it. From the index.
+    /// </summary>
+    public (bool IsBoundary, Lsn PreviousRecord) RecordBoundary(Lsn lsn)
+    {
+        lock (_lock)
+        {
+            if (lsn == _ingestor.IngestedLsn) return (true, _ingestor.PrevRecordLsn);
+            var geometry = Wal.Geometry;
+            var segments = _indexes.Values.Append(_ingestor.Current).Where(i => i.Segment <= geometry.SegmentNumber(lsn)).OrderByDescending(i => i.Segment).ToList();
+            bool isStart = segments.FirstOrDefault(i => i.Segment == geometry.SegmentNumber(lsn))?.IsRecordStart(lsn, geometry) == true;
+            foreach (var index in segments)
+            {
+                var before = index.RecordStarts.Select(o => geometry.SegmentStart(index.Segment) + o).Where(start => start < lsn).ToList();
+                if (before.Count > 0) return (isStart, before[^1]);
+            }
+            return (isStart, Lsn.Zero);
+        }
+    }
+
     private IReadOnlyList<CheckpointPoint> Checkpoints()
     {
         lock (_lock) return _indexes.Values.SelectMany(i => i.Checkpoints).Concat(_ingestor.Current.Checkpoints).ToList();

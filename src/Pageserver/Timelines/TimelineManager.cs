@@ -186,7 +186,9 @@ internal sealed class TimelineManager(PageserverOptions options, IObjectStore? r
                 throw new RpcException(GrpcStatusCode.OutOfRange, $"branch point {at} is beyond the ancestor's ingested WAL ({ancestor.IngestedLsn})");
             var image = ancestor.Images.NewestAtOrBelow(at)
                 ?? throw new RpcException(GrpcStatusCode.OutOfRange, $"branch point {at} is below the ancestor's retention horizon {ancestor.OldestBasebackupLsn}");
-            var prev = WalBoundaries.RecordEndingAt(ancestor.Wal, image.Redo, at);
+            var (isBoundary, prev) = ancestor.RecordBoundary(at);
+            if (!isBoundary)
+                throw new RpcException(GrpcStatusCode.InvalidArgument, $"{at} is not a WAL record boundary of {ancestor.TenantId}/{ancestor.TimelineId} (branch at a commit, a timestamp, or the end of its WAL)");
             var paths = PrepareNew(ancestor.TenantId, timelineId);
             var generation = 1UL;
             var images = new ImageCatalog(paths.Images);
