@@ -14,6 +14,12 @@ public sealed record ControlPlaneOptions
     /// <summary>Compute agents kept running, attached or idle; a dead one is replaced.</summary>
     public int PoolSize { get; init; } = 2;
     public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromMilliseconds(500);
+    /// <summary>
+    /// How long one heartbeat may take. Longer than the interval on purpose: a dead agent is found by
+    /// its exited process or a refused connection at once, while a busy one (a GC pause, a
+    /// basebackup on two cores) must not be killed for a slow answer.
+    /// </summary>
+    public TimeSpan HeartbeatTimeout { get; init; } = TimeSpan.FromSeconds(1);
     /// <summary>Consecutive missed heartbeats after which a VM whose process still exists counts as dead.</summary>
     public int HeartbeatMisses { get; init; } = 3;
     /// <summary>How long a wake (or a reattach) may take: finding an idle VM, attaching, PostgreSQL accepting connections.</summary>

@@ -41,7 +41,7 @@ public sealed class HeartbeatMonitor(ControlPlaneOptions options, VmPool pool, R
             return;
         }
         HeartbeatResponse beat;
-        try { beat = await vm.Client.HeartbeatAsync(options.HeartbeatInterval, ct); }
+        try { beat = await vm.Client.HeartbeatAsync(options.HeartbeatTimeout, ct); }
         catch (Exception e) when (!ct.IsCancellationRequested && vm.State != VmState.Dead)
         {
             metrics.HeartbeatFailures.Add(1);
