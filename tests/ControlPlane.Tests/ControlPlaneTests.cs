@@ -150,4 +150,19 @@ public sealed class ControlPlaneTests(ClusterFixture fixture, ITestOutputHelper 
         Assert.Equal(42, await h.ScalarAsync("durable", "select v from survives"));
         Assert.Equal(0, h.ControlPlane.Metrics.Wakes.Value); // served by the adopted VM, no new attach
     }
+
+    [Fact]
+    public async Task Frozen_vm_that_misses_heartbeats_is_killed_and_replaced()
+    {
+        await using var h = await StartAsync();
+        var frozen = h.ControlPlane.Pool.Snapshot()[0];
+        const int SigStop = 19;
+        Assert.True(OsUser.Signal(frozen.Pid, SigStop)); // alive, but answers nothing
+
+        await Harness.WaitUntilAsync(() => !ServiceProcess.IsAlive(frozen.Pid), TimeSpan.FromSeconds(30), "the frozen VM killed");
+        await Harness.WaitUntilAsync(() => h.ControlPlane.Pool.Snapshot() is { Count: 2 } vms && vms.All(v => v.Id != frozen.Id && v.State == VmState.Idle),
+            TimeSpan.FromSeconds(60), "the pool refilled to 2");
+        Assert.True(h.ControlPlane.Metrics.HeartbeatFailures.Value >= h.Options.HeartbeatMisses);
+        Assert.Equal(0, h.ControlPlane.Metrics.Reattaches.Value);
+    }
 }
