@@ -1,0 +1,126 @@
+using System.Net;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Storage.Core.Observability;
+
+namespace Storage.ComputeProxy.ControlPlane;
+
+/// <summary>
+/// The admin HTTP API (JSON): endpoints (create, list, get, attach, detach, suspend, delete), VMs,
+/// status and /metrics. Errors are <c>{"error": "..."}</c> with 400 (bad input), 404 (unknown
+/// endpoint), 409 (conflict) or 503 (no VM could be attached in time).
+/// </summary>
+public sealed class AdminApi(ControlPlane controlPlane, ILoggerFactory loggers) : IAsyncDisposable
+{
+    private WebApplication? _app;
+
+    public Uri? Address { get; private set; }
+
+    /// <summary>The body of POST /endpoints.</summary>
+    public sealed record CreateEndpointBody(string? Id, string? TenantId, string? TimelineId, string? RoleName, string? RolePassword,
+        Dictionary<string, string>? PostgresSettings, double? SuspendTimeoutSeconds);
+
+    public sealed record EndpointView(string Id, string TenantId, string TimelineId, string RoleName, string RolePassword,
+        IReadOnlyDictionary<string, string> PostgresSettings, double SuspendTimeoutSeconds, string State, string? VmId, string? Host, int? Port, int Sessions);
+
+    public sealed record VmView(string Id, string State, string AgentState, string? EndpointId, int Pid, int GrpcPort, int HttpPort, int PostgresPort, DateTime? LastHeartbeat);
+
+    public sealed record StatusView(IReadOnlyList<EndpointView> Endpoints, IReadOnlyList<VmView> Vms);
+
+    public async Task StartAsync(IPEndPoint listen, CancellationToken ct)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton(loggers);
+        builder.WebHost.UseKestrel(k => k.Listen(listen));
+        var app = builder.Build();
+        app.Use(async (context, next) =>
+        {
+            try { await next(context); }
+            catch (Exception e) when (StatusOf(e) is int status && !context.Response.HasStarted)
+            {
+                context.Response.StatusCode = status;
+                await context.Response.WriteAsJsonAsync(new { error = e.Message });
+            }
+        });
+        Map(app);
+        await app.StartAsync(ct);
+        _app = app;
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        Address = new Uri(address.Replace("[::]", "127.0.0.1").Replace("0.0.0.0", "127.0.0.1"));
+    }
+
+    private static int? StatusOf(Exception e) => e switch
+    {
+        UnknownEndpointException => StatusCodes.Status404NotFound,
+        ConflictException => StatusCodes.Status409Conflict,
+        ArgumentException or JsonException or BadHttpRequestException => StatusCodes.Status400BadRequest,
+        TimeoutException => StatusCodes.Status503ServiceUnavailable,
+        _ => null,
+    };
+
+    private void Map(WebApplication app)
+    {
+        var endpoints = controlPlane.Endpoints;
+        var attacher = controlPlane.Attacher;
+
+        app.MapGet("/endpoints", () => Results.Json(endpoints.List().Select(View)));
+        app.MapPost("/endpoints", async (HttpRequest request) =>
+        {
+            var body = await request.ReadFromJsonAsync<CreateEndpointBody>(request.HttpContext.RequestAborted)
+                ?? throw new ArgumentException("the body must be a JSON object");
+            var created = endpoints.Create(new EndpointSpec(body.Id!, body.TenantId!, body.TimelineId!, body.RoleName, body.RolePassword,
+                body.PostgresSettings, body.SuspendTimeoutSeconds is double s ? TimeSpan.FromSeconds(s) : null));
+            return Results.Json(View(created), statusCode: StatusCodes.Status201Created);
+        });
+        app.MapGet("/endpoints/{id}", (string id) => Results.Json(View(endpoints.Get(id))));
+        app.MapPost("/endpoints/{id}/attach", async (string id, HttpRequest request) =>
+        {
+            await controlPlane.Locator.LocateAsync(id, request.HttpContext.RequestAborted);
+            return Results.Json(View(endpoints.Get(id)));
+        });
+        app.MapPost("/endpoints/{id}/detach", async (string id, HttpRequest request) =>
+        {
+            await attacher.DetachAsync(id, onlyIfIdle: false, request.HttpContext.RequestAborted);
+            return Results.Json(View(endpoints.Get(id)));
+        });
+        app.MapPost("/endpoints/{id}/suspend", async (string id, HttpRequest request) =>
+        {
+            if (await attacher.DetachAsync(id, onlyIfIdle: false, request.HttpContext.RequestAborted)) controlPlane.Metrics.Suspends.Add(1);
+            return Results.Json(View(endpoints.Get(id)));
+        });
+        app.MapDelete("/endpoints/{id}", async (string id, HttpRequest request) =>
+        {
+            await attacher.DeleteAsync(id, request.HttpContext.RequestAborted);
+            return Results.NoContent();
+        });
+        app.MapGet("/vms", () => Results.Json(Vms()));
+        app.MapGet("/status", () => Results.Json(new StatusView(endpoints.List().Select(View).ToList(), Vms())));
+        app.MapGet("/metrics", () => Results.Text(controlPlane.Metrics.Registry.Render(), MetricsRegistry.ContentType));
+    }
+
+    private EndpointView View(EndpointRecord e)
+    {
+        var address = controlPlane.Attacher.CurrentAddress(e.Id);
+        var attaching = controlPlane.Pool.Snapshot().Any(v => v.State == VmState.Attaching && v.EndpointId == e.Id);
+        var state = address is not null ? "attached" : attaching ? "attaching" : "suspended";
+        return new EndpointView(e.Id, e.TenantId, e.TimelineId, e.RoleName, e.RolePassword, e.PostgresSettings, e.SuspendTimeout.TotalSeconds,
+            state, address?.VmId, address?.Host, address?.Port, controlPlane.Sessions.Sessions(e.Id));
+    }
+
+    private List<VmView> Vms() => controlPlane.Pool.Snapshot().Select(v => new VmView(v.Id, v.State.ToString().ToLowerInvariant(),
+        v.AgentState.ToString().ToUpperInvariant(), v.EndpointId, v.Pid, v.Record.GrpcPort, v.Record.HttpPort, v.Record.PostgresPort, v.LastHeartbeat)).ToList();
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_app is null) return;
+        using (var grace = new CancellationTokenSource(TimeSpan.FromSeconds(5))) await _app.StopAsync(grace.Token);
+        await _app.DisposeAsync();
+    }
+}

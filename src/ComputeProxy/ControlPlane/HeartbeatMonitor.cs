@@ -1,0 +1,62 @@
+using Microsoft.Extensions.Logging;
+using Storage.Proto.Compute;
+
+namespace Storage.ComputeProxy.ControlPlane;
+
+/// <summary>
+/// Heartbeats every VM each interval (all at once, so one slow VM does not delay the others). A VM
+/// is dead when its process is gone, after K consecutive missed heartbeats, or when an attached VM
+/// no longer serves its endpoint (idle, fenced, another endpoint). An agent that reports FAILED
+/// for its own endpoint is restarting PostgreSQL: that is its job, so it is left alone.
+/// </summary>
+public sealed class HeartbeatMonitor(ControlPlaneOptions options, VmPool pool, Reattacher reattacher, ControlPlaneMetrics metrics, ILogger log)
+{
+    public async Task RunAsync(CancellationToken ct)
+    {
+        using var timer = new PeriodicTimer(options.HeartbeatInterval);
+        do
+        {
+            try
+            {
+                await Task.WhenAll(pool.Snapshot().Select(vm => CheckAsync(vm, ct)));
+                pool.RefillSoon(); // a start that failed earlier is retried here
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }
+            catch (Exception e) { log.LogError("heartbeat round failed: {Error}", e.Message); }
+        } while (await WaitAsync(timer, ct));
+    }
+
+    private static async Task<bool> WaitAsync(PeriodicTimer timer, CancellationToken ct)
+    {
+        try { return await timer.WaitForNextTickAsync(ct); }
+        catch (OperationCanceledException) { return false; }
+    }
+
+    /// <summary>One heartbeat to <paramref name="vm"/> and what follows from it; also used when the proxy reports a failed connect.</summary>
+    public async Task CheckAsync(Vm vm, CancellationToken ct)
+    {
+        if (!VmPool.IsAgent(vm.Pid))
+        {
+            await reattacher.OnVmDeadAsync(vm, "its agent process exited");
+            return;
+        }
+        HeartbeatResponse beat;
+        try { beat = await vm.Client.HeartbeatAsync(options.HeartbeatTimeout, ct); }
+        catch (Exception e) when (!ct.IsCancellationRequested && vm.State != VmState.Dead)
+        {
+            metrics.HeartbeatFailures.Add(1);
+            int misses = Interlocked.Increment(ref vm.Misses);
+            if (misses >= options.HeartbeatMisses) await reattacher.OnVmDeadAsync(vm, $"{misses} heartbeats in a row failed, the last: {e.Message}");
+            return;
+        }
+        catch (Exception) { return; } // stopping, or it died meanwhile
+        Interlocked.Exchange(ref vm.Misses, 0);
+        vm.AgentState = beat.State;
+        vm.LastHeartbeat = DateTime.UtcNow;
+        if (vm.State == VmState.Attached && !Serves(beat, vm.EndpointId))
+            await reattacher.OnVmDeadAsync(vm, $"it no longer serves endpoint '{vm.EndpointId}' (agent state {beat.State}, endpoint '{beat.EndpointId}'{(beat.Reason.Length > 0 ? ": " + beat.Reason : "")})");
+    }
+
+    private static bool Serves(HeartbeatResponse beat, string? endpointId) =>
+        beat.EndpointId == endpointId && beat.State is ComputeState.Running or ComputeState.Attaching or ComputeState.Failed;
+}

@@ -1,0 +1,33 @@
+using Storage.Proto.Compute;
+
+namespace Storage.ComputeProxy.ControlPlane;
+
+/// <summary>Where a VM is in the pool's life cycle (its agent reports its own <see cref="ComputeState"/>).</summary>
+public enum VmState { Idle, Attaching, Attached, Detaching, Dead }
+
+/// <summary>One compute agent process of the pool. State changes go through <see cref="VmPool"/> under its lock.</summary>
+public sealed class Vm : IDisposable
+{
+    internal Vm(VmRecord record)
+    {
+        Record = record;
+        Client = new ComputeAgentClient(new Uri($"http://127.0.0.1:{record.GrpcPort}"));
+    }
+
+    public VmRecord Record { get; }
+    public string Id => Record.Id;
+    public int Pid => Record.Pid;
+    public ComputeAgentClient Client { get; }
+    public VmState State { get; internal set; }
+    /// <summary>The endpoint it serves or is being attached to / detached from.</summary>
+    public string? EndpointId { get; internal set; }
+    /// <summary>What the agent said in its last answered heartbeat.</summary>
+    public ComputeState AgentState { get; internal set; }
+    public DateTime? LastHeartbeat { get; internal set; }
+    internal int Misses;
+
+    public ComputeAddress Address => new("127.0.0.1", Record.PostgresPort, Id);
+    public string PostgresPidFile => Path.Combine(Record.WorkDirectory, "postgres.pid");
+
+    public void Dispose() => Client.Dispose();
+}

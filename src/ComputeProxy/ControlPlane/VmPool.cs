@@ -1,0 +1,256 @@
+using Microsoft.Extensions.Logging;
+using Storage.Core.Postgres;
+using Storage.Core.Processes;
+using Storage.Proto.Compute;
+
+namespace Storage.ComputeProxy.ControlPlane;
+
+/// <summary>
+/// N compute agent processes (attached or idle), kept at N: a dead one is fenced and replaced. Their
+/// PIDs and ports are persisted so a restarted control plane adopts the ones still running.
+/// </summary>
+public sealed class VmPool(ControlPlaneOptions options, StateStore store, ControlPlaneMetrics metrics, ILogger log) : IAsyncDisposable
+{
+    private readonly object _lock = new();
+    private readonly List<Vm> _vms = new();
+    private readonly SemaphoreSlim _refill = new(1, 1);
+    private readonly CancellationTokenSource _stopping = new();
+
+    private string VmsDirectory => Path.Combine(options.DataDirectory, "vms");
+
+    /// <summary>The live VMs (not dead), in start order.</summary>
+    public IReadOnlyList<Vm> Snapshot()
+    {
+        lock (_lock) return _vms.Where(v => v.State != VmState.Dead).ToList();
+    }
+
+    public Vm? Find(string vmId)
+    {
+        lock (_lock) return _vms.FirstOrDefault(v => v.Id == vmId && v.State != VmState.Dead);
+    }
+
+    /// <summary>
+    /// Adopts the VMs a previous life of the control plane left running: an idle one stays idle, one
+    /// still serving the endpoint the registry gives it stays attached, anything else is detached;
+    /// records of dead VMs are fenced (their PostgreSQL may outlive them) and dropped.
+    /// </summary>
+    public async Task RecoverAsync(Func<string, string?> endpointOfVm, CancellationToken ct)
+    {
+        foreach (var record in store.Read(d => d.Vms.Values.ToList()))
+        {
+            var vm = new Vm(record);
+            var state = IsAgent(record.Pid) ? await TryAdoptAsync(vm, endpointOfVm(record.Id), ct) : VmState.Dead;
+            if (state == VmState.Dead)
+            {
+                log.LogWarning("VM {VmId} (pid {Pid}) from the previous run cannot be reused; fencing it", record.Id, record.Pid);
+                await FenceAsync(vm);
+                continue;
+            }
+            vm.State = state;
+            lock (_lock) _vms.Add(vm);
+            log.LogInformation("adopted VM {VmId} (pid {Pid}) as {State} {Endpoint}", record.Id, record.Pid, state, vm.EndpointId);
+        }
+    }
+
+    private async Task<VmState> TryAdoptAsync(Vm vm, string? expectedEndpoint, CancellationToken ct)
+    {
+        try
+        {
+            var status = await vm.Client.StatusAsync(TimeSpan.FromSeconds(3), ct);
+            vm.AgentState = status.State;
+            if (expectedEndpoint is not null && status.EndpointId == expectedEndpoint && status.State is ComputeState.Running or ComputeState.Failed or ComputeState.Attaching)
+            {
+                vm.EndpointId = expectedEndpoint;
+                return VmState.Attached;
+            }
+            if (status.State != ComputeState.Idle) await vm.Client.DetachAsync(TimeSpan.FromSeconds(30), ct);
+            return VmState.Idle;
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            log.LogWarning("VM {VmId} does not answer: {Error}", vm.Id, e.Message);
+            return VmState.Dead;
+        }
+    }
+
+    /// <summary>Starts VMs until the pool holds <see cref="ControlPlaneOptions.PoolSize"/> live ones. One refill runs at a time.</summary>
+    public async Task RefillAsync(CancellationToken ct = default)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, _stopping.Token);
+        await _refill.WaitAsync(linked.Token);
+        try
+        {
+            for (int failures = 0; Snapshot().Count < options.PoolSize && failures < 3;)
+            {
+                try { await StartVmAsync(linked.Token); }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    failures++;
+                    log.LogError("starting a VM failed: {Error}", e.Message);
+                    await Task.Delay(TimeSpan.FromSeconds(1), linked.Token);
+                }
+            }
+        }
+        finally { _refill.Release(); }
+    }
+
+    /// <summary>Refills in the background unless a refill already runs or the pool is full.</summary>
+    public void RefillSoon()
+    {
+        if (_stopping.IsCancellationRequested || _refill.CurrentCount == 0 || Snapshot().Count >= options.PoolSize) return;
+        _ = Task.Run(async () =>
+        {
+            try { await RefillAsync(); }
+            catch (OperationCanceledException) { }
+            catch (Exception e) { log.LogError("refilling the pool failed: {Error}", e.Message); }
+        });
+    }
+
+    private async Task StartVmAsync(CancellationToken ct)
+    {
+        var id = "vm" + store.Update(d => d.NextVmNumber++);
+        int grpc = ServiceProcess.FreePort(), http = ServiceProcess.FreePort(), postgres = ServiceProcess.FreePort();
+        var work = Path.Combine(VmsDirectory, id);
+        // Detached: a VM outlives a control plane restart, and the next one adopts it.
+        var process = await ServiceProcess.StartAsync(options.ComputeAssembly ?? ComputeCommand.Assembly,
+            ComputeCommand.Arguments(id, grpc, http, work, postgres), work + ".log", detached: true, options.VmStartTimeout, ct);
+        var record = new VmRecord(id, grpc, http, postgres, work, process.Pid);
+        store.Update(d => d.Vms[id] = record);
+        var vm = new Vm(record) { State = VmState.Idle, AgentState = ComputeState.Idle };
+        lock (_lock) _vms.Add(vm);
+        metrics.VmStarts.Add(1);
+        log.LogInformation("started VM {VmId} (pid {Pid}): agent 127.0.0.1:{GrpcPort}, PostgreSQL port {PostgresPort}", id, process.Pid, grpc, postgres);
+    }
+
+    /// <summary>Takes an idle VM for <paramref name="endpointId"/>, waiting (and refilling) while there is none.</summary>
+    public async Task<Vm> AcquireIdleAsync(string endpointId, CancellationToken ct)
+    {
+        while (true)
+        {
+            lock (_lock)
+            {
+                if (_vms.FirstOrDefault(v => v.State == VmState.Idle) is { } vm)
+                {
+                    vm.State = VmState.Attaching;
+                    vm.EndpointId = endpointId;
+                    return vm;
+                }
+            }
+            RefillSoon();
+            await Task.Delay(100, ct);
+        }
+    }
+
+    /// <summary>Attaching -> Attached; false if the VM died meanwhile.</summary>
+    public bool MarkAttached(Vm vm) => Move(vm, VmState.Attaching, VmState.Attached);
+
+    /// <summary>Attached -> Detaching; false if it is not attached (any more).</summary>
+    public bool BeginDetach(Vm vm) => Move(vm, VmState.Attached, VmState.Detaching);
+
+    /// <summary>Back to idle after a detach or a failed attach, unless it died meanwhile.</summary>
+    public void Release(Vm vm)
+    {
+        lock (_lock)
+        {
+            if (vm.State is not (VmState.Attaching or VmState.Detaching)) return;
+            vm.State = VmState.Idle;
+            vm.EndpointId = null;
+        }
+    }
+
+    private bool Move(Vm vm, VmState from, VmState to)
+    {
+        lock (_lock)
+        {
+            if (vm.State != from) return false;
+            vm.State = to;
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Declares <paramref name="vm"/> dead, fences it (SIGKILL the agent and its PostgreSQL, so a
+    /// compute nobody supervises cannot serve stale reads) and forgets it. Returns the state it was
+    /// in and its endpoint, or null if someone else retired it first.
+    /// </summary>
+    public async Task<(VmState Was, string? EndpointId)?> RetireAsync(Vm vm, string reason)
+    {
+        VmState was;
+        lock (_lock)
+        {
+            if (vm.State == VmState.Dead) return null;
+            was = vm.State;
+            vm.State = VmState.Dead;
+            _vms.Remove(vm);
+        }
+        metrics.VmDeaths.Add(1);
+        log.LogWarning("VM {VmId} (pid {Pid}, {State} {Endpoint}) is dead: {Reason}", vm.Id, vm.Pid, was, vm.EndpointId, reason);
+        await FenceAsync(vm);
+        return (was, vm.EndpointId);
+    }
+
+    private async Task FenceAsync(Vm vm)
+    {
+        if (IsAgent(vm.Pid)) await ServiceProcess.KillPidAsync(vm.Pid);
+        await KillPostgresAsync(vm);
+        store.Update(d => d.Vms.Remove(vm.Id));
+        vm.Dispose();
+        try { Directory.Delete(vm.Record.WorkDirectory, recursive: true); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } // a cache; the next VM gets a new directory
+    }
+
+    private static async Task KillPostgresAsync(Vm vm)
+    {
+        try
+        {
+            var pid = int.Parse(File.ReadAllText(vm.PostgresPidFile).Trim());
+            if (IsProcess(pid, "postgres")) await ServiceProcess.KillPidAsync(pid);
+        }
+        catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException) { } // no PostgreSQL ran
+    }
+
+    /// <summary>
+    /// Stops every VM: SIGTERM lets each agent stop its PostgreSQL cleanly (its last WAL committed),
+    /// SIGKILL after a grace period; then nothing of them is left and no record remains.
+    /// </summary>
+    public async Task StopAllAsync(TimeSpan grace)
+    {
+        _stopping.Cancel();
+        List<Vm> vms;
+        lock (_lock)
+        {
+            vms = _vms.ToList();
+            foreach (var vm in vms) vm.State = VmState.Dead;
+            _vms.Clear();
+        }
+        await Task.WhenAll(vms.Select(async vm =>
+        {
+            if (IsAgent(vm.Pid)) await ServiceProcess.StopPidAsync(vm.Pid, grace);
+            await FenceAsync(vm);
+        }));
+    }
+
+    /// <summary>Stops refilling but leaves the VMs running, as a crashed control plane would (for its successor to adopt).</summary>
+    public void Abandon()
+    {
+        _stopping.Cancel();
+        lock (_lock) foreach (var vm in _vms) vm.Dispose();
+    }
+
+    /// <summary>The PID is one of our compute agents (not a PID reused by something else since).</summary>
+    public static bool IsAgent(int pid) => IsProcess(pid, ComputeCommand.AssemblyName + ".dll");
+
+    private static bool IsProcess(int pid, string commandLinePart)
+    {
+        if (pid <= 0 || !ServiceProcess.IsAlive(pid)) return false;
+        try { return File.ReadAllText($"/proc/{pid}/cmdline").Contains(commandLinePart, StringComparison.Ordinal); }
+        catch (IOException) { return false; }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _stopping.Dispose();
+        _refill.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}

@@ -1,0 +1,149 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using Storage.ComputeProxy;
+using Storage.ComputeProxy.ControlPlane;
+using Storage.Testing;
+using ControlPlaneHost = Storage.ComputeProxy.ControlPlane.ControlPlane;
+
+namespace Storage.ControlPlane.Tests;
+
+/// <summary>Three safekeepers and a pageserver with one timeline, shared by the tests of a class (each brings its own VMs).</summary>
+public sealed class ClusterFixture : IAsyncLifetime
+{
+    public ComputeCluster Cluster { get; private set; } = null!;
+
+    public async Task InitializeAsync() => Cluster = await ComputeCluster.StartAsync(vms: 0);
+
+    public async Task DisposeAsync()
+    {
+        if (Cluster is not null) await Cluster.DisposeAsync();
+    }
+}
+
+/// <summary>A control plane hosted in the test process, with its own data directory and VM pool, stopped (every VM killed) on dispose.</summary>
+public sealed class Harness : IAsyncDisposable
+{
+    private readonly ILoggerFactory _loggers;
+
+    private Harness(ComputeCluster cluster, string dataDirectory, ITestOutputHelper output, ControlPlaneOptions options)
+    {
+        Cluster = cluster;
+        DataDirectory = dataDirectory;
+        Options = options;
+        _loggers = LoggerFactory.Create(b => b.AddProvider(new TestOutputLoggerProvider(output)));
+        ControlPlane = new ControlPlaneHost(options, _loggers);
+    }
+
+    public ComputeCluster Cluster { get; }
+    public string DataDirectory { get; }
+    public ControlPlaneOptions Options { get; }
+    public ControlPlaneHost ControlPlane { get; private set; }
+    public IComputeLocator Locator => ControlPlane.Locator;
+
+    public static async Task<Harness> StartAsync(ComputeCluster cluster, ITestOutputHelper output, bool admin = false, string? dataDirectory = null)
+    {
+        if (dataDirectory is null)
+        {
+            dataDirectory = Directory.CreateTempSubdirectory("control-plane-").FullName;
+            // PostgreSQL runs as the postgres user and keeps its data directory in the VM's work directory.
+            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(dataDirectory, (UnixFileMode)0b111_101_101);
+        }
+        var options = new ControlPlaneOptions
+        {
+            DataDirectory = dataDirectory,
+            Safekeepers = cluster.Safekeepers.Uris,
+            Pageservers = [cluster.Pageserver.Uri],
+            PoolSize = 2,
+            HeartbeatInterval = TimeSpan.FromMilliseconds(300),
+            HeartbeatMisses = 3,
+            WakeTimeout = TimeSpan.FromSeconds(90),
+            AdminEndpoint = admin ? new IPEndPoint(IPAddress.Loopback, 0) : null,
+        };
+        var harness = new Harness(cluster, dataDirectory, output, options);
+        try { await harness.ControlPlane.StartAsync(); }
+        catch
+        {
+            await harness.DisposeAsync();
+            throw;
+        }
+        return harness;
+    }
+
+    /// <summary>Simulates a crash and restart of the control plane: the old one leaves its VMs running, a new one starts on the same data directory.</summary>
+    public async Task RestartAsync()
+    {
+        await ControlPlane.AbandonAsync();
+        await ControlPlane.DisposeAsync(); // releases what is left; the VMs keep running
+        ControlPlane = new ControlPlaneHost(Options, _loggers);
+        await ControlPlane.StartAsync();
+    }
+
+    public EndpointRecord CreateEndpoint(string id, TimeSpan? suspendTimeout = null) =>
+        ControlPlane.Endpoints.Create(new EndpointSpec(id, Cluster.TenantId, Cluster.TimelineId, "app", "pw-" + id,
+            new Dictionary<string, string> { ["shared_buffers"] = "32MB" }, suspendTimeout));
+
+    public string ConnectionString(ComputeAddress address, string endpointId) =>
+        $"Host={address.Host};Port={address.Port};Username=app;Password=pw-{endpointId};Database=postgres;Pooling=false;Timeout=5;Command Timeout=30";
+
+    /// <summary>Connects the way the proxy will: locate (waking it), and on a failed connect invalidate and try again.</summary>
+    public async Task<NpgsqlConnection> ConnectAsync(string endpointId, CancellationToken ct)
+    {
+        while (true)
+        {
+            var address = await Locator.LocateAsync(endpointId, ct);
+            var connection = new NpgsqlConnection(ConnectionString(address, endpointId));
+            try
+            {
+                await connection.OpenAsync(ct);
+                return connection;
+            }
+            catch (Exception e) when (e is NpgsqlException or TimeoutException && !ct.IsCancellationRequested)
+            {
+                await connection.DisposeAsync();
+                Locator.Invalidate(endpointId, address);
+                await Task.Delay(100, ct);
+            }
+        }
+    }
+
+    public async Task<long> ScalarAsync(string endpointId, string sql, CancellationToken ct = default)
+    {
+        await using var connection = await ConnectAsync(endpointId, ct);
+        await using var command = new NpgsqlCommand(sql, connection);
+        return Convert.ToInt64(await command.ExecuteScalarAsync(ct));
+    }
+
+    public async Task ExecAsync(string endpointId, string sql, CancellationToken ct = default)
+    {
+        await using var connection = await ConnectAsync(endpointId, ct);
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>Waits (bounded) until <paramref name="condition"/> holds.</summary>
+    public static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, string what)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"not within {timeout.TotalSeconds:0} s: {what}");
+            await Task.Delay(50);
+        }
+    }
+
+    /// <summary>The VM logs, for a failure message.</summary>
+    public string Logs()
+    {
+        var vms = Path.Combine(DataDirectory, "vms");
+        if (!Directory.Exists(vms)) return "";
+        return string.Join("\n", Directory.GetFiles(vms, "*.log").Order().Select(f => $"--- {Path.GetFileName(f)}\n" + string.Join("\n", File.ReadLines(f).TakeLast(30))));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await ControlPlane.DisposeAsync();
+        _loggers.Dispose();
+        try { Directory.Delete(DataDirectory, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+}
