@@ -29,10 +29,11 @@ public sealed class ComputeConnection : IAsyncDisposable
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
         deadline.CancelAfter(timeout);
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        var connection = new ComputeConnection(address, socket);
+        ComputeConnection? connection = null;
         try
         {
             await socket.ConnectAsync(address.Host, address.Port, deadline.Token);
+            connection = new ComputeConnection(address, socket);
             await connection.Stream.WriteAsync(startupPacket, deadline.Token);
             var first = await connection.Reader.ReadAsync(deadline.Token);
             if (first.Buffer.IsEmpty) throw new IOException("the compute closed the connection before answering");
@@ -42,14 +43,20 @@ public sealed class ComputeConnection : IAsyncDisposable
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
-            await connection.DisposeAsync();
+            await DisposeAsync(connection, socket);
             throw new TimeoutException($"no answer within {timeout.TotalSeconds:0.#} s");
         }
         catch
         {
-            await connection.DisposeAsync();
+            await DisposeAsync(connection, socket);
             throw;
         }
+    }
+
+    private static async ValueTask DisposeAsync(ComputeConnection? connection, Socket socket)
+    {
+        if (connection != null) await connection.DisposeAsync();
+        else socket.Dispose();
     }
 
     public async ValueTask DisposeAsync()
