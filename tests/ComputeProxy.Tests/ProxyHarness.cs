@@ -27,6 +27,8 @@ public sealed class ProxyHarness : IAsyncDisposable
         {
             Host = "127.0.0.1", Port = Port, Username = user, Password = password, Database = ScramPostgresFixture.Database,
             Pooling = false, Timeout = 30, CommandTimeout = 60, SslMode = SslMode.Disable,
+            // Npgsql retries a refused GSS-encryption attempt without it; one attempt keeps the counts exact.
+            GssEncryptionMode = GssEncryptionMode.Disable,
         };
         if (options != null) builder.Options = options;
         return builder.ConnectionString;

@@ -85,7 +85,7 @@ internal sealed class ClientConnection(
                     case StartupPacket.CancelRequest cancel:
                         await ForwardCancelAsync(cancel, stopping);
                         return null;
-                    case StartupPacket.SslRequest when !sslAnswered && !gssAnswered:
+                    case StartupPacket.SslRequest when !sslAnswered:
                         sslAnswered = true;
                         // A client must wait for the answer; bytes already here would bypass TLS (CVE-2021-23214).
                         if (StartupPacketReader.HasBufferedBytes(_reader))
