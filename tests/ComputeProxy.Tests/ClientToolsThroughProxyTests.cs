@@ -171,6 +171,27 @@ public sealed class ClientToolsThroughProxyTests(ScramPostgresFixture pg) : ICla
         Assert.True(started.Elapsed >= TimeSpan.FromSeconds(1.4));
     }
 
+    [Fact]
+    public async Task Stopping_the_proxy_ends_its_sessions_and_a_new_proxy_on_the_same_port_serves_the_same_connection_string()
+    {
+        var first = NewProxy();
+        int port = first.Port;
+        string connectionString = first.ConnectionString("endpoint=ep1");
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await first.DisposeAsync();
+        await using var broken = new NpgsqlCommand("SELECT 1", connection);
+        await Assert.ThrowsAnyAsync<NpgsqlException>(() => broken.ExecuteScalarAsync());
+        Assert.Equal(1, first.Locator.SessionsEnded);
+
+        await using var second = new ProxyHarness(port: port);
+        second.Locator.Set("ep1", pg.Address);
+        await using var again = new NpgsqlConnection(connectionString);
+        await again.OpenAsync();
+        await using var command = new NpgsqlCommand("SELECT 2", again);
+        Assert.Equal(2, await command.ExecuteScalarAsync());
+    }
+
     internal static async Task Eventually(Func<bool> condition)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);

@@ -13,10 +13,11 @@ public sealed class ProxyHarness : IAsyncDisposable
     public ProxyServer Server { get; }
     public int Port => Server.LocalEndPoint.Port;
 
-    public ProxyHarness(ProxyOptions? options = null)
+    /// <param name="port">0 for a free port.</param>
+    public ProxyHarness(ProxyOptions? options = null, int port = 0)
     {
         options ??= new ProxyOptions();
-        Server = new ProxyServer(options with { Listen = new IPEndPoint(IPAddress.Loopback, 0) }, Locator, Metrics);
+        Server = new ProxyServer(options with { Listen = new IPEndPoint(IPAddress.Loopback, port) }, Locator, Metrics);
         Server.Start();
     }
 
