@@ -1,0 +1,49 @@
+using System.Buffers.Binary;
+using System.Text;
+
+namespace Storage.ComputeProxy.Proxy;
+
+/// <summary>Builds a backend ErrorResponse ('E') message, as PostgreSQL sends it before closing.</summary>
+public static class ErrorResponse
+{
+    public static byte[] Build(string severity, string sqlState, string message, string? hint = null)
+    {
+        var fields = new List<(char Code, string Value)>
+        {
+            ('S', severity), ('V', severity), ('C', sqlState), ('M', message),
+        };
+        if (hint != null) fields.Add(('H', hint));
+
+        int bodyLength = 4 + 1; // length word + the terminating zero
+        foreach (var (_, value) in fields) bodyLength += 1 + Encoding.UTF8.GetByteCount(value) + 1;
+        var bytes = new byte[1 + bodyLength];
+        bytes[0] = (byte)'E';
+        BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(1), bodyLength);
+        int at = 5;
+        foreach (var (code, value) in fields)
+        {
+            bytes[at++] = (byte)code;
+            at += Encoding.UTF8.GetBytes(value, bytes.AsSpan(at));
+            bytes[at++] = 0;
+        }
+        bytes[at] = 0;
+        return bytes;
+    }
+
+    public static byte[] Fatal(ProxyRejectException e) => Build("FATAL", e.SqlState, e.Message, e.Hint);
+
+    /// <summary>The fields of an ErrorResponse body (after type and length), by field code; for tests and diagnostics.</summary>
+    public static Dictionary<char, string> ParseFields(ReadOnlySpan<byte> body)
+    {
+        var fields = new Dictionary<char, string>();
+        while (body.Length > 0 && body[0] != 0)
+        {
+            char code = (char)body[0];
+            int end = body[1..].IndexOf((byte)0);
+            if (end < 0) break;
+            fields[code] = Encoding.UTF8.GetString(body.Slice(1, end));
+            body = body[(end + 2)..];
+        }
+        return fields;
+    }
+}
