@@ -1,2 +1,53 @@
-// The compute proxy and control plane process. Wired together in Program once both halves exist.
+using System.Globalization;
+using System.Net;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+using Storage.ComputeProxy.ControlPlane;
+using Storage.ComputeProxy.Proxy;
+using Storage.Core.Observability;
+using Storage.Core.Processes;
+
+// The compute proxy and its control plane, one stateless-by-design process (its endpoint registry
+// and VM list are persisted in the data directory). Options:
+// --listen HOST:PORT (PostgreSQL clients, default 127.0.0.1:55432) --admin HOST:PORT (HTTP admin API
+// and /metrics, default 127.0.0.1:7000) --data-dir DIR --safekeepers URL,... --pageservers URL,...
+// --pool-size N (2) --default-endpoint ID --heartbeat-ms N (500) --tls-cert FILE [--tls-key FILE]
+// --sni-domain NAME --log-format json|text
+var config = new ConfigurationBuilder().AddCommandLine(args).Build();
+static IReadOnlyList<Uri> Uris(string? list) =>
+    (list ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s => new Uri(s)).ToList();
+
+using var loggers = Logging.CreateFactory(config["log-format"]);
+var log = loggers.CreateLogger("Storage.ComputeProxy");
+var metrics = new MetricsRegistry();
+var controlPlaneOptions = new ControlPlaneOptions
+{
+    DataDirectory = Path.GetFullPath(config["data-dir"] ?? ".storage/controlplane"),
+    Safekeepers = Uris(config["safekeepers"]),
+    Pageservers = Uris(config["pageservers"]),
+    PoolSize = int.Parse(config["pool-size"] ?? "2", CultureInfo.InvariantCulture),
+    HeartbeatInterval = TimeSpan.FromMilliseconds(int.Parse(config["heartbeat-ms"] ?? "500", CultureInfo.InvariantCulture)),
+    AdminEndpoint = IPEndPoint.Parse(config["admin"] ?? "127.0.0.1:7000"),
+};
+await using var controlPlane = new ControlPlane(controlPlaneOptions, loggers, metrics);
+await controlPlane.StartAsync();
+
+await using var proxy = new ProxyServer(new ProxyOptions
+{
+    Listen = IPEndPoint.Parse(config["listen"] ?? "127.0.0.1:55432"),
+    DefaultEndpoint = config["default-endpoint"],
+    TlsCertificatePath = config["tls-cert"],
+    TlsKeyPath = config["tls-key"],
+    SniDomain = config["sni-domain"],
+}, controlPlane.Locator, metrics, loggers);
+proxy.Start();
+log.LogInformation("compute proxy serving PostgreSQL on {Listen}, admin API on {Admin}, VM pool of {PoolSize}",
+    proxy.LocalEndPoint, controlPlane.AdminUri, controlPlaneOptions.PoolSize);
+Console.Out.WriteLine($"READY pg={proxy.LocalEndPoint} admin={controlPlane.AdminUri}");
+Console.Out.Flush();
+
+await ServiceLifetime.WaitForShutdownAsync();
+log.LogInformation("compute proxy shutting down; the VM pool stops with it");
+await proxy.StopAsync();
+await controlPlane.StopAsync();
 return 0;
