@@ -1,0 +1,130 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+using Npgsql;
+using Xunit.Abstractions;
+using Storage.ComputeProxy.ControlPlane;
+using Storage.Core.Postgres;
+using Storage.Core.Processes;
+using Storage.Testing;
+
+namespace Storage.ComputeProxy.Tests;
+
+/// <summary>
+/// The whole path as users have it: the proxy process (with its control plane and a pool of two
+/// compute VMs) in front of three safekeepers and a pageserver, all real processes. Clients keep one
+/// connection string while VMs, PostgreSQL and the proxy itself are SIGKILLed.
+/// </summary>
+public sealed class ProxyProcessTests(ITestOutputHelper output)
+{
+    private sealed class ProxyProcess(string dataDir, int pgPort, int adminPort, ComputeCluster cluster) : IAsyncDisposable
+    {
+        private ServiceProcess? _process;
+        public Uri Admin { get; } = new($"http://127.0.0.1:{adminPort}");
+        public int PgPort => pgPort;
+        public string Log => dataDir + ".log";
+
+        public async Task StartAsync() =>
+            _process = await ServiceProcess.StartAsync(ProxyCommand.Assembly,
+                ProxyCommand.Arguments(pgPort, adminPort, dataDir, cluster.Safekeepers.Uris, [cluster.Pageserver.Uri], poolSize: 2,
+                    extra: ["--default-endpoint", "main", "--heartbeat-ms", "300"]), Log, readyTimeout: TimeSpan.FromSeconds(120));
+
+        public async Task KillAsync()
+        {
+            _process!.Kill();
+            await _process.DisposeAsync();
+            _process = null;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (_process is null) return;
+            await ServiceProcess.StopPidAsync(_process.Pid, TimeSpan.FromSeconds(60)); // stops its VMs too
+            await _process.DisposeAsync();
+            _process = null;
+        }
+    }
+
+    private static async Task<AdminApi.StatusView> StatusAsync(ProxyProcess proxy)
+    {
+        using var http = new HttpClient();
+        return (await http.GetFromJsonAsync<AdminApi.StatusView>(new Uri(proxy.Admin, "/status")))!;
+    }
+
+    private static async Task ExecWithRetryAsync(string cs, string sql, TimeSpan timeout)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            try { await Sql.ExecAsync(cs, sql); return; }
+            catch (Exception e) when (e is NpgsqlException && clock.Elapsed < timeout) { await Task.Delay(200); }
+        }
+    }
+
+    [Fact]
+    public async Task Clients_keep_one_connection_string_while_the_vm_postgres_and_proxy_are_killed()
+    {
+        await using var cluster = await ComputeCluster.StartAsync(vms: 0);
+        var root = Directory.CreateTempSubdirectory("proxy-process-").FullName;
+        await using var proxy = new ProxyProcess(Path.Combine(root, "controlplane"), ServiceProcess.FreePort(), ServiceProcess.FreePort(), cluster);
+        try
+        {
+            await proxy.StartAsync();
+            using (var http = new HttpClient())
+            {
+                var created = await http.PostAsJsonAsync(new Uri(proxy.Admin, "/endpoints"), new AdminApi.CreateEndpointBody("main", cluster.TenantId, cluster.TimelineId,
+                    ComputeCluster.Role, cluster.Password, new Dictionary<string, string> { ["shared_buffers"] = "32MB" }, null));
+                Assert.True(created.IsSuccessStatusCode, await created.Content.ReadAsStringAsync());
+            }
+            // One string for the whole test: the default endpoint is main.
+            var cs = $"Host=127.0.0.1;Port={proxy.PgPort};Username={ComputeCluster.Role};Password={cluster.Password};Database=postgres;Pooling=false;Timeout=60;Command Timeout=60";
+            await Sql.ExecAsync(cs, "create table acked (id int primary key)"); // wakes main on a pooled VM
+
+            long acked = 0;
+            async Task WriteAsync(int from, int count)
+            {
+                for (int i = from; i < from + count; i++)
+                {
+                    await ExecWithRetryAsync(cs, $"insert into acked values ({i}) on conflict do nothing", TimeSpan.FromSeconds(60));
+                    acked = i;
+                }
+            }
+            await WriteAsync(1, 20);
+
+            // The VM dies with its PostgreSQL: the control plane reattaches main to the other VM.
+            var before = (await StatusAsync(proxy)).Endpoints.Single(e => e.Id == "main");
+            var vm = (await StatusAsync(proxy)).Vms.Single(v => v.Id == before.VmId);
+            var postmaster = int.Parse(File.ReadAllText(Path.Combine(root, "controlplane", "vms", vm.Id, "postgres.pid")).Trim());
+            OsUser.Signal(vm.Pid, OsUser.SigKill);
+            OsUser.Signal(postmaster, OsUser.SigKill);
+            var clock = Stopwatch.StartNew();
+            await WriteAsync(21, 20);
+            var failover = clock.Elapsed;
+            var after = (await StatusAsync(proxy)).Endpoints.Single(e => e.Id == "main");
+            Assert.NotEqual(before.VmId, after.VmId);
+
+            // PostgreSQL alone dies: its agent restarts it on the same VM.
+            var status = await StatusAsync(proxy);
+            var current = status.Vms.Single(v => v.Id == after.VmId);
+            var pg = int.Parse(File.ReadAllText(Path.Combine(root, "controlplane", "vms", current.Id, "postgres.pid")).Trim());
+            OsUser.Signal(pg, OsUser.SigKill);
+            await WriteAsync(41, 20);
+
+            // The proxy itself dies and comes back: its VMs kept running, the same string works.
+            await proxy.KillAsync();
+            await proxy.StartAsync();
+            await WriteAsync(61, 20);
+
+            Assert.Equal(acked, await Sql.ScalarAsync(cs, "select count(*) from acked"));
+            output.WriteLine($"20 inserts through the proxy took {failover.TotalSeconds:0.00} s after the VM was killed (reattach included)");
+        }
+        catch (Exception e) when (e is not Xunit.Sdk.XunitException)
+        {
+            throw new Xunit.Sdk.XunitException($"{e}\n--- proxy\n{(File.Exists(proxy.Log) ? string.Join("\n", File.ReadLines(proxy.Log).TakeLast(60)) : "")}\n{cluster.Logs()}");
+        }
+        finally
+        {
+            await proxy.DisposeAsync();
+            try { Directory.Delete(root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
+}
