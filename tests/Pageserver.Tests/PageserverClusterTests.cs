@@ -129,7 +129,8 @@ public sealed class PageserverClusterTests
         Assert.Equal(80000, await Sql.ScalarAsync(cs, "select count(*) from big"));
 
         int SegmentFiles(int sk) => Directory.Exists(cluster.Safekeepers.TimelineDir(sk))
-            ? Directory.EnumerateFiles(cluster.Safekeepers.TimelineDir(sk)).Count(f => Path.GetFileName(f).Length >= 24 && Path.GetFileName(f).All(c => char.IsAsciiHexDigit(c) || c == '.' || char.IsAsciiLetterLower(c)) && !f.EndsWith(".control", StringComparison.Ordinal))
+            ? Directory.EnumerateFiles(cluster.Safekeepers.TimelineDir(sk))
+                .Count(f => WalGeometry.Default.TryParseSegmentFileName(Path.GetFileName(f).Replace(".partial", "", StringComparison.Ordinal), out _, out _))
             : 0;
     }
 
