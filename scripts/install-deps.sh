@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for pkg in postgresql-15 postgresql-client-15 python3-grpcio python3-protobuf; do
+# docker-compose: the test that validates docker-compose.yml (`config`; no Docker engine needed).
+for pkg in postgresql-15 postgresql-client-15 python3-grpcio python3-protobuf docker-compose; do
   have_pkg "$pkg" || need_apt+=("$pkg")
 done
 # Node.js runs s3rver, the S3 server the object store tests start (any node/npm on PATH will do).

@@ -7,8 +7,11 @@ public sealed class ClusterDirectory(string root)
     public string StateFile => Path.Combine(Root, "cluster.json");
     public string DataDir(SafekeeperEntry sk) => Path.Combine(Root, sk.Name);
     public string LogFile(IProcessEntry process) => Path.Combine(Root, "logs", process.Name + ".log");
-    /// <summary>A VM's folder: its PostgreSQL data directory (a cache), socket and log.</summary>
-    public string WorkDir(ComputeEntry vm) => Path.Combine(Root, vm.Name);
+    /// <summary>The control plane's data directory: its registry (state.bin) and the VMs' work directories.</summary>
+    public string ControlPlaneDir => Path.Combine(Root, "controlplane");
+    public string ControlPlaneState => Path.Combine(ControlPlaneDir, "state.bin");
+    /// <summary>A VM's folder, as the control plane's pool lays it out: PostgreSQL data directory (a cache), postgres.pid, log.</summary>
+    public string VmWorkDir(string vmId) => Path.Combine(ControlPlaneDir, "vms", vmId);
     public string DataDir(PageserverEntry ps) => Path.Combine(Root, ps.Name);
     /// <summary>The object store (LocalFs): offloaded WAL, the pageserver's layers and manifests.</summary>
     public string RemoteStorage => Path.Combine(Root, "remote");

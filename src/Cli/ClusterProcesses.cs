@@ -13,7 +13,7 @@ public sealed class ClusterProcesses(ClusterDirectory dir)
     {
         SafekeeperEntry sk => StartAsync(sk),
         PageserverEntry ps => StartAsync(ps, state.Safekeepers.Select(s => s.Uri)),
-        ComputeEntry vm => StartAsync(vm),
+        ProxyEntry proxy => StartAsync(proxy, state),
         _ => throw new ArgumentException($"cannot start {process.Name}: unknown kind of process"),
     };
 
@@ -27,15 +27,20 @@ public sealed class ClusterProcesses(ClusterDirectory dir)
         StartAsync(ps, PageserverCommand.Assembly, PageserverCommand.Arguments(ps.Name, ps.Port, ps.HttpPort, dir.DataDir(ps), safekeepers,
             extra: ["--remote-storage", dir.RemoteStorage]));
 
-    /// <summary>Starts a compute agent (an idle VM) detached and records its PID.</summary>
-    public Task StartAsync(ComputeEntry vm) =>
-        StartAsync(vm, ComputeCommand.Assembly, ComputeCommand.Arguments(vm.Name, vm.Port, vm.HttpPort, dir.WorkDir(vm), vm.PostgresPort));
+    /// <summary>
+    /// Starts the proxy with its control plane detached and records its PID. It is ready once its pool
+    /// is full (VMs it adopts from a previous run count), hence the longer wait.
+    /// </summary>
+    public Task StartAsync(ProxyEntry proxy, ClusterState state) =>
+        StartAsync(proxy, ProxyCommand.Assembly, ProxyCommand.Arguments(proxy.Port, proxy.AdminPort, dir.ControlPlaneDir,
+            state.Safekeepers.Select(s => s.Uri), state.Pageservers.Select(p => p.Uri), proxy.PoolSize,
+            extra: ["--default-endpoint", state.Endpoint?.Id ?? "main"]), TimeSpan.FromSeconds(150));
 
-    private async Task StartAsync(IProcessEntry entry, string assembly, string[] args)
+    private async Task StartAsync(IProcessEntry entry, string assembly, string[] args, TimeSpan? readyTimeout = null)
     {
         try
         {
-            var process = await ServiceProcess.StartAsync(assembly, args, dir.LogFile(entry), detached: true, readyTimeout: TimeSpan.FromSeconds(60));
+            var process = await ServiceProcess.StartAsync(assembly, args, dir.LogFile(entry), detached: true, readyTimeout: readyTimeout ?? TimeSpan.FromSeconds(60));
             entry.Pid = process.Pid;
         }
         catch (InvalidOperationException e)
@@ -54,23 +59,22 @@ public sealed class ClusterProcesses(ClusterDirectory dir)
     }
 
     /// <summary>
-    /// SIGKILL at once (chaos runs); waits briefly until the PID is gone. A VM dies with its
-    /// PostgreSQL, like a real machine: the postmaster named in its data directory is killed too.
+    /// SIGKILL at once (chaos runs); waits briefly until the PID is gone. A killed proxy leaves its
+    /// VMs running, as a crash would: the next proxy adopts them.
     /// </summary>
     public async Task KillAsync(IProcessEntry process)
     {
         if (process.Pid is int pid) await ServiceProcess.KillPidAsync(pid);
-        if (process is ComputeEntry vm && PostmasterPid(vm) is int postmaster) await ServiceProcess.KillPidAsync(postmaster);
         // A pageserver's replay PostgreSQL instances die with its machine too.
         if (process is PageserverEntry ps && Directory.Exists(dir.DataDir(ps)))
             foreach (var pidFile in Directory.EnumerateFiles(dir.DataDir(ps), "postmaster.pid", SearchOption.AllDirectories))
                 PostgresServer.KillLeftoverPostmaster(Path.GetDirectoryName(pidFile)!);
     }
 
-    /// <summary>The PID of the PostgreSQL a VM runs (its agent records it in postgres.pid), if it is running.</summary>
-    public int? PostmasterPid(ComputeEntry vm)
+    /// <summary>The PID of the PostgreSQL a VM runs (its agent records it in postgres.pid of its work directory), if it is running.</summary>
+    public static int? PostmasterPid(string vmWorkDir)
     {
-        var file = Path.Combine(dir.WorkDir(vm), "postgres.pid");
+        var file = Path.Combine(vmWorkDir, "postgres.pid");
         try
         {
             return File.Exists(file) && int.TryParse(File.ReadLines(file).FirstOrDefault(), out var pid) && OsUser.Signal(pid, 0) ? pid : null;

@@ -1,6 +1,8 @@
 using Storage.Core;
 using Storage.Core.Api;
+using Storage.ComputeProxy.ControlPlane;
 using Storage.Core.Grpc;
+using Storage.Core.Processes;
 
 namespace Storage.Cli;
 
@@ -12,10 +14,22 @@ public sealed record TimelineReport(string TenantId, string TimelineId, ulong Te
 public sealed record SafekeeperReport(string Name, string AvailabilityZone, int? Pid, bool Alive, string Address,
     bool Reachable, string? Error, IReadOnlyList<TimelineReport> Timelines);
 
-/// <summary>What `status` reports about one compute VM.</summary>
+/// <summary>
+/// What `status` reports about one compute VM: the control plane's view (PoolState: idle, attaching,
+/// attached, detaching) and its agent's (State: IDLE, RUNNING, ...; term and LSNs of its walproposer).
+/// </summary>
 public sealed record ComputeReport(string Name, int? Pid, bool Alive, string Address, bool Reachable, string? Error,
     string State, string Endpoint, int PostgresPort, int PostgresPid, ulong Term, string StartLsn, string StreamedLsn, string CommitLsn, string Reason,
-    ulong RestartCount = 0, string LastCrash = "");
+    ulong RestartCount = 0, string LastCrash = "", string PoolState = "");
+
+/// <summary>What `status` reports about the proxy process and its control plane.</summary>
+public sealed record ProxyReport(int? Pid, bool Alive, string PostgresAddress, string AdminAddress, bool Reachable, string? Error);
+
+/// <summary>What `status` reports about one endpoint of the control plane (no password).</summary>
+public sealed record EndpointReport(string Id, string TenantId, string TimelineId, string State, string? Vm, string? Address, int Sessions, double SuspendTimeoutSeconds);
+
+/// <summary>The proxy, and what its control plane says about endpoints and VMs (empty when it cannot be asked).</summary>
+public sealed record ControlPlaneReport(ProxyReport Proxy, IReadOnlyList<EndpointReport> Endpoints, IReadOnlyList<ComputeReport> Vms);
 
 /// <summary>What `status` reports about one pageserver; Error is set when it could not be asked.</summary>
 public sealed record PageserverReport(string Name, int? Pid, bool Alive, string Address, bool Reachable, string? Error,
@@ -69,23 +83,44 @@ public static class ClusterReport
         }
     }
 
-    public static async Task<IReadOnlyList<ComputeReport>> GatherComputesAsync(ClusterState state) =>
-        await Task.WhenAll(state.Computes.Select(GatherAsync));
-
-    private static async Task<ComputeReport> GatherAsync(ComputeEntry vm)
+    public static async Task<ControlPlaneReport> GatherControlPlaneAsync(ClusterState state)
     {
-        bool alive = ClusterProcesses.IsRunning(vm);
-        var address = $"127.0.0.1:{vm.Port}";
-        if (!alive) return new(vm.Name, vm.Pid, false, address, false, "process not running", "DOWN", "", vm.PostgresPort, 0, 0, "", "", "", "");
+        if (state.Proxy is not { } proxy) return new(new(null, false, "-", "-", false, "no proxy yet: `storagectl up` migrates this cluster"), [], []);
+        bool alive = ClusterProcesses.IsRunning(proxy);
+        ProxyReport Report(bool reachable, string? error) =>
+            new(proxy.Pid, alive, $"127.0.0.1:{proxy.Port}", $"127.0.0.1:{proxy.AdminPort}", reachable, error);
+        if (!alive) return new(Report(false, "process not running"), [], []);
+        AdminApi.StatusView status;
         try
         {
-            var s = await ComputeClient.StatusAsync(vm);
-            return new(vm.Name, vm.Pid, true, address, true, null, s.State.ToString(), s.EndpointId, s.PostgresPort, s.PostgresPid, s.Term,
-                new Lsn(s.StartLsn).ToString(), new Lsn(s.StreamedLsn).ToString(), new Lsn(s.CommitLsn).ToString(), s.Reason, s.RestartCount, s.LastCrash);
+            using var admin = new AdminClient(proxy);
+            using var timeout = new CancellationTokenSource(Timeout);
+            status = await admin.StatusAsync(timeout.Token);
+        }
+        catch (Exception e) when (e is CliError || IsUnreachable(e))
+        {
+            return new(Report(false, e.Message), [], []);
+        }
+        var endpoints = status.Endpoints.Select(e => new EndpointReport(e.Id, e.TenantId, e.TimelineId, e.State, e.VmId,
+            e.Host is null ? null : $"{e.Host}:{e.Port}", e.Sessions, e.SuspendTimeoutSeconds)).ToList();
+        return new(Report(true, null), endpoints, await Task.WhenAll(status.Vms.Select(GatherAsync)));
+    }
+
+    /// <summary>A VM as the control plane lists it, with what its agent says about itself.</summary>
+    private static async Task<ComputeReport> GatherAsync(AdminApi.VmView vm)
+    {
+        var address = $"127.0.0.1:{vm.GrpcPort}";
+        try
+        {
+            var s = await ComputeClient.StatusAsync(new Uri($"http://{address}"));
+            return new(vm.Id, vm.Pid, true, address, true, null, s.State.ToString(), s.EndpointId, s.PostgresPort, s.PostgresPid, s.Term,
+                new Lsn(s.StartLsn).ToString(), new Lsn(s.StreamedLsn).ToString(), new Lsn(s.CommitLsn).ToString(), s.Reason, s.RestartCount, s.LastCrash, vm.State);
         }
         catch (Exception e) when (IsUnreachable(e))
         {
-            return new(vm.Name, vm.Pid, true, address, false, e.Message, "UNREACHABLE", "", vm.PostgresPort, 0, 0, "", "", "", "");
+            bool alive = ServiceProcess.IsAlive(vm.Pid);
+            return new(vm.Id, vm.Pid, alive, address, false, e.Message, alive ? "UNREACHABLE" : "DOWN", vm.EndpointId ?? "", vm.PostgresPort, 0, 0, "", "", "", "",
+                PoolState: vm.State);
         }
     }
 

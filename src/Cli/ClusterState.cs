@@ -25,16 +25,31 @@ public sealed class SafekeeperEntry : IProcessEntry
     [JsonIgnore] public Uri Uri => new($"http://127.0.0.1:{Port}");
 }
 
-/// <summary>One compute agent (a pooled VM) of the local cluster.</summary>
-public sealed class ComputeEntry : IProcessEntry
+/// <summary>
+/// The compute proxy process: the Postgres wire-protocol proxy with the control plane and its VM
+/// pool (the VMs are the control plane's, not storagectl's).
+/// </summary>
+public sealed class ProxyEntry : IProcessEntry
 {
-    public required string Name { get; init; }
+    /// <summary>Where clients connect with the PostgreSQL protocol.</summary>
     public required int Port { get; init; }
-    public required int HttpPort { get; init; }
-    public required int PostgresPort { get; init; }
+    /// <summary>The control plane's admin HTTP API (and /metrics).</summary>
+    public required int AdminPort { get; init; }
+    public int PoolSize { get; init; } = 2;
     public int? Pid { get; set; }
 
-    [JsonIgnore] public Uri Uri => new($"http://127.0.0.1:{Port}");
+    [JsonIgnore] public string Name => "proxy";
+    [JsonIgnore] public Uri AdminUri => new($"http://127.0.0.1:{AdminPort}");
+}
+
+/// <summary>
+/// A compute VM an older storagectl started itself (cluster.json "computes"); read only so `down`
+/// and `up` can stop it before the control plane takes over.
+/// </summary>
+public sealed class LegacyComputeEntry : IProcessEntry
+{
+    public required string Name { get; init; }
+    public int? Pid { get; set; }
 }
 
 /// <summary>A pageserver of the local cluster.</summary>
@@ -48,35 +63,57 @@ public sealed class PageserverEntry : IProcessEntry
     [JsonIgnore] public Uri Uri => new($"http://127.0.0.1:{Port}");
 }
 
-/// <summary>The endpoint users connect to: its role, and the VM it is attached to.</summary>
+/// <summary>The default endpoint users connect to and its role; the control plane registers it on the first `up`.</summary>
 public sealed class EndpointEntry
 {
     public required string Id { get; init; }
     public required string RoleName { get; init; }
     public required string Password { get; init; }
-    public required string Vm { get; init; }
 }
 
 /// <summary>The contents of cluster.json: which processes run where, and the default timeline.</summary>
 public sealed class ClusterState
 {
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
 
     public required string TenantId { get; init; }
     public required string TimelineId { get; init; }
     public required List<SafekeeperEntry> Safekeepers { get; init; }
     public List<PageserverEntry> Pageservers { get; init; } = new();
-    public List<ComputeEntry> Computes { get; init; } = new();
+    /// <summary>Null in a cluster.json of an older storagectl, which ran its VM itself (see <see cref="LegacyComputes"/>).</summary>
+    public ProxyEntry? Proxy { get; set; }
+    [JsonPropertyName("computes")] public List<LegacyComputeEntry>? LegacyComputes { get; set; }
     public EndpointEntry? Endpoint { get; set; }
+
+    /// <summary>The proxy; a cluster.json of an older storagectl has none until `up` migrates it.</summary>
+    [JsonIgnore] public ProxyEntry RequiredProxy =>
+        Proxy ?? throw new CliError("this cluster was made by an older storagectl without the proxy; run `storagectl up` once to migrate it");
+
+    /// <summary>The URI clients use: through the proxy, which routes it to the default endpoint.</summary>
+    [JsonIgnore] public string ConnectionString => ConnectionStringFor(
+        Endpoint ?? throw new CliError("cluster.json has no endpoint"), endpointOption: false);
+
+    /// <summary>A URI through the proxy; with <paramref name="endpointOption"/> it names the endpoint (options=endpoint=ID).</summary>
+    public string ConnectionStringFor(EndpointEntry endpoint, bool endpointOption) =>
+        $"postgresql://{Uri.EscapeDataString(endpoint.RoleName)}:{Uri.EscapeDataString(endpoint.Password)}@127.0.0.1:{RequiredProxy.Port}/postgres"
+        + (endpointOption ? $"?options=endpoint%3D{Uri.EscapeDataString(endpoint.Id)}" : "");
 
     /// <summary>Every process, in stop order (see <see cref="StopOrder"/>).</summary>
     [JsonIgnore] public IEnumerable<IProcessEntry> Processes => StopOrder.SelectMany(group => group);
 
     /// <summary>
-    /// Groups to stop one after the other: computes first (a VM stops its PostgreSQL cleanly while the
-    /// safekeepers still commit), then pageservers (they stream from the safekeepers), then safekeepers.
+    /// Groups to stop one after the other: the proxy first (its control plane stops its VMs, each
+    /// stopping PostgreSQL cleanly while the safekeepers still commit), then pageservers (they stream
+    /// from the safekeepers), then safekeepers.
     /// </summary>
-    [JsonIgnore] public IEnumerable<IEnumerable<IProcessEntry>> StopOrder => [Computes, Pageservers, Safekeepers];
+    [JsonIgnore] public IEnumerable<IEnumerable<IProcessEntry>> StopOrder =>
+        [(IEnumerable<IProcessEntry>?)LegacyComputes ?? [], Proxy is null ? [] : [Proxy], Pageservers, Safekeepers];
+
+    /// <summary>Ports of the proxy: below the old VM ports, above the HTTP ports of sk1..sk3 and ps1 (base+10..15 by default).</summary>
+    public static ProxyEntry NewProxy(int basePort) => new() { Port = basePort + 19, AdminPort = basePort + 18 };
 
     /// <summary>A fresh cluster: three safekeepers in az-a..az-c on consecutive ports.</summary>
     public static ClusterState New(string tenantId, string timelineId, int basePort, int httpBasePort) => new()
@@ -92,10 +129,12 @@ public sealed class ClusterState
         }).ToList(),
         // ps1 beside the safekeepers: gRPC at base+5, HTTP at the HTTP base+5.
         Pageservers = [new PageserverEntry { Name = "ps1", Port = basePort + 5, HttpPort = httpBasePort + 5 }],
-        // vm1 after the safekeepers: gRPC at base+20, HTTP at base+30, PostgreSQL at base+40.
-        Computes = [new ComputeEntry { Name = "vm1", Port = basePort + 20, HttpPort = basePort + 30, PostgresPort = basePort + 40 }],
-        Endpoint = new EndpointEntry { Id = "main", RoleName = "app", Password = Guid.NewGuid().ToString("N")[..16], Vm = "vm1" },
+        Proxy = NewProxy(basePort),
+        Endpoint = new EndpointEntry { Id = "main", RoleName = "app", Password = NewPassword() },
     };
+
+    /// <summary>Hex: safe in a URI without escaping.</summary>
+    public static string NewPassword() => Guid.NewGuid().ToString("N")[..16];
 
     public static ClusterState? Load(string path)
     {
@@ -112,13 +151,13 @@ public sealed class ClusterState
         File.Move(temp, path, overwrite: true);
     }
 
-    /// <summary>Finds a process by name: sk1..sk3 (or 1..3), ps1 or vm1.</summary>
+    /// <summary>Finds a process by name: sk1..sk3 (or 1..3), ps1 or proxy.</summary>
     public IProcessEntry FindProcess(string component) =>
-        Computes.FirstOrDefault(c => c.Name.Equals(component, StringComparison.OrdinalIgnoreCase)) as IProcessEntry
-        ?? Pageservers.FirstOrDefault(p => p.Name.Equals(component, StringComparison.OrdinalIgnoreCase)) as IProcessEntry
-        ?? (component.StartsWith("vm", StringComparison.OrdinalIgnoreCase)
-            ? throw new CliError($"unknown component '{component}'; expected one of {string.Join(", ", Processes.Select(p => p.Name))}")
-            : Find(component));
+        component.Equals("proxy", StringComparison.OrdinalIgnoreCase) ? RequiredProxy
+        : Pageservers.FirstOrDefault(p => p.Name.Equals(component, StringComparison.OrdinalIgnoreCase)) as IProcessEntry
+        ?? (component.StartsWith("sk", StringComparison.OrdinalIgnoreCase) || component.All(char.IsAsciiDigit)
+            ? Find(component)
+            : throw new CliError($"unknown component '{component}'; expected one of {string.Join(", ", Processes.Select(p => p.Name))}, vm:<endpoint> or postgres:<endpoint>"));
 
     /// <summary>Finds a safekeeper by "sk2" or "2".</summary>
     public SafekeeperEntry Find(string component)

@@ -4,18 +4,12 @@ using Storage.Proto.Compute;
 
 namespace Storage.Cli;
 
-/// <summary>The calls storagectl makes to a compute agent.</summary>
+/// <summary>The calls storagectl makes to a compute agent (for status: the control plane owns the VMs).</summary>
 public static class ComputeClient
 {
-    public static async Task<ComputeStatus> StatusAsync(ComputeEntry vm)
+    public static async Task<ComputeStatus> StatusAsync(Uri agent)
     {
-        using var channel = new GrpcChannel(vm.Uri);
+        using var channel = new GrpcChannel(agent);
         return await channel.UnaryAsync(ComputeApi.Status, new StatusRequest(), new CallOptions(TimeSpan.FromSeconds(3)));
-    }
-
-    public static async Task<ComputeStatus> AttachAsync(ComputeEntry vm, AttachRequest request, CancellationToken ct)
-    {
-        using var channel = new GrpcChannel(vm.Uri);
-        return await channel.UnaryAsync(ComputeApi.Attach, request, new CallOptions(TimeSpan.FromMinutes(3), ct));
     }
 }

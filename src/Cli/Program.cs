@@ -10,7 +10,7 @@ if (Console.IsOutputRedirected)
     AnsiConsole.Profile.Capabilities.Ansi = false; // no colour codes in files and pipes
 }
 
-var root = new RootCommand("storagectl: manage a local Neon-style storage cluster (safekeepers, pageserver, compute VMs)")
+var root = new RootCommand("storagectl: manage a local Neon-style storage cluster (safekeepers, pageserver, proxy with compute VMs)")
 {
     CommonOptions.Dir,
     UpCommand.Create(),
@@ -21,5 +21,7 @@ var root = new RootCommand("storagectl: manage a local Neon-style storage cluste
     StatusCommand.Create(),
     WalCommand.Create(),
     TimelineCommand.Create(),
+    TimelineCommand.BranchAlias(),
+    EndpointCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

@@ -1,22 +1,26 @@
-using System.Text.Json;
 using Npgsql;
-using Storage.Core;
 using Storage.Core.Processes;
 
 namespace Storage.Cli.Tests;
 
-/// <summary>One local cluster driven through storagectl: up, SQL through the printed URI, status, kill, start, branch, wal dump, down.</summary>
+/// <summary>
+/// One local cluster driven through storagectl: up, SQL through the proxy's printed URI, status,
+/// kill/start of storage, branches, wal dump, then chaos under writes (VM, PostgreSQL, proxy), down and up.
+/// </summary>
 public sealed class ClusterLifecycleTests
 {
+    private static readonly TimeSpan Recovery = TimeSpan.FromSeconds(60);
+
     [Fact]
-    public async Task Up_serves_postgres_then_status_kill_start_branch_dump_and_down_work()
+    public async Task Up_serves_postgres_through_the_proxy_survives_kills_and_keeps_data_across_down_and_up()
     {
         await using var ctl = new StorageCtl();
 
         var up = await ctl.UpAsync();
         Assert.True(up.ExitCode == 0, up.ToString());
         var uri = up.Stdout.Split('\n').Select(l => l.Trim()).Single(l => l.StartsWith("postgresql://"));
-        Assert.Equal(5, ctl.RecordedPids().OfType<int>().Count()); // sk1..sk3, ps1, vm1
+        Assert.Equal(ctl.BasePort + 19, new Uri(uri).Port); // the proxy, not a VM
+        Assert.Equal(5, ctl.RecordedPids().OfType<int>().Count()); // sk1..sk3, ps1, proxy
 
         // What a user does with the printed string.
         var cs = ToNpgsql(new Uri(uri));
@@ -24,9 +28,13 @@ public sealed class ClusterLifecycleTests
         await ExecAsync(cs, "insert into greetings values (1, 'hello'), (2, 'quorum')");
         Assert.Equal(2L, await ScalarAsync(cs, "select count(*) from greetings"));
 
-        var (_, safekeepers, computes, _) = await StatusAsync(ctl);
-        Assert.All(safekeepers, s => Assert.True(s.Reachable));
-        Assert.Equal("Running", computes.Single().State);
+        var status = await ClusterStatus.ReadAsync(ctl);
+        Assert.All(status.Safekeepers, s => Assert.True(s.Reachable));
+        Assert.True(status.Proxy.Reachable, status.ToString());
+        Assert.Equal($"127.0.0.1:{ctl.BasePort + 19}", status.Proxy.PostgresAddress);
+        Assert.Equal("attached", status.Endpoints.Single(e => e.Id == "main").State);
+        Assert.Equal("Running", status.VmOf("main").State);
+        Assert.Equal(2, status.Vms.Count); // the pool
         // ps1 streams the WAL from the safekeepers: our writes are ingested past the timeline's start.
         var timelineId = await WaitForIngestAsync(ctl);
 
@@ -35,21 +43,64 @@ public sealed class ClusterLifecycleTests
         Assert.Contains("already runs", again.Stdout);
         Assert.Contains(uri, again.Stdout);
 
+        await StorageKillsAndBranchesAsync(ctl, cs, timelineId);
+
+        // The compute's first WAL segment (initdb's WAL and ours) decodes record by record.
+        var vm = (await ClusterStatus.ReadAsync(ctl)).VmOf("main").Name;
+        var segment = Path.Combine(ctl.WorkDir, ".storage", "controlplane", "vms", vm, "pgdata", "pg_wal", "000000010000000000000001");
+        var dump = await ctl.RunAsync("wal", "dump", segment);
+        Assert.True(dump.ExitCode == 0, dump.ToString());
+        var lines = dump.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(lines.Length > 100, dump.ToString());
+        Assert.All(lines, l => Assert.StartsWith("rmgr:", l));
+
+        // Chaos under a write load: every acknowledged row survives, the same URI serves again.
+        await ExecAsync(cs, "create table chaos (id int primary key)");
+        var acked = new List<int>();
+        acked.AddRange(await UnderWritesAsync(ctl, cs, "vm:main", firstId: 1));
+        var pgBefore = await ClusterStatus.ReadAsync(ctl);
+        acked.AddRange(await UnderWritesAsync(ctl, cs, "postgres:main", firstId: 100_000));
+        var pgAfter = (await ClusterStatus.ReadAsync(ctl)).VmOf("main");
+        Assert.Equal(pgBefore.VmOf("main").Name, pgAfter.Name); // the agent restarted PostgreSQL on the same VM
+        Assert.True(pgAfter.RestartCount >= 1, pgAfter.ToString());
+        acked.AddRange(await UnderWritesAsync(ctl, cs, "proxy", firstId: 200_000));
+        await AssertRowsAsync(cs, acked);
+        Assert.Equal(3L, await ScalarAsync(cs, "select count(*) from greetings"));
+
+        // down stops everything, the VMs included; up brings the same data back.
+        var before = await ClusterStatus.ReadAsync(ctl);
+        var pids = ctl.RecordedPids().OfType<int>().Concat(before.Vms.Select(v => v.Pid).OfType<int>())
+            .Concat(before.Vms.Select(v => v.PostgresPid).Where(p => p > 0)).ToList();
+        Assert.True(pids.Count >= 8, string.Join(",", pids)); // 5 processes, 2 VMs, a PostgreSQL
+        var down = await ctl.RunAsync("down");
+        Assert.True(down.ExitCode == 0, down.ToString());
+        Assert.All(pids, pid => Assert.False(ServiceProcess.IsAlive(pid), $"pid {pid} is alive after down\n{down}"));
+        Assert.All(ctl.RecordedPids(), pid => Assert.Null(pid));
+
+        var upAgain = await ctl.UpAsync();
+        Assert.True(upAgain.ExitCode == 0, upAgain.ToString());
+        Assert.Contains(uri, upAgain.Stdout);
+        await AssertRowsAsync(cs, acked);
+        Assert.Equal(3L, await ScalarAsync(cs, "select count(*) from greetings"));
+    }
+
+    /// <summary>Safekeeper and pageserver kill/start, branches through the pageserver, timeline list.</summary>
+    private static async Task StorageKillsAndBranchesAsync(StorageCtl ctl, string cs, string timelineId)
+    {
         var kill = await ctl.RunAsync("kill", "sk2");
         Assert.True(kill.ExitCode == 0, kill.ToString());
-        (_, safekeepers, _, _) = await StatusAsync(ctl);
-        Assert.False(safekeepers[1].Alive);
-        Assert.True(safekeepers[0].Reachable && safekeepers[2].Reachable);
+        var status = await ClusterStatus.ReadAsync(ctl);
+        Assert.False(status.Safekeepers[1].Alive);
+        Assert.True(status.Safekeepers[0].Reachable && status.Safekeepers[2].Reachable);
         await ExecAsync(cs, "insert into greetings values (3, 'two of three')"); // still a quorum
 
         var start = await ctl.RunAsync("start", "sk2");
         Assert.True(start.ExitCode == 0, start.ToString());
-        (_, safekeepers, _, _) = await StatusAsync(ctl);
-        Assert.True(safekeepers[1].Reachable, start.ToString());
+        Assert.True((await ClusterStatus.ReadAsync(ctl)).Safekeepers[1].Reachable, start.ToString());
 
-        // Branches through the pageserver: at what it has ingested, and at a point in time.
+        // Branches through the pageserver: at what it has ingested (`branch create`), and at a point in time.
         var branchId = Guid.NewGuid().ToString("N");
-        var branch = await ctl.RunAsync("timeline", "branch", "--from", timelineId, "--timeline", branchId);
+        var branch = await ctl.RunAsync("branch", "create", "--from", timelineId, "--timeline", branchId);
         Assert.True(branch.ExitCode == 0, branch.ToString());
         Assert.Contains($"timeline {branchId} start ", branch.Stdout);
         var byTime = await ctl.RunAsync("timeline", "branch", "--from", timelineId, "--at", DateTimeOffset.UtcNow.ToString("O"));
@@ -58,7 +109,7 @@ public sealed class ClusterLifecycleTests
         // A killed pageserver shows as down; started again, it still knows every timeline.
         var killPs = await ctl.RunAsync("kill", "ps1");
         Assert.True(killPs.ExitCode == 0, killPs.ToString());
-        Assert.False((await StatusAsync(ctl)).Pageservers.Single().Alive);
+        Assert.False((await ClusterStatus.ReadAsync(ctl)).Pageservers.Single().Alive);
         var startPs = await ctl.RunAsync("start", "ps1");
         Assert.True(startPs.ExitCode == 0, startPs.ToString());
         await WaitForIngestAsync(ctl);
@@ -67,54 +118,36 @@ public sealed class ClusterLifecycleTests
         Assert.Contains(branchId, list.Stdout);
         Assert.Contains($"{timelineId} (default)", list.Stdout);
         Assert.Equal(2, list.Stdout.Split($"{timelineId}@").Length - 1); // both branches name their ancestor
-
-        // The compute's first WAL segment (initdb's WAL and ours) decodes record by record.
-        var segment = Path.Combine(ctl.WorkDir, ".storage", "vm1", "pgdata", "pg_wal", "000000010000000000000001");
-        var dump = await ctl.RunAsync("wal", "dump", segment);
-        Assert.True(dump.ExitCode == 0, dump.ToString());
-        var lines = dump.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.True(lines.Length > 100, dump.ToString());
-        Assert.All(lines, l => Assert.StartsWith("rmgr:", l));
-
-        var killPostgres = await ctl.RunAsync("kill", "postgres");
-        Assert.True(killPostgres.ExitCode == 0, killPostgres.ToString());
-        // The VM restarts its PostgreSQL from a fresh basebackup: the rows are all there.
-        for (int i = 0; i < 600 && (await StatusAsync(ctl)).Computes.Single() is var c && (c.State != "Running" || c.RestartCount == 0); i++) await Task.Delay(100);
-        var restarted = (await StatusAsync(ctl)).Computes.Single();
-        Assert.Equal("Running", restarted.State);
-        Assert.Equal(1UL, restarted.RestartCount);
-        Assert.Equal(3L, await ScalarAsync(cs, "select count(*) from greetings"));
-
-        var pids = ctl.RecordedPids().OfType<int>().ToList();
-        var down = await ctl.RunAsync("down");
-        Assert.True(down.ExitCode == 0, down.ToString());
-        Assert.All(pids, pid => Assert.False(ServiceProcess.IsAlive(pid)));
-        Assert.All(ctl.RecordedPids(), pid => Assert.Null(pid));
     }
 
-    private sealed record SafekeeperStatus(bool Alive, bool Reachable);
-    private sealed record ComputeStatus(string State, ulong RestartCount);
-    private sealed record PageserverTimeline(string TimelineId, Lsn Start, Lsn Ingested);
-    private sealed record PageserverStatus(bool Alive, bool Reachable, IReadOnlyList<PageserverTimeline> Timelines);
-
-    private sealed record Status(string TimelineId, IReadOnlyList<SafekeeperStatus> Safekeepers, IReadOnlyList<ComputeStatus> Computes,
-        IReadOnlyList<PageserverStatus> Pageservers);
-
-    private static async Task<Status> StatusAsync(StorageCtl ctl)
+    /// <summary>
+    /// Kills <paramref name="component"/> while a client writes through the URI (a killed proxy is
+    /// started again), waits until writes are acknowledged again, and returns the acknowledged ids.
+    /// </summary>
+    private static async Task<IReadOnlyList<int>> UnderWritesAsync(StorageCtl ctl, string cs, string component, int firstId)
     {
-        var result = await ctl.RunAsync("status", "--json");
-        Assert.True(result.ExitCode == 0, result.ToString());
-        using var doc = JsonDocument.Parse(result.Stdout);
-        var safekeepers = doc.RootElement.GetProperty("safekeepers").EnumerateArray()
-            .Select(s => new SafekeeperStatus(s.GetProperty("alive").GetBoolean(), s.GetProperty("reachable").GetBoolean())).ToList();
-        var computes = doc.RootElement.GetProperty("computes").EnumerateArray()
-            .Select(c => new ComputeStatus(c.GetProperty("state").GetString()!, c.GetProperty("restartCount").GetUInt64())).ToList();
-        var pageservers = doc.RootElement.GetProperty("pageservers").EnumerateArray()
-            .Select(p => new PageserverStatus(p.GetProperty("alive").GetBoolean(), p.GetProperty("reachable").GetBoolean(),
-                p.GetProperty("timelines").EnumerateArray().Select(t => new PageserverTimeline(t.GetProperty("timelineId").GetString()!,
-                    Lsn.Parse(t.GetProperty("startLsn").GetString()!), Lsn.Parse(t.GetProperty("ingestedLsn").GetString()!))).ToList()))
-            .ToList();
-        return new Status(doc.RootElement.GetProperty("timelineId").GetString()!, safekeepers, computes, pageservers);
+        var writes = WriteLoop.Start(cs, "chaos", firstId);
+        await writes.WaitForMoreAsync(3, Recovery);
+        var kill = await ctl.RunAsync("kill", component);
+        Assert.True(kill.ExitCode == 0, kill.ToString());
+        if (component == "proxy")
+        {
+            var start = await ctl.RunAsync("start", "proxy");
+            Assert.True(start.ExitCode == 0, start.ToString());
+        }
+        // A new connection through the same URI works, and the loop commits again.
+        Assert.Equal(1, await ScalarAsync(cs, "select 1"));
+        await writes.WaitForMoreAsync(3, Recovery);
+        return await writes.StopAsync();
+    }
+
+    private static async Task AssertRowsAsync(string cs, IReadOnlyList<int> acked)
+    {
+        await using var connection = new NpgsqlConnection(cs);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("select count(*) from chaos where id = any(@ids)", connection);
+        command.Parameters.AddWithValue("ids", acked.ToArray());
+        Assert.Equal((long)acked.Count, await command.ExecuteScalarAsync());
     }
 
     /// <summary>Waits (up to 60 s) until ps1 has ingested WAL of the default timeline beyond its start; returns that timeline's id.</summary>
@@ -122,17 +155,18 @@ public sealed class ClusterLifecycleTests
     {
         for (var deadline = DateTime.UtcNow.AddSeconds(60); ; await Task.Delay(250))
         {
-            var (timelineId, _, _, pageservers) = await StatusAsync(ctl);
-            var timeline = pageservers.Single().Timelines.SingleOrDefault(t => t.TimelineId == timelineId);
-            if (timeline is not null && timeline.Ingested > timeline.Start) return timelineId;
-            Assert.True(DateTime.UtcNow < deadline, $"ps1 did not ingest WAL of {timelineId} past its start: {timeline}");
+            var status = await ClusterStatus.ReadAsync(ctl);
+            var timeline = status.Pageservers.Single().Timelines.SingleOrDefault(t => t.TimelineId == status.TimelineId);
+            if (timeline is not null && timeline.Ingested > timeline.Start) return status.TimelineId;
+            Assert.True(DateTime.UtcNow < deadline, $"ps1 did not ingest WAL of {status.TimelineId} past its start: {timeline}");
         }
     }
 
+    /// <summary>Timeout 30: a connection made during a failover waits in the proxy while the endpoint is reattached.</summary>
     private static string ToNpgsql(Uri uri)
     {
         var user = uri.UserInfo.Split(':');
-        return $"Host={uri.Host};Port={uri.Port};Username={Uri.UnescapeDataString(user[0])};Password={Uri.UnescapeDataString(user[1])};Database={uri.AbsolutePath.TrimStart('/')};Pooling=false;Timeout=15";
+        return $"Host={uri.Host};Port={uri.Port};Username={Uri.UnescapeDataString(user[0])};Password={Uri.UnescapeDataString(user[1])};Database={uri.AbsolutePath.TrimStart('/')};Pooling=false;Timeout=30";
     }
 
     private static async Task ExecAsync(string cs, string sql)

@@ -41,6 +41,27 @@ public sealed class ErrorTests
         AssertCleanFailure(await ctl.RunAsync(args), expected);
     }
 
+    [Fact]
+    public async Task A_cluster_json_of_an_older_storagectl_is_read_and_can_be_stopped()
+    {
+        await using var ctl = new StorageCtl();
+        Directory.CreateDirectory(Path.GetDirectoryName(ctl.StateFile)!);
+        // The shape an older storagectl wrote: its own VM in "computes", the endpoint naming it; nothing runs.
+        File.WriteAllText(ctl.StateFile, $$"""
+            {"tenantId": "{{new string('a', 32)}}", "timelineId": "{{new string('b', 32)}}",
+             "safekeepers": [{"id": 1, "availabilityZone": "az-a", "port": {{ctl.BasePort}}, "httpPort": {{ctl.HttpBasePort}} }],
+             "pageservers": [{"name": "ps1", "port": {{ctl.BasePort + 5}}, "httpPort": {{ctl.HttpBasePort + 5}} }],
+             "computes": [{"name": "vm1", "port": {{ctl.BasePort + 20}}, "httpPort": {{ctl.BasePort + 30}}, "postgresPort": {{ctl.BasePort + 40}}, "pid": null}],
+             "endpoint": {"id": "main", "roleName": "app", "password": "secret", "vm": "vm1"} }
+            """);
+        var status = await ctl.RunAsync("status");
+        Assert.True(status.ExitCode == 0, status.ToString());
+        Assert.Contains("storagectl up", status.Stdout); // says how to migrate
+        var down = await ctl.RunAsync("down");
+        Assert.True(down.ExitCode == 0, down.ToString());
+        AssertCleanFailure(await ctl.RunAsync("kill", "vm"), "name the endpoint, like vm:main");
+    }
+
     private static void AssertCleanFailure(CtlResult result, string expected)
     {
         Assert.NotEqual(0, result.ExitCode);

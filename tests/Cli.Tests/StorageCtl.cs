@@ -48,12 +48,14 @@ public sealed class StorageCtl : IAsyncDisposable
     public Task<CtlResult> UpAsync() =>
         RunAsync("up", "--base-port", BasePort.ToString(), "--http-base-port", HttpBasePort.ToString());
 
-    /// <summary>The PIDs cluster.json records for safekeepers, pageservers and computes (null for stopped ones).</summary>
+    /// <summary>The PIDs cluster.json records for safekeepers, pageservers and the proxy (null for stopped ones).</summary>
     public IReadOnlyList<int?> RecordedPids()
     {
         if (!File.Exists(StateFile)) return [];
         using var doc = JsonDocument.Parse(File.ReadAllText(StateFile));
-        return new[] { "safekeepers", "pageservers", "computes" }.SelectMany(kind => doc.RootElement.GetProperty(kind).EnumerateArray())
+        var root = doc.RootElement;
+        return new[] { "safekeepers", "pageservers" }.SelectMany(kind => root.GetProperty(kind).EnumerateArray())
+            .Concat(root.TryGetProperty("proxy", out var proxy) ? [proxy] : Array.Empty<JsonElement>())
             .Select(s => s.TryGetProperty("pid", out var pid) && pid.ValueKind == JsonValueKind.Number ? pid.GetInt32() : (int?)null)
             .ToList();
     }
@@ -67,13 +69,13 @@ public sealed class StorageCtl : IAsyncDisposable
         try { Directory.Delete(WorkDir, recursive: true); } catch (IOException) { }
     }
 
-    /// <summary>A random base whose ports (safekeepers, ps1 at base+5, vm1) are free on 127.0.0.1.</summary>
+    /// <summary>A random base whose ports (safekeepers, ps1 at base+5, the proxy at base+18/19) are free on 127.0.0.1.</summary>
     private static int FindFreePortRange()
     {
         for (int attempt = 0; attempt < 100; attempt++)
         {
             int basePort = Random.Shared.Next(20000, 60000);
-            int[] ports = [basePort, basePort + 1, basePort + 2, basePort + 5, basePort + 10, basePort + 11, basePort + 12, basePort + 15, basePort + 20, basePort + 30, basePort + 40];
+            int[] ports = [basePort, basePort + 1, basePort + 2, basePort + 5, basePort + 10, basePort + 11, basePort + 12, basePort + 15, basePort + 18, basePort + 19];
             if (ports.All(IsFree)) return basePort;
         }
         throw new InvalidOperationException("no free port range found");

@@ -1,14 +1,13 @@
 using System.CommandLine;
-using Storage.Core.Postgres;
 using Storage.Core.Processes;
 
 namespace Storage.Cli.Commands;
 
-/// <summary>`down`, `safekeeper start|stop N`, `kill COMPONENT`, `start COMPONENT`: one process or all, by PID.</summary>
+/// <summary>`down`, `safekeeper start|stop N`, `kill COMPONENT`, `start COMPONENT`: one process or all, by PID (VMs: by the control plane's PIDs).</summary>
 public static class ProcessCommands
 {
     private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(30);
-    private const string Components = "sk1..sk3 (or 1..3), ps1, vm1, or postgres (the endpoint's PostgreSQL; kill only)";
+    private const string Components = "sk1..sk3 (or 1..3), ps1, proxy; for kill also vm:<endpoint> (its VM's agent and PostgreSQL) and postgres:<endpoint>";
 
     public static Command Down()
     {
@@ -17,6 +16,8 @@ public static class ProcessCommands
         {
             var dir = CommonOptions.ClusterDir(result);
             var state = dir.Load();
+            // A live proxy stops its VMs itself; a dead one left them to us.
+            if (state.Proxy is { } proxy && !ClusterProcesses.IsRunning(proxy)) await new ControlPlaneVms(dir, state).StopOrphansAsync(StopGrace);
             foreach (var group in state.StopOrder)
                 await Task.WhenAll(group.Select(StopAndReportAsync));
             dir.Save(state);
@@ -35,12 +36,10 @@ public static class ProcessCommands
 
     public static Command Kill() => OneComponent("kill", $"SIGKILL a component, for chaos runs: {Components}", async (dir, state, name) =>
     {
-        if (name.Equals("postgres", StringComparison.OrdinalIgnoreCase))
+        if (VmComponent(name) is (string kind, string endpoint))
         {
-            var vm = state.Computes.Single(c => c.Name == state.Endpoint?.Vm);
-            if (new ClusterProcesses(dir).PostmasterPid(vm) is not int postmaster) { Console.WriteLine($"no PostgreSQL runs on {vm.Name}"); return; }
-            OsUser.Signal(postmaster, OsUser.SigKill);
-            Console.WriteLine($"killed PostgreSQL of endpoint {state.Endpoint?.Id} on {vm.Name} (pid {postmaster})");
+            var vms = new ControlPlaneVms(dir, state);
+            Console.WriteLine(kind == "vm" ? await vms.KillVmAsync(endpoint) : await vms.KillPostgresAsync(endpoint));
             return;
         }
         var process = state.FindProcess(name);
@@ -49,8 +48,20 @@ public static class ProcessCommands
         Console.WriteLine($"killed {process.Name} (pid {process.Pid})");
     });
 
-    public static Command Start() => OneComponent("start", "start a stopped or killed component (sk1..sk3, ps1, vm1)",
-        (dir, state, name) => StartAsync(dir, state, state.FindProcess(name)));
+    public static Command Start() => OneComponent("start", "start a stopped or killed component (sk1..sk3, ps1, proxy)", (dir, state, name) =>
+        VmComponent(name) is not null
+            ? throw new CliError($"{name} is not started by hand: the control plane reattaches an endpoint whose VM died, and the VM's agent restarts its PostgreSQL")
+            : StartAsync(dir, state, state.FindProcess(name)));
+
+    /// <summary>"vm:main" -> (vm, main); "postgres:main" or "postgres" (the default endpoint) -> (postgres, main); anything else null.</summary>
+    private static (string Kind, string Endpoint)? VmComponent(string name)
+    {
+        var parts = name.Split(':', 2);
+        var kind = parts[0].ToLowerInvariant();
+        if (kind is not ("vm" or "postgres")) return null;
+        if (parts.Length == 1 && kind == "postgres") return (kind, "main");
+        return parts.Length == 2 && parts[1].Length > 0 ? (kind, parts[1]) : throw new CliError($"'{name}': name the endpoint, like {kind}:main");
+    }
 
     /// <summary>A command taking one component name; saves cluster.json after the action.</summary>
     private static Command OneComponent(string name, string description, Func<ClusterDirectory, ClusterState, string, Task> action)
@@ -72,7 +83,7 @@ public static class ProcessCommands
     {
         if (ClusterProcesses.IsRunning(process)) { Console.WriteLine($"{process.Name} is already running (pid {process.Pid})"); return; }
         await new ClusterProcesses(dir).StartAsync(process, state);
-        Console.WriteLine($"started {process.Name} pid {process.Pid}{(process is ComputeEntry ? " (idle; `storagectl up` attaches the endpoint)" : "")}");
+        Console.WriteLine($"started {UpCommand.Describe(process)}");
     }
 
     private static async Task StopAndReportAsync(IProcessEntry process)

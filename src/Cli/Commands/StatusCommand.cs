@@ -12,38 +12,62 @@ public static class StatusCommand
     public static Command Create()
     {
         var json = new Option<bool>("--json") { Description = "print the status as JSON, for scripts" };
-        var command = new Command("status", "show the safekeepers, the pageservers, their timelines, and the compute VMs") { json };
+        var command = new Command("status", "show the safekeepers, the pageservers, their timelines, the proxy, its endpoints and compute VMs") { json };
         command.SetAction(result => CliRunner.RunAsync(async () =>
         {
             var state = CommonOptions.ClusterDir(result).Load();
             var safekeepers = ClusterReport.GatherAsync(state);
             var pageservers = ClusterReport.GatherPageserversAsync(state);
-            var computes = ClusterReport.GatherComputesAsync(state);
+            var controlPlane = ClusterReport.GatherControlPlaneAsync(state);
             if (result.GetValue(json))
+            {
+                var cp = await controlPlane;
                 Console.WriteLine(JsonSerializer.Serialize(new
                 {
-                    state.TenantId, state.TimelineId, Safekeepers = await safekeepers, Computes = await computes, Pageservers = await pageservers,
+                    state.TenantId, state.TimelineId, Safekeepers = await safekeepers, Pageservers = await pageservers, cp.Proxy, cp.Endpoints, cp.Vms,
                 }, Json));
+            }
             else
             {
                 AnsiConsole.Write(Table(await safekeepers));
                 AnsiConsole.Write(Table(await pageservers, state));
-                AnsiConsole.Write(Table(await computes));
+                var cp = await controlPlane;
+                AnsiConsole.Write(Table(cp.Proxy));
+                AnsiConsole.Write(Table(cp.Endpoints));
+                AnsiConsole.Write(Table(cp.Vms));
             }
             return 0;
         }));
         return command;
     }
 
+    private static Table Table(ProxyReport r)
+    {
+        var table = new Table().AddColumns("name", "pid", "state", "PostgreSQL (clients)", "admin API", "error");
+        table.AddRow("proxy", r.Pid?.ToString() ?? "-", Health(r.Alive, r.Reachable), r.PostgresAddress, r.AdminAddress, Markup.Escape(r.Error ?? ""));
+        return table;
+    }
+
+    private static Table Table(IReadOnlyList<EndpointReport> reports)
+    {
+        var table = new Table().AddColumns("endpoint", "tenant/timeline", "state", "VM", "compute address", "sessions", "suspend after");
+        foreach (var e in reports)
+        {
+            var state = e.State == "attached" ? "[green]attached[/]" : Markup.Escape(e.State);
+            table.AddRow(Markup.Escape(e.Id), Short(e.TenantId, e.TimelineId), state, e.Vm ?? "-", e.Address ?? "-", e.Sessions.ToString(), $"{e.SuspendTimeoutSeconds:0} s");
+        }
+        return table;
+    }
+
     private static Table Table(IReadOnlyList<ComputeReport> reports)
     {
-        var table = new Table().AddColumns("name", "pid", "state", "endpoint", "postgres", "term", "start LSN", "streamed LSN", "commit LSN", "reason");
+        var table = new Table().AddColumns("VM", "pid", "pool", "agent", "endpoint", "postgres", "term", "start LSN", "streamed LSN", "commit LSN", "restarts", "reason");
         foreach (var r in reports)
         {
             var state = r.State switch { "Running" => "[green]running[/]", "Idle" => "idle", _ => $"[red]{Markup.Escape(r.State.ToLowerInvariant())}[/]" };
             var postgres = r.PostgresPid != 0 ? $"pid {r.PostgresPid} :{r.PostgresPort}" : "-";
-            table.AddRow(r.Name, r.Pid?.ToString() ?? "-", state, r.Endpoint, postgres, r.Term.ToString(), r.StartLsn, r.StreamedLsn, r.CommitLsn,
-                Markup.Escape(r.Error ?? r.Reason));
+            table.AddRow(r.Name, r.Pid?.ToString() ?? "-", r.PoolState, state, r.Endpoint, postgres, r.Term.ToString(), r.StartLsn, r.StreamedLsn, r.CommitLsn,
+                r.RestartCount.ToString(), Markup.Escape(r.Error ?? r.Reason));
         }
         return table;
     }

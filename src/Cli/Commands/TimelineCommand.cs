@@ -13,7 +13,7 @@ public static class TimelineCommand
 {
     public static Command Create()
     {
-        var tenant = new Option<string?>("--tenant") { Description = "tenant id, 32 hex characters (default: the cluster's)", Recursive = true };
+        var tenant = NewTenantOption();
         return new Command("timeline", "manage timelines") { tenant, CreateCommand(tenant), BranchCommand(tenant), ListCommand() };
     }
 
@@ -32,13 +32,20 @@ public static class TimelineCommand
         return create;
     }
 
-    private static Command BranchCommand(Option<string?> tenant)
+    /// <summary>`storagectl branch create ...`: the name for `timeline branch`, same options.</summary>
+    public static Command BranchAlias()
+    {
+        var tenant = NewTenantOption();
+        return new Command("branch", "manage branches (timelines that start from another's state)") { tenant, BranchCommand(tenant, "create") };
+    }
+
+    private static Command BranchCommand(Option<string?> tenant, string name = "branch")
     {
         var timeline = NewTimelineOption();
         var from = new Option<string>("--from") { Description = "the ancestor timeline id", Required = true };
         var lsn = new Option<string?>("--lsn") { Description = "branch at this LSN of the ancestor (like 0/16B3748)" };
         var at = new Option<string?>("--at") { Description = "branch at the last commit at or before this ISO-8601 time (UTC unless it has an offset)" };
-        var branch = new Command("branch", "create a timeline that starts as another timeline's state at an LSN or a time (default: all it has ingested)")
+        var branch = new Command(name, "create a timeline that starts as another timeline's state at an LSN or a time (default: all it has ingested)")
             { from, lsn, at, timeline };
         branch.SetAction((result, ct) => CliRunner.RunAsync(async () =>
         {
@@ -66,7 +73,7 @@ public static class TimelineCommand
         list.SetAction((result, ct) => CliRunner.RunAsync(async () =>
         {
             var state = CommonOptions.ClusterDir(result).Load();
-            var response = await CallPageserverAsync(state, "list timelines", uri => PageserverClient.ListTimelinesAsync(uri, ct: ct));
+            var response = await ListOnPageserverAsync(state, ct);
             var table = new Table().AddColumns("tenant", "timeline", "start LSN", "ancestor@LSN", "ingested LSN");
             foreach (var t in response.Timelines.Select(PageserverTimelineReport.From).OrderBy(t => t.TenantId).ThenBy(t => t.AncestorTimelineId is not null))
             {
@@ -89,6 +96,9 @@ public static class TimelineCommand
         return CallPageserverAsync(state, $"create timeline {tenantId}/{timelineId}", uri => PageserverClient.CreateTimelineAsync(uri, request, ct));
     }
 
+    public static Task<ListTimelinesResponse> ListOnPageserverAsync(ClusterState state, CancellationToken ct) =>
+        CallPageserverAsync(state, "list timelines", uri => PageserverClient.ListTimelinesAsync(uri, ct: ct));
+
     /// <summary>Calls the cluster's pageserver; a refusal becomes one line naming what was asked.</summary>
     private static async Task<T> CallPageserverAsync<T>(ClusterState state, string what, Func<Uri, Task<T>> call)
     {
@@ -100,6 +110,9 @@ public static class TimelineCommand
             throw new CliError($"{pageserver.Name} could not {what}: {e.Detail}{hint}");
         }
     }
+
+    private static Option<string?> NewTenantOption() =>
+        new("--tenant") { Description = "tenant id, 32 hex characters (default: the cluster's)", Recursive = true };
 
     private static Option<string?> NewTimelineOption() =>
         new("--timeline") { Description = "id of the new timeline, 32 hex characters (default: a new one)" };

@@ -1,23 +1,28 @@
 using System.CommandLine;
 using Spectre.Console;
+using Storage.ComputeProxy.ControlPlane;
 using Storage.Core.Api;
-using Storage.Core.Grpc;
-using Storage.Proto.Compute;
 
 namespace Storage.Cli.Commands;
 
 /// <summary>
-/// `storagectl up`: start (or bring back) three safekeepers, a pageserver and one compute VM, create
-/// the default timeline once (initdb on the pageserver, then the safekeepers), attach endpoint `main` to the VM and print its
+/// `storagectl up`: start (or bring back) three safekeepers, a pageserver and the proxy with its
+/// control plane and VM pool; create the default timeline once (initdb on the pageserver, then the
+/// safekeepers) and endpoint `main` in the control plane; wake it and print the proxy's
 /// postgresql:// connection string.
 /// </summary>
 public static class UpCommand
 {
     public static Command Create()
     {
-        var basePort = new Option<int>("--base-port") { Description = "gRPC port of sk1 (sk2, sk3 follow; ps1 uses base+5; vm1 uses base+20, base+30 for HTTP, PostgreSQL on base+40)", DefaultValueFactory = _ => 7671 };
+        var basePort = new Option<int>("--base-port")
+        {
+            Description = "gRPC port of sk1 (sk2, sk3 follow; ps1 uses base+5; the proxy's admin API base+18, its PostgreSQL port base+19)",
+            DefaultValueFactory = _ => 7671,
+        };
         var httpBasePort = new Option<int?>("--http-base-port") { Description = "HTTP/metrics port of sk1 (default: base port + 10)" };
-        var command = new Command("up", "start the local cluster (three safekeepers, a pageserver, one compute VM) and print the connection string") { basePort, httpBasePort };
+        var command = new Command("up", "start the local cluster (three safekeepers, a pageserver, the proxy with a pool of 2 VMs) and print the connection string")
+            { basePort, httpBasePort };
         command.SetAction((result, ct) => CliRunner.RunAsync(() => RunAsync(CommonOptions.ClusterDir(result),
             result.GetValue(basePort), result.GetValue(httpBasePort), ct)));
         return command;
@@ -25,49 +30,60 @@ public static class UpCommand
 
     private static async Task<int> RunAsync(ClusterDirectory dir, int basePort, int? httpBasePort, CancellationToken ct)
     {
-        var state = dir.TryLoad();
-        bool firstStart = state is null;
-        state ??= ClusterState.New(TimelineIds.New(), TimelineIds.New(), basePort, httpBasePort ?? basePort + 10);
+        var state = dir.TryLoad() ?? ClusterState.New(TimelineIds.New(), TimelineIds.New(), basePort, httpBasePort ?? basePort + 10);
+        await MigrateAsync(state);
         dir.Save(state);
 
-        var stopped = state.Processes.Where(p => !ClusterProcesses.IsRunning(p)).ToList();
-        if (stopped.Count > 0) await StartAllAsync(dir, state, stopped);
+        // Storage first: the control plane's VMs attach against it.
+        var storage = state.Safekeepers.Concat<IProcessEntry>(state.Pageservers).Where(p => !ClusterProcesses.IsRunning(p)).ToList();
+        if (storage.Count > 0) await StartAllAsync(dir, state, storage);
+        await EnsureTimelineAsync(state, ct);
 
-        var safekeepers = state.Safekeepers.Select(s => s.Uri).ToList();
-        if (firstStart)
-        {
-            await AnsiConsole.Status().StartAsync("creating the default timeline (initdb on the pageserver)...", async _ =>
-            {
-                var info = await TimelineCommand.CreateOnPageserverAsync(state, state.TenantId, state.TimelineId, ct);
-                AnsiConsole.MarkupLine($"created timeline tenant [bold]{state.TenantId}[/] timeline [bold]{state.TimelineId}[/], WAL from {new Core.Lsn(info.StartLsn)}");
-            });
-        }
+        var proxy = state.RequiredProxy;
+        if (!ClusterProcesses.IsRunning(proxy)) await StartAllAsync(dir, state, [proxy]);
 
         var endpoint = state.Endpoint ?? throw new CliError("cluster.json has no endpoint");
-        var vm = state.Computes.Single(c => c.Name == endpoint.Vm);
-        var status = await ComputeClient.StatusAsync(vm);
-        if (status.State != ComputeState.Running)
+        using var admin = new AdminClient(proxy);
+        var view = await admin.FindEndpointAsync(endpoint.Id, ct) ?? await admin.CreateEndpointAsync(new AdminApi.CreateEndpointBody(
+            endpoint.Id, state.TenantId, state.TimelineId, endpoint.RoleName, endpoint.Password, null, null), ct);
+        if (view.State == "attached") AnsiConsole.MarkupLine($"endpoint [bold]{endpoint.Id}[/] already runs on {view.VmId}");
+        else
         {
-            await AnsiConsole.Status().StartAsync($"attaching endpoint {endpoint.Id} to {vm.Name}...", async _ =>
-            {
-                var request = new AttachRequest
-                {
-                    TenantId = state.TenantId,
-                    TimelineId = state.TimelineId,
-                    Endpoint = new EndpointSettings { EndpointId = endpoint.Id, RoleName = endpoint.RoleName, RolePassword = endpoint.Password },
-                };
-                request.Safekeepers.AddRange(safekeepers.Select(u => u.ToString()));
-                request.Pageservers.AddRange(state.Pageservers.Select(p => p.Uri.ToString()));
-                try { status = await ComputeClient.AttachAsync(vm, request, ct); }
-                catch (RpcException e) { throw new CliError($"attach of endpoint {endpoint.Id} to {vm.Name} failed: {e.Detail} (logs in {dir.LogFile(vm)})"); }
-            });
-            AnsiConsole.MarkupLine($"endpoint [bold]{endpoint.Id}[/] runs on {vm.Name}: PostgreSQL on 127.0.0.1:{vm.PostgresPort}, term {status.Term}, WAL from {new Core.Lsn(status.StartLsn)}");
+            await AnsiConsole.Status().StartAsync($"waking endpoint {endpoint.Id} (attaching it to a pooled VM)...", async _ => view = await admin.AttachAsync(endpoint.Id, ct));
+            AnsiConsole.MarkupLine($"endpoint [bold]{endpoint.Id}[/] runs on {view.VmId} (PostgreSQL on {view.Host}:{view.Port})");
         }
-        else AnsiConsole.MarkupLine($"endpoint [bold]{endpoint.Id}[/] already runs on {vm.Name}");
 
         // On a line of its own, for people and scripts alike.
-        Console.WriteLine(status.ConnectionString);
+        Console.WriteLine(state.ConnectionString);
         return 0;
+    }
+
+    /// <summary>
+    /// A cluster.json of an older storagectl ran its VM itself: stop that VM (its data directory is
+    /// only a cache; the data is on the safekeepers and the pageserver) and give the cluster a proxy.
+    /// </summary>
+    private static async Task MigrateAsync(ClusterState state)
+    {
+        if (state.Proxy is not null && state.LegacyComputes is null) return;
+        foreach (var vm in state.LegacyComputes ?? [])
+        {
+            await ClusterProcesses.StopAsync(vm, TimeSpan.FromSeconds(30));
+            AnsiConsole.MarkupLine($"stopped {vm.Name}: the control plane runs the compute VMs now");
+        }
+        state.LegacyComputes = null;
+        state.Proxy ??= ClusterState.NewProxy(state.Safekeepers[0].Port);
+    }
+
+    /// <summary>Creates the default timeline unless the pageserver has it (a first `up`, or one that stopped half way).</summary>
+    private static async Task EnsureTimelineAsync(ClusterState state, CancellationToken ct)
+    {
+        var timelines = await TimelineCommand.ListOnPageserverAsync(state, ct);
+        if (timelines.Timelines.Any(t => t.Timeline.TenantId == state.TenantId && t.Timeline.TimelineId == state.TimelineId)) return;
+        await AnsiConsole.Status().StartAsync("creating the default timeline (initdb on the pageserver)...", async _ =>
+        {
+            var info = await TimelineCommand.CreateOnPageserverAsync(state, state.TenantId, state.TimelineId, ct);
+            AnsiConsole.MarkupLine($"created timeline tenant [bold]{state.TenantId}[/] timeline [bold]{state.TimelineId}[/], WAL from {new Core.Lsn(info.StartLsn)}");
+        });
     }
 
     /// <summary>Starts processes in parallel, reporting each as it becomes ready and recording its PID at once.</summary>
@@ -86,11 +102,11 @@ public static class UpCommand
         });
     }
 
-    private static string Describe(IProcessEntry p) => p switch
+    public static string Describe(IProcessEntry p) => p switch
     {
         SafekeeperEntry sk => $"{sk.Name} ({sk.AvailabilityZone}) pid {sk.Pid} on 127.0.0.1:{sk.Port}, metrics on :{sk.HttpPort}",
         PageserverEntry ps => $"{ps.Name} (pageserver) pid {ps.Pid} on 127.0.0.1:{ps.Port}, metrics on :{ps.HttpPort}",
-        ComputeEntry vm => $"{vm.Name} (compute VM) pid {vm.Pid} on 127.0.0.1:{vm.Port}, metrics on :{vm.HttpPort}",
+        ProxyEntry proxy => $"proxy pid {proxy.Pid}: PostgreSQL on 127.0.0.1:{proxy.Port}, control plane admin API on :{proxy.AdminPort}, pool of {proxy.PoolSize} VMs",
         _ => p.Name,
     };
 }

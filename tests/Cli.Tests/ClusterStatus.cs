@@ -1,0 +1,47 @@
+using System.Text.Json;
+using Storage.Core;
+
+namespace Storage.Cli.Tests;
+
+/// <summary>The parts of `storagectl status --json` the tests look at.</summary>
+public sealed record ClusterStatus(string TimelineId, IReadOnlyList<ClusterStatus.Safekeeper> Safekeepers, IReadOnlyList<ClusterStatus.Pageserver> Pageservers,
+    ClusterStatus.ProxyStatus Proxy, IReadOnlyList<ClusterStatus.Endpoint> Endpoints, IReadOnlyList<ClusterStatus.Vm> Vms)
+{
+    public sealed record Safekeeper(bool Alive, bool Reachable);
+    public sealed record PageserverTimeline(string TimelineId, Lsn Start, Lsn Ingested);
+    public sealed record Pageserver(bool Alive, bool Reachable, IReadOnlyList<PageserverTimeline> Timelines);
+    public sealed record ProxyStatus(int? Pid, bool Alive, bool Reachable, string PostgresAddress);
+    public sealed record Endpoint(string Id, string State, string? Vm);
+    public sealed record Vm(string Name, int? Pid, string State, string PoolState, string Endpoint, int PostgresPid, ulong RestartCount);
+
+    /// <summary>The VM serving <paramref name="endpointId"/>; fails the test if there is none.</summary>
+    public Vm VmOf(string endpointId)
+    {
+        var endpoint = Endpoints.Single(e => e.Id == endpointId);
+        return Vms.Single(v => v.Name == endpoint.Vm);
+    }
+
+    public static async Task<ClusterStatus> ReadAsync(StorageCtl ctl)
+    {
+        var result = await ctl.RunAsync("status", "--json");
+        Assert.True(result.ExitCode == 0, result.ToString());
+        using var doc = JsonDocument.Parse(result.Stdout);
+        var root = doc.RootElement;
+        static string? Str(JsonElement e, string name) => e.GetProperty(name).GetString();
+        static int? Int(JsonElement e, string name) => e.GetProperty(name).ValueKind == JsonValueKind.Number ? e.GetProperty(name).GetInt32() : null;
+        var safekeepers = root.GetProperty("safekeepers").EnumerateArray()
+            .Select(s => new Safekeeper(s.GetProperty("alive").GetBoolean(), s.GetProperty("reachable").GetBoolean())).ToList();
+        var pageservers = root.GetProperty("pageservers").EnumerateArray()
+            .Select(p => new Pageserver(p.GetProperty("alive").GetBoolean(), p.GetProperty("reachable").GetBoolean(),
+                p.GetProperty("timelines").EnumerateArray().Select(t => new PageserverTimeline(Str(t, "timelineId")!,
+                    Lsn.Parse(Str(t, "startLsn")!), Lsn.Parse(Str(t, "ingestedLsn")!))).ToList()))
+            .ToList();
+        var proxy = root.GetProperty("proxy");
+        var endpoints = root.GetProperty("endpoints").EnumerateArray().Select(e => new Endpoint(Str(e, "id")!, Str(e, "state")!, Str(e, "vm"))).ToList();
+        var vms = root.GetProperty("vms").EnumerateArray().Select(v => new Vm(Str(v, "name")!, Int(v, "pid"), Str(v, "state")!, Str(v, "poolState")!,
+            Str(v, "endpoint")!, v.GetProperty("postgresPid").GetInt32(), v.GetProperty("restartCount").GetUInt64())).ToList();
+        return new ClusterStatus(Str(root, "timelineId")!, safekeepers, pageservers,
+            new ProxyStatus(Int(proxy, "pid"), proxy.GetProperty("alive").GetBoolean(), proxy.GetProperty("reachable").GetBoolean(), Str(proxy, "postgresAddress")!),
+            endpoints, vms);
+    }
+}
