@@ -11,21 +11,24 @@ public sealed class ClusterProcesses(ClusterDirectory dir)
     /// <summary>Starts any process of <paramref name="state"/>; a pageserver is given the cluster's safekeepers.</summary>
     public Task StartAsync(IProcessEntry process, ClusterState state) => process switch
     {
-        SafekeeperEntry sk => StartAsync(sk),
-        PageserverEntry ps => StartAsync(ps, state.Safekeepers.Select(s => s.Uri)),
+        SafekeeperEntry sk => StartAsync(sk, state),
+        PageserverEntry ps => StartAsync(ps, state),
         ProxyEntry proxy => StartAsync(proxy, state),
         _ => throw new ArgumentException($"cannot start {process.Name}: unknown kind of process"),
     };
 
     /// <summary>Starts a safekeeper detached (it outlives storagectl) and records its PID.</summary>
-    public Task StartAsync(SafekeeperEntry sk) =>
+    public Task StartAsync(SafekeeperEntry sk, ClusterState state) =>
         StartAsync(sk, SafekeeperCommand.Assembly, SafekeeperCommand.Arguments((ulong)sk.Id, sk.Port, sk.HttpPort, dir.DataDir(sk), sk.AvailabilityZone,
-            extra: ["--remote-storage", dir.RemoteStorage]));
+            extra: ObjectStoreArguments(state)));
 
     /// <summary>Starts a pageserver detached and records its PID.</summary>
-    public Task StartAsync(PageserverEntry ps, IEnumerable<Uri> safekeepers) =>
-        StartAsync(ps, PageserverCommand.Assembly, PageserverCommand.Arguments(ps.Name, ps.Port, ps.HttpPort, dir.DataDir(ps), safekeepers,
-            extra: ["--remote-storage", dir.RemoteStorage]));
+    public Task StartAsync(PageserverEntry ps, ClusterState state) =>
+        StartAsync(ps, PageserverCommand.Assembly, PageserverCommand.Arguments(ps.Name, ps.Port, ps.HttpPort, dir.DataDir(ps), state.Safekeepers.Select(s => s.Uri),
+            extra: ObjectStoreArguments(state)));
+
+    private IEnumerable<string> ObjectStoreArguments(ClusterState state) =>
+        (state.ObjectStore ?? new ObjectStoreEntry(null, null, null, null, null)).Arguments(dir.RemoteStorage);
 
     /// <summary>
     /// Starts the proxy with its control plane detached and records its PID. It is ready once its pool

@@ -71,6 +71,26 @@ public sealed class EndpointEntry
     public required string Password { get; init; }
 }
 
+/// <summary>
+/// Where the cluster keeps its durable copy: an S3 bucket (MinIO, AWS) when an endpoint is set,
+/// otherwise the local folder `.storage/remote`. Chosen on the first `up` and kept.
+/// </summary>
+public sealed record ObjectStoreEntry(string? S3Endpoint, string? Bucket, string? AccessKey, string? SecretKey, string? Region)
+{
+    /// <summary>The options every safekeeper and pageserver is started with.</summary>
+    public IEnumerable<string> Arguments(string localFolder)
+    {
+        if (S3Endpoint is null) return ["--remote-storage", localFolder];
+        var args = new List<string> { "--s3-endpoint", S3Endpoint, "--s3-bucket", Bucket ?? "storage" };
+        if (AccessKey is not null) args.AddRange(["--s3-access-key", AccessKey]);
+        if (SecretKey is not null) args.AddRange(["--s3-secret-key", SecretKey]);
+        if (Region is not null) args.AddRange(["--s3-region", Region]);
+        return args;
+    }
+
+    public string Describe(string localFolder) => S3Endpoint is null ? localFolder : $"S3 {S3Endpoint}, bucket {Bucket ?? "storage"}";
+}
+
 /// <summary>The contents of cluster.json: which processes run where, and the default timeline.</summary>
 public sealed class ClusterState
 {
@@ -87,6 +107,8 @@ public sealed class ClusterState
     public ProxyEntry? Proxy { get; set; }
     [JsonPropertyName("computes")] public List<LegacyComputeEntry>? LegacyComputes { get; set; }
     public EndpointEntry? Endpoint { get; set; }
+    /// <summary>Null: the local folder (also what a cluster.json of an older storagectl means).</summary>
+    public ObjectStoreEntry? ObjectStore { get; set; }
 
     /// <summary>The proxy; a cluster.json of an older storagectl has none until `up` migrates it.</summary>
     [JsonIgnore] public ProxyEntry RequiredProxy =>

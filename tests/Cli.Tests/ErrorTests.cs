@@ -42,6 +42,20 @@ public sealed class ErrorTests
     }
 
     [Fact]
+    public async Task Up_refuses_to_switch_an_existing_cluster_to_another_object_store()
+    {
+        await using var ctl = new StorageCtl();
+        Directory.CreateDirectory(Path.GetDirectoryName(ctl.StateFile)!);
+        // A cluster made with the local folder (no objectStore recorded); nothing runs.
+        File.WriteAllText(ctl.StateFile, $$"""
+            {"tenantId": "{{new string('a', 32)}}", "timelineId": "{{new string('b', 32)}}",
+             "safekeepers": [{"id": 1, "availabilityZone": "az-a", "port": {{ctl.BasePort}}, "httpPort": {{ctl.HttpBasePort}} }],
+             "endpoint": {"id": "main", "roleName": "app", "password": "secret"} }
+            """);
+        AssertCleanFailure(await ctl.RunAsync("up", "--s3-endpoint", "http://127.0.0.1:1", "--bucket", "other"), "delete the cluster folder first");
+    }
+
+    [Fact]
     public async Task A_cluster_json_of_an_older_storagectl_is_read_and_can_be_stopped()
     {
         await using var ctl = new StorageCtl();

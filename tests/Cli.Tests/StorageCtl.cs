@@ -54,7 +54,8 @@ public sealed class StorageCtl : IAsyncDisposable
         if (!File.Exists(StateFile)) return [];
         using var doc = JsonDocument.Parse(File.ReadAllText(StateFile));
         var root = doc.RootElement;
-        return new[] { "safekeepers", "pageservers" }.SelectMany(kind => root.GetProperty(kind).EnumerateArray())
+        return new[] { "safekeepers", "pageservers" }
+            .SelectMany(kind => root.TryGetProperty(kind, out var list) ? list.EnumerateArray() : Enumerable.Empty<JsonElement>())
             .Concat(root.TryGetProperty("proxy", out var proxy) ? [proxy] : Array.Empty<JsonElement>())
             .Select(s => s.TryGetProperty("pid", out var pid) && pid.ValueKind == JsonValueKind.Number ? pid.GetInt32() : (int?)null)
             .ToList();

@@ -21,16 +21,29 @@ public static class UpCommand
             DefaultValueFactory = _ => 7671,
         };
         var httpBasePort = new Option<int?>("--http-base-port") { Description = "HTTP/metrics port of sk1 (default: base port + 10)" };
+        var s3Endpoint = new Option<string?>("--s3-endpoint") { Description = "keep the durable copy in S3 (MinIO, AWS) at this URL instead of .storage/remote (first up only)" };
+        var bucket = new Option<string?>("--bucket") { Description = "the S3 bucket (default: storage; created if missing)" };
+        var accessKey = new Option<string?>("--s3-access-key") { Description = "S3 access key" };
+        var secretKey = new Option<string?>("--s3-secret-key") { Description = "S3 secret key" };
+        var region = new Option<string?>("--s3-region") { Description = "S3 region (default us-east-1)" };
         var command = new Command("up", "start the local cluster (three safekeepers, a pageserver, the proxy with a pool of 2 VMs) and print the connection string")
-            { basePort, httpBasePort };
+            { basePort, httpBasePort, s3Endpoint, bucket, accessKey, secretKey, region };
         command.SetAction((result, ct) => CliRunner.RunAsync(() => RunAsync(CommonOptions.ClusterDir(result),
-            result.GetValue(basePort), result.GetValue(httpBasePort), ct)));
+            result.GetValue(basePort), result.GetValue(httpBasePort),
+            result.GetValue(s3Endpoint) is { } endpoint
+                ? new ObjectStoreEntry(endpoint, result.GetValue(bucket), result.GetValue(accessKey), result.GetValue(secretKey), result.GetValue(region))
+                : null, ct)));
         return command;
     }
 
-    private static async Task<int> RunAsync(ClusterDirectory dir, int basePort, int? httpBasePort, CancellationToken ct)
+    private static async Task<int> RunAsync(ClusterDirectory dir, int basePort, int? httpBasePort, ObjectStoreEntry? objectStore, CancellationToken ct)
     {
-        var state = dir.TryLoad() ?? ClusterState.New(TimelineIds.New(), TimelineIds.New(), basePort, httpBasePort ?? basePort + 10);
+        var existing = dir.TryLoad();
+        var state = existing ?? ClusterState.New(TimelineIds.New(), TimelineIds.New(), basePort, httpBasePort ?? basePort + 10);
+        if (existing is null) state.ObjectStore = objectStore;
+        else if (objectStore is not null && objectStore != existing.ObjectStore)
+            throw new CliError($"this cluster keeps its data in {(existing.ObjectStore ?? new ObjectStoreEntry(null, null, null, null, null)).Describe(dir.RemoteStorage)}; " +
+                "to use another object store, `storagectl down` and delete the cluster folder first");
         await MigrateAsync(state);
         dir.Save(state);
 
