@@ -158,6 +158,29 @@ public sealed class PageserverClusterTests
     }
 
     [Fact]
+    public async Task Ingest_switches_away_from_a_source_that_stalls_without_dying()
+    {
+        await using var cluster = await ComputeCluster.StartAsync(vms: 1);
+        await cluster.AttachOrThrowAsync(cluster.Vms[0]);
+        var cs = Sql.ConnectionString(cluster, cluster.Vms[0]);
+        await Sql.ExecAsync(cs, "create table st (id int)");
+        var info = await WaitIngestedAsync(cluster, await CommitLsnAsync(cluster));
+        var source = cluster.Safekeepers.Uris.ToList().FindIndex(u => u.ToString() == info.WalSource);
+        Assert.True(source >= 0, $"WAL source '{info.WalSource}' is not a safekeeper");
+
+        // SIGSTOP: its connections stay open but nothing comes through them any more.
+        var pid = cluster.Safekeepers.Pid(source)!.Value;
+        Storage.Core.Postgres.OsUser.Signal(pid, Storage.Core.Postgres.OsUser.SigStop);
+        try
+        {
+            await Sql.ExecAsync(cs, "insert into st select generate_series(1, 1000)"); // the other two are a quorum
+            var after = await WaitIngestedAsync(cluster, await CommitLsnAsync(cluster));
+            Assert.NotEqual(info.WalSource, after.WalSource);
+        }
+        finally { Storage.Core.Postgres.OsUser.Signal(pid, Storage.Core.Postgres.OsUser.SigCont); } // so it can be stopped normally
+    }
+
+    [Fact]
     public async Task A_branch_at_a_time_between_two_inserts_sees_the_first_and_not_the_second()
     {
         await using var cluster = await ComputeCluster.StartAsync(vms: 2);

@@ -56,6 +56,9 @@ public sealed class SafekeeperCluster : IAsyncDisposable
             Path.Combine(Root, $"sk{i + 1}.log"), readyTimeout: TimeSpan.FromSeconds(60));
     }
 
+    /// <summary>The PID of safekeeper <paramref name="i"/> (null when it is not running).</summary>
+    public int? Pid(int i) => _processes[i]?.Pid;
+
     public void Kill(int i)
     {
         _processes[i]?.Kill();

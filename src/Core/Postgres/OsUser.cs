@@ -23,6 +23,8 @@ public static partial class OsUser
     public const int SigQuit = 3;
     public const int SigKill = 9;
     public const int SigTerm = 15;
+    public const int SigCont = 18;
+    public const int SigStop = 19;
 
     public static bool IsRoot => OperatingSystem.IsLinux() && geteuid() == 0;
 
