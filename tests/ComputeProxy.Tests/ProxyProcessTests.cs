@@ -16,34 +16,6 @@ namespace Storage.ComputeProxy.Tests;
 /// </summary>
 public sealed class ProxyProcessTests(ITestOutputHelper output)
 {
-    private sealed class ProxyProcess(string dataDir, int pgPort, int adminPort, ComputeCluster cluster) : IAsyncDisposable
-    {
-        private ServiceProcess? _process;
-        public Uri Admin { get; } = new($"http://127.0.0.1:{adminPort}");
-        public int PgPort => pgPort;
-        public string Log => dataDir + ".log";
-
-        public async Task StartAsync() =>
-            _process = await ServiceProcess.StartAsync(ProxyCommand.Assembly,
-                ProxyCommand.Arguments(pgPort, adminPort, dataDir, cluster.Safekeepers.Uris, [cluster.Pageserver.Uri], poolSize: 2,
-                    extra: ["--default-endpoint", "main", "--heartbeat-ms", "300"]), Log, readyTimeout: TimeSpan.FromSeconds(120));
-
-        public async Task KillAsync()
-        {
-            _process!.Kill();
-            await _process.DisposeAsync();
-            _process = null;
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            if (_process is null) return;
-            await ServiceProcess.StopPidAsync(_process.Pid, TimeSpan.FromSeconds(60)); // stops its VMs too
-            await _process.DisposeAsync();
-            _process = null;
-        }
-    }
-
     private static async Task<AdminApi.StatusView> StatusAsync(ProxyProcess proxy)
     {
         using var http = new HttpClient();
@@ -65,7 +37,7 @@ public sealed class ProxyProcessTests(ITestOutputHelper output)
     {
         await using var cluster = await ComputeCluster.StartAsync(vms: 0);
         var root = Directory.CreateTempSubdirectory("proxy-process-").FullName;
-        await using var proxy = new ProxyProcess(Path.Combine(root, "controlplane"), ServiceProcess.FreePort(), ServiceProcess.FreePort(), cluster);
+        await using var proxy = new ProxyProcess(Path.Combine(root, "controlplane"), cluster);
         try
         {
             await proxy.StartAsync();
@@ -76,7 +48,7 @@ public sealed class ProxyProcessTests(ITestOutputHelper output)
                 Assert.True(created.IsSuccessStatusCode, await created.Content.ReadAsStringAsync());
             }
             // One string for the whole test: the default endpoint is main.
-            var cs = $"Host=127.0.0.1;Port={proxy.PgPort};Username={ComputeCluster.Role};Password={cluster.Password};Database=postgres;Pooling=false;Timeout=60;Command Timeout=60";
+            var cs = proxy.ConnectionString();
             await Sql.ExecAsync(cs, "create table acked (id int primary key)"); // wakes main on a pooled VM
 
             long acked = 0;
@@ -93,7 +65,7 @@ public sealed class ProxyProcessTests(ITestOutputHelper output)
             // The VM dies with its PostgreSQL: the control plane reattaches main to the other VM.
             var before = (await StatusAsync(proxy)).Endpoints.Single(e => e.Id == "main");
             var vm = (await StatusAsync(proxy)).Vms.Single(v => v.Id == before.VmId);
-            var postmaster = int.Parse(File.ReadAllText(Path.Combine(root, "controlplane", "vms", vm.Id, "postgres.pid")).Trim());
+            var postmaster = proxy.PostmasterPid(vm.Id);
             OsUser.Signal(vm.Pid, OsUser.SigKill);
             OsUser.Signal(postmaster, OsUser.SigKill);
             var clock = Stopwatch.StartNew();
@@ -105,7 +77,7 @@ public sealed class ProxyProcessTests(ITestOutputHelper output)
             // PostgreSQL alone dies: its agent restarts it on the same VM.
             var status = await StatusAsync(proxy);
             var current = status.Vms.Single(v => v.Id == after.VmId);
-            var pg = int.Parse(File.ReadAllText(Path.Combine(root, "controlplane", "vms", current.Id, "postgres.pid")).Trim());
+            var pg = proxy.PostmasterPid(current.Id);
             OsUser.Signal(pg, OsUser.SigKill);
             await WriteAsync(41, 20);
 
@@ -119,7 +91,7 @@ public sealed class ProxyProcessTests(ITestOutputHelper output)
         }
         catch (Exception e) when (e is not Xunit.Sdk.XunitException)
         {
-            throw new Xunit.Sdk.XunitException($"{e}\n--- proxy\n{(File.Exists(proxy.Log) ? string.Join("\n", File.ReadLines(proxy.Log).TakeLast(60)) : "")}\n{cluster.Logs()}");
+            throw new Xunit.Sdk.XunitException($"{e}\n--- proxy\n{proxy.LogTail()}\n{cluster.Logs()}");
         }
         finally
         {

@@ -1,0 +1,82 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+using Npgsql;
+using Storage.ComputeProxy.ControlPlane;
+using Storage.Core.Postgres;
+using Storage.Testing;
+
+namespace Storage.Proxy.Bench;
+
+/// <summary>
+/// Failover of an endpoint through the proxy: a client commits in a loop through the proxy while the VM serving
+/// main is SIGKILLed (its agent and its PostgreSQL); the time is from the kill to the first commit that succeeds
+/// on a connection opened after it (same connection string, retried every 20 ms).
+/// </summary>
+public static class Failover
+{
+    public static async Task<double> MeasureAsync(ProxyProcess proxy, TimeSpan timeout)
+    {
+        var cs = proxy.ConnectionString(timeoutSeconds: 30);
+        var vm = await ReadyVmAsync(proxy);
+        using var stop = new CancellationTokenSource();
+        long killed = long.MaxValue, recovered = 0;
+        var client = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                long opened = Stopwatch.GetTimestamp();
+                try
+                {
+                    await using var connection = new NpgsqlConnection(cs);
+                    await connection.OpenAsync(stop.Token);
+                    await using var insert = new NpgsqlCommand("insert into failover_probe default values", connection);
+                    while (!stop.IsCancellationRequested)
+                    {
+                        await insert.ExecuteNonQueryAsync(stop.Token);
+                        if (opened > Interlocked.Read(ref killed) && Interlocked.CompareExchange(ref recovered, Stopwatch.GetTimestamp(), 0) == 0) return;
+                    }
+                }
+                catch (Exception) when (!stop.IsCancellationRequested) { await Task.Delay(20); }
+                catch (OperationCanceledException) { }
+            }
+        });
+        try
+        {
+            await Task.Delay(1000); // the client commits steadily before the kill
+            if (client.IsCompleted) await client; // surfaces an unexpected end
+            var postmaster = proxy.PostmasterPid(vm.Id);
+            Interlocked.Exchange(ref killed, Stopwatch.GetTimestamp());
+            OsUser.Signal(vm.Pid, OsUser.SigKill);
+            OsUser.Signal(postmaster, OsUser.SigKill);
+            if (await Task.WhenAny(client, Task.Delay(timeout)) != client) throw new TimeoutException($"no commit through the proxy within {timeout} of the kill");
+            return Stopwatch.GetElapsedTime(killed, Interlocked.Read(ref recovered)).TotalSeconds;
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await client.WaitAsync(TimeSpan.FromSeconds(60));
+        }
+    }
+
+    /// <summary>Waits until main is served and the pool holds a spare idle VM (a refill after a kill); returns main's VM.</summary>
+    private static async Task<AdminApi.VmView> ReadyVmAsync(ProxyProcess proxy)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            await Sql.ExecAsync(proxy.ConnectionString(), "select 1"); // wakes main if it is not attached
+            var status = await StatusAsync(proxy);
+            var main = status.Endpoints.Single(e => e.Id == "main");
+            var serving = status.Vms.SingleOrDefault(v => v.Id == main.VmId);
+            if (serving is not null && status.Vms.Any(v => v.Id != main.VmId && string.Equals(v.State, nameof(VmState.Idle), StringComparison.OrdinalIgnoreCase))) return serving;
+            if (clock.Elapsed > TimeSpan.FromMinutes(2)) throw new TimeoutException("the pool has no spare idle VM after 2 min");
+            await Task.Delay(250);
+        }
+    }
+
+    public static async Task<AdminApi.StatusView> StatusAsync(ProxyProcess proxy)
+    {
+        using var http = new HttpClient();
+        return (await http.GetFromJsonAsync<AdminApi.StatusView>(new Uri(proxy.Admin, "/status")))!;
+    }
+}

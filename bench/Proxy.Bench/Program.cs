@@ -1,0 +1,142 @@
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Text;
+using Microsoft.Extensions.Configuration;
+using Storage.ComputeProxy.ControlPlane;
+using Storage.Proxy.Bench;
+using Storage.Testing;
+
+// Compute proxy benchmark (issue 5), on one cluster (3 safekeepers + pageserver + the proxy process with a pool of
+// two VMs and the endpoint main), every figure beside a baseline measured in the same run:
+//  1. pgbench select-only (-S) and TPC-B-like, 8 clients, through the proxy vs directly to the compute's PostgreSQL;
+//  2. connection set-up: pgbench -C -S (a new connection per transaction), proxy vs direct;
+//  3. failover: the VM serving main SIGKILLed while a client commits through the proxy, until its next commit.
+// Options: --duration 15 (s per pgbench run) --runs 3 (median of, direct and proxy alternating) --clients 8 --scale 10
+// --failovers 5 --out FILE (default bench/results/proxy-<date>.md).
+var config = new ConfigurationBuilder().AddCommandLine(args).Build();
+int Option(string name, int fallback) => int.Parse(config[name] ?? fallback.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
+int duration = Option("duration", 15), runs = Option("runs", 3), clients = Option("clients", 8), scale = Option("scale", 10), failovers = Option("failovers", 5);
+var outFile = Path.GetFullPath(config["out"] ?? Path.Combine("bench", "results", $"proxy-{DateTime.UtcNow:yyyy-MM-dd}.md"));
+(string Name, string[] Options)[] workloads = [("select-only (-S)", ["-S"]), ("TPC-B-like (default script)", []), ("new connection per transaction (-C -S)", ["-C", "-S"])];
+
+var loadBefore = LoadAverage();
+var started = DateTime.UtcNow;
+var results = new Dictionary<(string Workload, string Path), List<PgbenchRun>>();
+var failoverSeconds = new List<double>();
+await using (var cluster = await ComputeCluster.StartAsync(vms: 0))
+{
+    var root = Directory.CreateTempSubdirectory("proxy-bench-").FullName;
+    var proxy = new ProxyProcess(Path.Combine(root, "controlplane"), cluster);
+    try
+    {
+        await proxy.StartAsync();
+        await CreateMainAsync(proxy, cluster);
+        await Sql.ExecAsync(proxy.ConnectionString(), "select 1"); // wakes main on a pooled VM
+        var main = (await Failover.StatusAsync(proxy)).Endpoints.Single(e => e.Id == "main");
+        var paths = new Dictionary<string, Pgbench>
+        {
+            ["direct"] = new(main.Port ?? throw new InvalidOperationException("main has no port"), ComputeCluster.Role, cluster.Password),
+            ["proxy"] = new(proxy.PgPort, ComputeCluster.Role, cluster.Password),
+        };
+        Log($"pgbench -i -s {scale} through the proxy ...");
+        await paths["proxy"].InitAsync(scale);
+        for (int run = 1; run <= runs; run++)
+            foreach (var (name, options) in workloads)
+                foreach (var path in run % 2 == 1 ? new[] { "direct", "proxy" } : ["proxy", "direct"])
+                {
+                    var result = await paths[path].RunAsync(clients, duration, options);
+                    Log($"run {run}/{runs} {name} {path}: {result.Tps:F0} tps" + (result.ConnectMs is { } ms ? $", connect {ms:F2} ms" : ""));
+                    results.TryAdd((name, path), []);
+                    results[(name, path)].Add(result);
+                }
+
+        await Sql.ExecAsync(proxy.ConnectionString(), "create table failover_probe (id bigserial primary key, at timestamptz default now())");
+        for (int i = 1; i <= failovers; i++)
+        {
+            failoverSeconds.Add(await Failover.MeasureAsync(proxy, TimeSpan.FromSeconds(60)));
+            Log($"failover {i}/{failovers}: {failoverSeconds[^1]:F2} s from the kill to a commit through the proxy");
+        }
+    }
+    catch (Exception)
+    {
+        Console.Error.WriteLine($"--- proxy\n{proxy.LogTail()}\n{cluster.Logs()}");
+        throw;
+    }
+    finally
+    {
+        await proxy.DisposeAsync();
+        try { Directory.Delete(root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+}
+
+var report = Report();
+Console.WriteLine();
+Console.WriteLine(report);
+Directory.CreateDirectory(Path.GetDirectoryName(outFile)!);
+await File.WriteAllTextAsync(outFile, report);
+Console.WriteLine($"results written to {outFile}");
+return 0;
+
+static async Task CreateMainAsync(ProxyProcess proxy, ComputeCluster cluster)
+{
+    using var http = new HttpClient();
+    var created = await http.PostAsJsonAsync(new Uri(proxy.Admin, "/endpoints"), new AdminApi.CreateEndpointBody("main", cluster.TenantId, cluster.TimelineId,
+        ComputeCluster.Role, cluster.Password, null, SuspendTimeoutSeconds: 3600)); // direct runs hold no proxy session: main must not suspend
+    if (!created.IsSuccessStatusCode) throw new InvalidOperationException($"POST /endpoints: {await created.Content.ReadAsStringAsync()}");
+}
+
+string Report()
+{
+    static string Pass(bool ok) => ok ? "PASS" : "MISS";
+    static double Median(IEnumerable<double> values)
+    {
+        var v = values.Order().ToList();
+        return v.Count % 2 == 1 ? v[v.Count / 2] : (v[v.Count / 2 - 1] + v[v.Count / 2]) / 2;
+    }
+    static string Range(IEnumerable<double> values, string format) =>
+        $"{Median(values).ToString(format, CultureInfo.InvariantCulture)} [{values.Min().ToString(format, CultureInfo.InvariantCulture)}-{values.Max().ToString(format, CultureInfo.InvariantCulture)}]";
+    double Tps(string workload, string path) => Median(results[(workload, path)].Select(r => r.Tps));
+
+    var r = new StringBuilder();
+    r.AppendLine($"# Compute proxy benchmark, {started:yyyy-MM-dd HH:mm} UTC");
+    r.AppendLine();
+    r.AppendLine($"{Environment.ProcessorCount} cores; load average {loadBefore} before, {LoadAverage()} after. One cluster: 3 safekeepers, a pageserver and " +
+        "the proxy process (control plane, pool of 2 VMs, default endpoint main), all real processes. pgbench " +
+        $"scale {scale} (`pgbench -i` through the proxy), {clients} clients, -j {Math.Min(clients, 2)}, -T {duration} s, median of {runs} runs [min-max], " +
+        "direct and proxy alternating; direct = the compute's PostgreSQL port from the admin API's /status, same role and password over TCP; sslmode=disable on both.");
+    r.AppendLine();
+    r.AppendLine("## 1-2. pgbench through the proxy vs directly");
+    r.AppendLine();
+    r.AppendLine("| workload | direct TPS | proxy TPS | proxy/direct | direct connect ms | proxy connect ms |");
+    r.AppendLine("|---|---:|---:|---:|---:|---:|");
+    foreach (var (name, _) in workloads)
+    {
+        string Connect(string path) => results[(name, path)].All(x => x.ConnectMs is not null) ? Range(results[(name, path)].Select(x => x.ConnectMs!.Value), "F2") : "-";
+        r.AppendLine($"| {name} | {Range(results[(name, "direct")].Select(x => x.Tps), "F0")} | {Range(results[(name, "proxy")].Select(x => x.Tps), "F0")} | " +
+            $"{Tps(name, "proxy") / Tps(name, "direct"):F2} | {Connect("direct")} | {Connect("proxy")} |");
+    }
+    var selectRatio = Tps(workloads[0].Name, "proxy") / Tps(workloads[0].Name, "direct");
+    r.AppendLine();
+    r.AppendLine($"Goal: select-only, {clients} clients, proxy/direct >= 0.9: {selectRatio:F2} **{Pass(selectRatio >= 0.9)}**. " +
+        "Connect ms: pgbench's `average connection time` (reported with -C).");
+    r.AppendLine();
+    r.AppendLine("## 3. Failover through the proxy");
+    r.AppendLine();
+    var failover = Median(failoverSeconds);
+    r.AppendLine($"| measure | median [min-max] of {failoverSeconds.Count} | goal | result |");
+    r.AppendLine("|---|---:|---|---|");
+    r.AppendLine($"| VM serving main SIGKILLed (agent + PostgreSQL) until a commit through the proxy succeeds | {Range(failoverSeconds, "F2")} s | < 2 s | **{Pass(failover < 2)}** |");
+    r.AppendLine();
+    r.AppendLine("A client commits in a loop through the proxy (one connection string, a new connection after each error, retried every 20 ms); " +
+        "the time runs from the kill to the first commit on a connection opened after it: the control plane's detection (heartbeat 300 ms), " +
+        "the attach of main on the spare pooled VM (election, Basebackup, PostgreSQL start), and the proxy's reconnect. Before each kill the pool " +
+        "is refilled to a spare idle VM. All runs: " + string.Join(", ", failoverSeconds.Select(s => s.ToString("F2", CultureInfo.InvariantCulture))) + " s.");
+    r.AppendLine();
+    r.AppendLine("A classic primary/standby failover (promote a streaming standby) is not measured: this harness has no standby to promote.");
+    return r.ToString();
+}
+
+static string LoadAverage() =>
+    File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
+
+static void Log(string message) => Console.WriteLine($"{DateTime.Now:HH:mm:ss} {message}");

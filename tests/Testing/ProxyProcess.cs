@@ -1,0 +1,47 @@
+using Storage.Core.Processes;
+
+namespace Storage.Testing;
+
+/// <summary>
+/// The compute proxy process (proxy + control plane + a VM pool) in front of a <see cref="ComputeCluster"/>'s
+/// safekeepers and pageserver, with the default endpoint main. Disposing it stops its VMs too.
+/// </summary>
+public sealed class ProxyProcess(string dataDir, ComputeCluster cluster, int poolSize = 2) : IAsyncDisposable
+{
+    private ServiceProcess? _process;
+    private readonly int _adminPort = ServiceProcess.FreePort();
+    public int PgPort { get; } = ServiceProcess.FreePort();
+    public Uri Admin => new($"http://127.0.0.1:{_adminPort}");
+    public string DataDirectory => dataDir;
+    public string Log => dataDir + ".log";
+
+    /// <summary>A connection string through the proxy as the cluster's role (default endpoint: main).</summary>
+    public string ConnectionString(int timeoutSeconds = 60) =>
+        $"Host=127.0.0.1;Port={PgPort};Username={ComputeCluster.Role};Password={cluster.Password};Database=postgres;Pooling=false;Timeout={timeoutSeconds};Command Timeout={timeoutSeconds}";
+
+    /// <summary>The PID of the PostgreSQL postmaster on a VM of the pool.</summary>
+    public int PostmasterPid(string vmId) => int.Parse(File.ReadAllText(Path.Combine(dataDir, "vms", vmId, "postgres.pid")).Trim());
+
+    public async Task StartAsync() =>
+        _process = await ServiceProcess.StartAsync(ProxyCommand.Assembly,
+            ProxyCommand.Arguments(PgPort, _adminPort, dataDir, cluster.Safekeepers.Uris, [cluster.Pageserver.Uri], poolSize,
+                extra: ["--default-endpoint", "main", "--heartbeat-ms", "300"]), Log, readyTimeout: TimeSpan.FromSeconds(120));
+
+    public async Task KillAsync()
+    {
+        _process!.Kill();
+        await _process.DisposeAsync();
+        _process = null;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_process is null) return;
+        await ServiceProcess.StopPidAsync(_process.Pid, TimeSpan.FromSeconds(60)); // stops its VMs too
+        await _process.DisposeAsync();
+        _process = null;
+    }
+
+    /// <summary>The last lines of the proxy's log, for failure reports.</summary>
+    public string LogTail(int lines = 60) => File.Exists(Log) ? string.Join("\n", File.ReadLines(Log).TakeLast(lines)) : "";
+}
