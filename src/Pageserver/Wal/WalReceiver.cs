@@ -32,7 +32,6 @@ internal sealed class WalReceiver(string tenantId, string timelineId, IReadOnlyL
 
     /// <summary>The safekeeper currently streamed from, or null.</summary>
     public Uri? Source { get; private set; }
-    public long Switches { get; private set; }
 
     public void Start() => _loop = Task.Run(LoopAsync);
 
@@ -52,7 +51,6 @@ internal sealed class WalReceiver(string tenantId, string timelineId, IReadOnlyL
                     continue;
                 }
                 Source = best;
-                Switches++;
                 await StreamAsync(best, ct);
                 backoff = TimeSpan.FromMilliseconds(100);
             }
