@@ -11,6 +11,7 @@ using Storage.Core.Processes;
 // and VM list are persisted in the data directory). Options:
 // --listen HOST:PORT (PostgreSQL clients, default 127.0.0.1:55432) --admin HOST:PORT (HTTP admin API
 // and /metrics, default 127.0.0.1:7000) --data-dir DIR --safekeepers URL,... --pageservers URL,...
+// --controller URL (the storage controller: which pageserver serves each timeline's basebackups)
 // --pool-size N (2) --default-endpoint ID --heartbeat-ms N (500) --tls-cert FILE [--tls-key FILE]
 // --sni-domain NAME --log-format json|text
 var config = new ConfigurationBuilder().AddCommandLine(args).Build();
@@ -25,6 +26,7 @@ var controlPlaneOptions = new ControlPlaneOptions
     DataDirectory = Path.GetFullPath(config["data-dir"] ?? ".storage/controlplane"),
     Safekeepers = Uris(config["safekeepers"]),
     Pageservers = Uris(config["pageservers"]),
+    Controller = config["controller"] is { Length: > 0 } controller ? new Uri(controller) : null,
     PoolSize = int.Parse(config["pool-size"] ?? "2", CultureInfo.InvariantCulture),
     HeartbeatInterval = TimeSpan.FromMilliseconds(int.Parse(config["heartbeat-ms"] ?? "500", CultureInfo.InvariantCulture)),
     AdminEndpoint = IPEndPoint.Parse(config["admin"] ?? "127.0.0.1:7000"),

@@ -21,6 +21,15 @@ public sealed record PageserverOptions
     public TimeSpan BasebackupWait { get; init; } = TimeSpan.FromSeconds(30);
     /// <summary>Switch safekeeper when the source sends nothing this long while another has newer WAL.</summary>
     public TimeSpan StallTimeout { get; init; } = TimeSpan.FromSeconds(3);
+    /// <summary>
+    /// The storage controller: with one, the pageserver registers at start and holds only the
+    /// timelines the controller places on it, attached under the generation it issues.
+    /// </summary>
+    public Uri? Controller { get; init; }
+    /// <summary>This pageserver's gRPC address as others reach it (registered with the controller).</summary>
+    public Uri? AdvertisedAddress { get; init; }
+    /// <summary>How often a secondary downloads what the newest manifest added.</summary>
+    public TimeSpan SecondaryRefresh { get; init; } = TimeSpan.FromSeconds(2);
     /// <summary>False: no replay instance and no images beyond the first (for ingest-only uses).</summary>
     public bool ReplayEnabled { get; init; } = true;
 }

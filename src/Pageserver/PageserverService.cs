@@ -23,8 +23,10 @@ internal sealed class PageserverService(TimelineManager timelines, PageserverOpt
         {
             var response = new ListTimelinesResponse();
             response.Timelines.AddRange(timelines.All.Select(Info));
+            response.Timelines.AddRange(timelines.Secondaries.Select(Info));
             return Task.FromResult(response);
         });
+        server.MapUnary(PageserverApi.SetLocation, SetLocationAsync);
         server.MapUnary(PageserverApi.LsnForTimestamp, (request, _) => Task.FromResult(LsnForTimestamp(request)));
         server.MapServerStreaming(PageserverApi.Basebackup, BasebackupAsync);
     }
@@ -35,11 +37,14 @@ internal sealed class PageserverService(TimelineManager timelines, PageserverOpt
     private async Task<TimelineInfo> CreateAsync(CreateTimelineRequest request, CancellationToken ct)
     {
         if (request.Timeline is null) throw new RpcException(GrpcStatusCode.InvalidArgument, "timeline is missing");
+        if (options.Controller is { } controller && request.Generation == 0)
+            throw new RpcException(GrpcStatusCode.FailedPrecondition, $"pageserver {options.NodeId} is placed by the storage controller at {controller}: create timelines there");
+        var generation = request.Generation == 0 ? 1 : request.Generation;
         var safekeepers = request.Safekeepers.Select(ParseAddress).ToList();
         if (safekeepers.Count == 0) safekeepers = options.Safekeepers.ToList();
         var (tenant, timeline) = (request.Timeline.TenantId, request.Timeline.TimelineId);
         if (string.IsNullOrEmpty(request.AncestorTimelineId))
-            return Info(await timelines.CreateAsync(tenant, timeline, safekeepers, ct));
+            return Info(await timelines.CreateAsync(tenant, timeline, safekeepers, generation, ct));
 
         var ancestor = timelines.Get(tenant, request.AncestorTimelineId);
         Lsn at;
@@ -51,7 +56,19 @@ internal sealed class PageserverService(TimelineManager timelines, PageserverOpt
                 ?? throw new RpcException(GrpcStatusCode.OutOfRange, $"timeline {tenant}/{request.AncestorTimelineId} has no commit at or before {time:O} still within retention");
         }
         else at = ancestor.IngestedLsn;
-        return Info(await timelines.BranchAsync(ancestor, timeline, at, safekeepers, ct));
+        return Info(await timelines.BranchAsync(ancestor, timeline, at, safekeepers, generation, ct));
+    }
+
+    private async Task<TimelineInfo> SetLocationAsync(LocationRequest request, GrpcCallContext context)
+    {
+        if (request.Timeline is null) throw new RpcException(GrpcStatusCode.InvalidArgument, "timeline is missing");
+        var (tenant, timeline) = (request.Timeline.TenantId, request.Timeline.TimelineId);
+        return await timelines.SetLocationAsync(tenant, timeline, request.Mode, request.Generation, context.CancellationToken) switch
+        {
+            PageserverTimeline attached => Info(attached),
+            SecondaryTimeline secondary => Info(secondary),
+            _ => new TimelineInfo { Timeline = PageserverClient.Id(tenant, timeline), Mode = LocationMode.Detached },
+        };
     }
 
     private LsnForTimestampResponse LsnForTimestamp(LsnForTimestampRequest request)
@@ -119,7 +136,24 @@ internal sealed class PageserverService(TimelineManager timelines, PageserverOpt
             AncestorLsn = metadata.AncestorLsn,
             WalSource = timeline.WalSource ?? "",
             SystemIdentifier = metadata.SystemIdentifier,
+            Mode = LocationMode.Attached,
         };
+    }
+
+    /// <summary>A secondary: what it has downloaded (the synced manifest's resume point and images).</summary>
+    private static TimelineInfo Info(SecondaryTimeline secondary)
+    {
+        var synced = secondary.Synced;
+        var info = new TimelineInfo { Timeline = PageserverClient.Id(secondary.TenantId, secondary.TimelineId), Mode = LocationMode.Secondary };
+        if (synced is null) return info;
+        info.StartLsn = synced.Metadata.StartLsn;
+        info.RemoteConsistentLsn = synced.Metadata.RemoteConsistentLsn;
+        info.ImageCount = (uint)synced.Images.Count;
+        info.LatestImageLsn = synced.Images.Count > 0 ? synced.Images.Max(i => i.EndLsn) : 0;
+        info.AncestorTimelineId = synced.Metadata.AncestorTimelineId ?? "";
+        info.AncestorLsn = synced.Metadata.AncestorLsn;
+        info.SystemIdentifier = synced.Metadata.SystemIdentifier;
+        return info;
     }
 
     private static Uri ParseAddress(string address) =>

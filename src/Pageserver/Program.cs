@@ -15,6 +15,8 @@ using Storage.Pageserver.Timelines;
 // Object storage (the durable copy): --remote-storage DIR, or --s3-endpoint URL --s3-bucket NAME ...
 // Images: --image-after-mb N (default 64) --image-after-seconds N (default 300);
 // retention: --retention-seconds N (default 7 days); --replay false turns the replay instance off.
+// Placement: --controller URL (the storage controller: register at start, take its placements and
+// generations); --secondary-refresh-ms N (default 2000) how often a secondary downloads new layers.
 var config = new ConfigurationBuilder().AddCommandLine(args).Build();
 var nodeId = config["id"] ?? "ps1";
 var listen = IPEndPoint.Parse(config["listen"] ?? "127.0.0.1:9891");
@@ -29,6 +31,9 @@ var options = new PageserverOptions
     ImageAfter = TimeSpan.FromSeconds(double.Parse(config["image-after-seconds"] ?? "300", CultureInfo.InvariantCulture)),
     Retention = TimeSpan.FromSeconds(double.Parse(config["retention-seconds"] ?? (7 * 24 * 3600).ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture)),
     ReplayEnabled = !string.Equals(config["replay"], "false", StringComparison.OrdinalIgnoreCase),
+    Controller = config["controller"] is { Length: > 0 } c ? new Uri(c) : null,
+    AdvertisedAddress = new Uri($"http://{listen}"),
+    SecondaryRefresh = TimeSpan.FromMilliseconds(double.Parse(config["secondary-refresh-ms"] ?? "2000", CultureInfo.InvariantCulture)),
 };
 
 using var loggers = Logging.CreateFactory(config["log-format"]);

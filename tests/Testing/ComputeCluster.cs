@@ -49,6 +49,7 @@ public sealed class ComputeVm(string name, int grpcPort, int httpPort, int postg
 public sealed class ComputeCluster : IAsyncDisposable
 {
     private readonly List<ComputeVm> _vms = new();
+    private readonly List<PageserverNode> _pageservers = new();
 
     private ComputeCluster(string root, SafekeeperCluster safekeepers)
     {
@@ -61,6 +62,9 @@ public sealed class ComputeCluster : IAsyncDisposable
     /// <summary>The object store (a local folder) the safekeepers offload to and the pageserver uploads to.</summary>
     public string RemoteStorage => Path.Combine(Root, "remote");
     public PageserverNode Pageserver { get; private set; } = null!;
+    /// <summary>Every pageserver: ps1 alone, or ps1 and ps2 placed by <see cref="Controller"/>.</summary>
+    public IReadOnlyList<PageserverNode> Pageservers => _pageservers;
+    public ControllerNode? Controller { get; private set; }
     /// <summary>The timeline as the pageserver created it (start LSN = end of initdb's WAL).</summary>
     public Proto.Pageserver.TimelineInfo Timeline { get; private set; } = null!;
     public string TenantId => Safekeepers.TenantId;
@@ -71,7 +75,9 @@ public sealed class ComputeCluster : IAsyncDisposable
 
     /// <param name="pageserverArguments">Extra pageserver options, e.g. image thresholds.</param>
     /// <param name="safekeeperOffload">False: safekeepers neither offload nor, therefore, trim WAL (for tests that read it all back).</param>
-    public static async Task<ComputeCluster> StartAsync(int vms = 1, IReadOnlyList<string>? pageserverArguments = null, bool safekeeperOffload = true)
+    /// <param name="withController">Two pageservers (ps1 attached, ps2 secondary) placed by a storage controller.</param>
+    public static async Task<ComputeCluster> StartAsync(int vms = 1, IReadOnlyList<string>? pageserverArguments = null, bool safekeeperOffload = true,
+        bool withController = false)
     {
         var root = Directory.CreateTempSubdirectory("compute-cluster-").FullName;
         if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(root, (UnixFileMode)0b111_101_101); // postgres reaches VM dirs
@@ -79,8 +85,25 @@ public sealed class ComputeCluster : IAsyncDisposable
             extraArguments: safekeeperOffload ? ["--remote-storage", Path.Combine(root, "remote"), "--offload-interval-ms", "200", "--trim-interval-ms", "200"] : null));
         try
         {
-            cluster.Pageserver = await PageserverNode.StartAsync(cluster.Root, cluster.Safekeepers.Uris, pageserverArguments);
-            cluster.Timeline = await cluster.Pageserver.CreateTimelineAsync(cluster.TenantId, cluster.TimelineId);
+            if (withController)
+            {
+                cluster.Controller = await ControllerNode.StartAsync(cluster.Root);
+                List<string> arguments = [.. pageserverArguments ?? [], "--controller", cluster.Controller.Uri.ToString(), "--secondary-refresh-ms", "500"];
+                foreach (var name in new[] { "ps1", "ps2" })
+                    cluster._pageservers.Add(await PageserverNode.StartAsync(cluster.Root, cluster.Safekeepers.Uris, arguments, name));
+                cluster.Pageserver = cluster._pageservers[0];
+                var request = new Proto.Pageserver.CreateTimelineRequest { Timeline = PageserverClient.Id(cluster.TenantId, cluster.TimelineId) };
+                request.Safekeepers.AddRange(cluster.Safekeepers.Uris.Select(u => u.ToString()));
+                var placement = await ControllerClient.CreateTimelineAsync(cluster.Controller.Uri, request);
+                if (placement.AttachedNode != "ps1") throw new InvalidOperationException($"expected the timeline on ps1, the controller placed it {placement}");
+                cluster.Timeline = await cluster.Pageserver.TimelineAsync(cluster.TenantId, cluster.TimelineId);
+            }
+            else
+            {
+                cluster.Pageserver = await PageserverNode.StartAsync(cluster.Root, cluster.Safekeepers.Uris, pageserverArguments);
+                cluster._pageservers.Add(cluster.Pageserver);
+                cluster.Timeline = await cluster.Pageserver.CreateTimelineAsync(cluster.TenantId, cluster.TimelineId);
+            }
             for (int i = 0; i < vms; i++) await cluster.StartVmAsync();
             return cluster;
         }
@@ -113,7 +136,7 @@ public sealed class ComputeCluster : IAsyncDisposable
             MinimumTerm = minimumTerm,
         };
         request.Safekeepers.AddRange(Safekeepers.Uris.Select(u => u.ToString()));
-        request.Pageservers.Add(Pageserver.Uri.ToString());
+        request.Pageservers.AddRange(_pageservers.Select(p => p.Uri.ToString())); // the compute skips one that is down or only secondary
         // Small and quick: tests run many computes on 2 cores.
         request.Endpoint.PostgresSettings.Add("shared_buffers", "32MB");
         return request;
@@ -130,7 +153,8 @@ public sealed class ComputeCluster : IAsyncDisposable
         catch (RpcException e) { throw new InvalidOperationException($"attach of {vm.Name} failed: {e.Message}\n{Logs()}", e); }
     }
 
-    public string Logs() => Safekeepers.Logs() + "\n--- pageserver\n" + Pageserver?.Logs() + "\n" + string.Join("\n", _vms.Select(vm =>
+    public string Logs() => Safekeepers.Logs() + string.Concat(_pageservers.Select(p => $"\n--- {p.Name}\n" + p.Logs()))
+        + (Controller is null ? "" : "\n--- controller\n" + Controller.Logs()) + "\n" + string.Join("\n", _vms.Select(vm =>
     {
         var agent = Path.Combine(Root, vm.Name + ".log");
         var pg = Path.Combine(vm.WorkDirectory, "postgres.log");
@@ -143,7 +167,8 @@ public sealed class ComputeCluster : IAsyncDisposable
         // SIGTERM first so each agent stops its own PostgreSQL; the ServiceProcess then kills by PID.
         await Task.WhenAll(_vms.Select(vm => ServiceProcess.StopPidAsync(vm.Process.Pid, TimeSpan.FromSeconds(20))));
         foreach (var vm in _vms) await vm.DisposeAsync();
-        if (Pageserver is not null) await Pageserver.DisposeAsync();
+        foreach (var pageserver in _pageservers) await pageserver.DisposeAsync();
+        if (Controller is not null) await Controller.DisposeAsync();
         await Safekeepers.DisposeAsync();
         try { Directory.Delete(Root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }

@@ -9,21 +9,22 @@ namespace Storage.Testing;
 /// One pageserver process with its data directory and a local-folder object store, on free ports
 /// in <paramref name="root"/>; it can be killed, have its disk wiped, and be started again.
 /// </summary>
-public sealed class PageserverNode(string root, IReadOnlyList<Uri> safekeepers, IReadOnlyList<string>? extraArguments = null) : IAsyncDisposable
+public sealed class PageserverNode(string root, IReadOnlyList<Uri> safekeepers, IReadOnlyList<string>? extraArguments = null, string name = "ps1") : IAsyncDisposable
 {
     private ServiceProcess? _process;
     private int _grpcPort, _httpPort;
 
-    public string DataDirectory { get; } = Path.Combine(root, "ps1");
+    public string Name => name;
+    public string DataDirectory { get; } = Path.Combine(root, name);
     public string RemoteStorage { get; } = Path.Combine(root, "remote");
-    public string LogFile => Path.Combine(root, "ps1.log");
+    public string LogFile => Path.Combine(root, name + ".log");
     public Uri Uri => new($"http://127.0.0.1:{_grpcPort}");
     public Uri HttpUri => new($"http://127.0.0.1:{_httpPort}");
     public int? Pid => _process?.Pid;
 
-    public static async Task<PageserverNode> StartAsync(string root, IReadOnlyList<Uri> safekeepers, IReadOnlyList<string>? extraArguments = null)
+    public static async Task<PageserverNode> StartAsync(string root, IReadOnlyList<Uri> safekeepers, IReadOnlyList<string>? extraArguments = null, string name = "ps1")
     {
-        var node = new PageserverNode(root, safekeepers, extraArguments);
+        var node = new PageserverNode(root, safekeepers, extraArguments, name);
         await node.StartAsync();
         return node;
     }
@@ -36,13 +37,18 @@ public sealed class PageserverNode(string root, IReadOnlyList<Uri> safekeepers, 
         if (extraArguments?.Contains("--s3-endpoint") != true) extra.AddRange(["--remote-storage", RemoteStorage]);
         if (extraArguments is not null) extra.AddRange(extraArguments);
         _process = await ServiceProcess.StartAsync(PageserverCommand.Assembly,
-            PageserverCommand.Arguments("ps1", _grpcPort, _httpPort, DataDirectory, safekeepers, extra: extra), LogFile, readyTimeout: TimeSpan.FromSeconds(120));
+            PageserverCommand.Arguments(name, _grpcPort, _httpPort, DataDirectory, safekeepers, extra: extra), LogFile, readyTimeout: TimeSpan.FromSeconds(120));
     }
 
     /// <summary>
     /// SIGKILL. Its replay PostgreSQL instances outlive it (a postmaster does not follow its parent);
     /// they are killed too, by the PIDs in their postmaster.pid, as a crashed machine would lose them.
     /// </summary>
+    /// <summary>SIGSTOP: the process hangs (a pageserver cut off from the network) but holds on to everything.</summary>
+    public void Freeze() => Storage.Core.Postgres.OsUser.Signal(_process!.Pid, Storage.Core.Postgres.OsUser.SigStop);
+
+    public void Thaw() => Storage.Core.Postgres.OsUser.Signal(_process!.Pid, Storage.Core.Postgres.OsUser.SigCont);
+
     public async Task KillAsync()
     {
         if (_process is null) return;

@@ -10,6 +10,8 @@ public sealed record ControlPlaneOptions
     /// <summary>The safekeepers' and pageservers' gRPC addresses every attach is given.</summary>
     public required IReadOnlyList<Uri> Safekeepers { get; init; }
     public required IReadOnlyList<Uri> Pageservers { get; init; }
+    /// <summary>The storage controller, asked which pageserver a timeline is attached to; null: the configured order.</summary>
+    public Uri? Controller { get; init; }
 
     /// <summary>Compute agents kept running, attached or idle; a dead one is replaced.</summary>
     public int PoolSize { get; init; } = 2;
@@ -36,6 +38,6 @@ public sealed record ControlPlaneOptions
     {
         if (PoolSize < 1) throw new ArgumentException("the pool needs at least one VM");
         if (HeartbeatInterval <= TimeSpan.Zero || HeartbeatMisses < 1) throw new ArgumentException("heartbeat interval and misses must be positive");
-        if (Safekeepers.Count == 0 || Pageservers.Count == 0) throw new ArgumentException("an attach needs safekeepers and pageservers");
+        if (Safekeepers.Count == 0 || (Pageservers.Count == 0 && Controller is null)) throw new ArgumentException("an attach needs safekeepers, and pageservers or a storage controller");
     }
 }

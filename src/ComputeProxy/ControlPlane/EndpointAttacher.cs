@@ -16,6 +16,7 @@ public sealed class EndpointAttacher(ControlPlaneOptions options, EndpointRegist
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _gates = new();
     private readonly Dictionary<string, Task<ComputeAddress>> _wakes = new();
     private readonly CancellationTokenSource _stopping = new();
+    private readonly PageserverRoute _pageservers = new(options, log);
 
     /// <summary>The VM serving the endpoint now, or null while it has none. Throws for an unknown endpoint.</summary>
     public ComputeAddress? CurrentAddress(string endpointId)
@@ -68,7 +69,7 @@ public sealed class EndpointAttacher(ControlPlaneOptions options, EndpointRegist
                 bool attached = false;
                 try
                 {
-                    var status = await vm.Client.AttachAsync(NewAttachRequest(endpoint), options.WakeTimeout, deadline.Token);
+                    var status = await vm.Client.AttachAsync(await NewAttachRequestAsync(endpoint, deadline.Token), options.WakeTimeout, deadline.Token);
                     if (status.State != ComputeState.Running) throw new InvalidOperationException($"attach left {vm.Id} {status.State}: {status.Reason}");
                     await WaitUntilAcceptingAsync(vm.Address, deadline.Token);
                     if (!pool.MarkAttached(vm)) throw new InvalidOperationException($"{vm.Id} died during the attach");
@@ -101,7 +102,7 @@ public sealed class EndpointAttacher(ControlPlaneOptions options, EndpointRegist
         }
     }
 
-    private AttachRequest NewAttachRequest(EndpointRecord endpoint)
+    private async Task<AttachRequest> NewAttachRequestAsync(EndpointRecord endpoint, CancellationToken ct)
     {
         var request = new AttachRequest
         {
@@ -111,7 +112,7 @@ public sealed class EndpointAttacher(ControlPlaneOptions options, EndpointRegist
         };
         foreach (var (name, value) in endpoint.PostgresSettings) request.Endpoint.PostgresSettings[name] = value;
         request.Safekeepers.AddRange(options.Safekeepers.Select(u => u.ToString()));
-        request.Pageservers.AddRange(options.Pageservers.Select(u => u.ToString()));
+        request.Pageservers.AddRange((await _pageservers.ForTimelineAsync(endpoint.TenantId, endpoint.TimelineId, ct)).Select(u => u.ToString()));
         return request;
     }
 

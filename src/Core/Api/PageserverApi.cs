@@ -22,4 +22,7 @@ public static class PageserverApi
 
     public static readonly GrpcMethod<LsnForTimestampRequest, LsnForTimestampResponse> LsnForTimestamp =
         new(MethodType.Unary, Service, "LsnForTimestamp", LsnForTimestampRequest.Parser, LsnForTimestampResponse.Parser);
+
+    public static readonly GrpcMethod<LocationRequest, TimelineInfo> SetLocation =
+        new(MethodType.Unary, Service, "SetLocation", LocationRequest.Parser, TimelineInfo.Parser);
 }

@@ -31,6 +31,14 @@ public static class PageserverClient
         return await channel.UnaryAsync(PageserverApi.ListTimelines, new ListTimelinesRequest(), new CallOptions(timeout ?? DefaultTimeout, ct));
     }
 
+    public static async Task<TimelineInfo> SetLocationAsync(Uri address, string tenantId, string timelineId, LocationMode mode, ulong generation,
+        TimeSpan timeout, CancellationToken ct = default)
+    {
+        using var channel = new GrpcChannel(address);
+        var request = new LocationRequest { Timeline = Id(tenantId, timelineId), Mode = mode, Generation = generation };
+        return await channel.UnaryAsync(PageserverApi.SetLocation, request, new CallOptions(timeout, ct));
+    }
+
     public static async Task<LsnForTimestampResponse> LsnForTimestampAsync(Uri address, string tenantId, string timelineId, DateTimeOffset time, CancellationToken ct = default)
     {
         using var channel = new GrpcChannel(address);
@@ -83,7 +91,10 @@ public sealed class PageserverBasebackupSource(IReadOnlyList<Uri> pageservers, T
                 await FetchFromAsync(pageserver, tenantId, timelineId, lsn, targetDirectory, ct);
                 return;
             }
-            catch (Exception e) when (e is RpcException { Status: GrpcStatusCode.Unavailable or GrpcStatusCode.DeadlineExceeded } or IOException or HttpRequestException)
+            // A pageserver that is down, or holds the timeline only as a secondary (or not at all),
+            // is skipped: the next one in the list may be the attached one.
+            catch (Exception e) when (e is RpcException { Status: GrpcStatusCode.Unavailable or GrpcStatusCode.DeadlineExceeded or GrpcStatusCode.FailedPrecondition or GrpcStatusCode.NotFound }
+                                          or IOException or HttpRequestException)
             {
                 last = e;
                 if (Directory.Exists(targetDirectory)) Directory.Delete(targetDirectory, recursive: true);

@@ -10,12 +10,14 @@ namespace Storage.Pageserver.Remote;
 /// generation, publishes index_part, downloads the newest manifest for an attach, and deletes
 /// only what no newer generation can reference.
 /// </summary>
-internal sealed class RemoteTimeline(IObjectStore store, string tenantId, string timelineId, ulong generation)
+internal sealed class RemoteTimeline(IObjectStore store, string tenantId, string timelineId, ulong generation,
+    Func<CancellationToken, Task<bool>>? generationIsCurrent = null)
 {
     private static readonly JsonSerializerOptions Json = TimelineMetadata.Json;
     private readonly Dictionary<string, RemoteLayer> _layers = [];
 
     public ulong Generation => generation;
+    public IObjectStore Store => store;
     public IReadOnlyCollection<RemoteLayer> Layers { get { lock (_layers) return _layers.Values.ToList(); } }
 
     /// <summary>Takes over the layer list of a downloaded manifest (they stay under their own generations).</summary>
@@ -43,9 +45,22 @@ internal sealed class RemoteTimeline(IObjectStore store, string tenantId, string
     {
         var index = new IndexPart(generation, metadata, Layers.OrderBy(l => l.Name, StringComparer.Ordinal).ToList(), images);
         await store.PutAsync(RemoteKeys.IndexPart(tenantId, timelineId, generation), new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(index, Json)), ct);
+        var older = new List<string>();
         await foreach (var old in store.ListAsync(RemoteKeys.Timeline(tenantId, timelineId) + RemoteKeys.IndexPartPrefix, ct))
-            if (RemoteKeys.GenerationOf(old.Key) is { } g && g < generation)
-                await store.DeleteAsync(old.Key, ct);
+            if (RemoteKeys.GenerationOf(old.Key) is { } g && g < generation) older.Add(old.Key);
+        if (older.Count == 0) return;
+        await EnsureCurrentAsync(ct);
+        foreach (var key in older) await store.DeleteAsync(key, ct);
+    }
+
+    /// <summary>
+    /// Deleting is safe only for the newest generation's holder (ARCHITECTURE.md invariant 5): a
+    /// pageserver that was failed away from while it still ran must not delete what the new one reads.
+    /// </summary>
+    public async Task EnsureCurrentAsync(CancellationToken ct)
+    {
+        if (generationIsCurrent is not null && !await generationIsCurrent(ct))
+            throw new StaleGenerationException(tenantId, timelineId, generation);
     }
 
     /// <summary>Stops listing layers (the next manifest leaves them out); returns those that were listed.</summary>
@@ -61,7 +76,10 @@ internal sealed class RemoteTimeline(IObjectStore store, string tenantId, string
     /// <summary>Deletes forgotten layers' objects, except any a newer generation wrote.</summary>
     public async Task DeleteAsync(IEnumerable<RemoteLayer> layers, CancellationToken ct)
     {
-        foreach (var layer in layers)
+        var doomed = layers.ToList();
+        if (doomed.Count == 0) return;
+        await EnsureCurrentAsync(ct);
+        foreach (var layer in doomed)
             if (layer.Generation <= generation)
                 await store.DeleteAsync(RemoteKeys.Layer(tenantId, timelineId, layer.Name, layer.Generation), ct);
     }
@@ -97,3 +115,7 @@ internal sealed class RemoteTimeline(IObjectStore store, string tenantId, string
         return found.ToList();
     }
 }
+
+/// <summary>The storage controller has issued a newer generation of the timeline: this pageserver may not delete.</summary>
+internal sealed class StaleGenerationException(string tenantId, string timelineId, ulong generation)
+    : Exception($"generation {generation} of {tenantId}/{timelineId} is no longer current (the storage controller attached it elsewhere): deletions refused");

@@ -327,6 +327,8 @@ internal sealed partial class PageserverTimeline : IWalSink, IAsyncDisposable
         if (_remote is null) return;
         var remoteConsistent = Metadata.RemoteConsistent;
         if (remoteConsistent == _reportedRemoteConsistent && DateTime.UtcNow - _lastReport < TimeSpan.FromSeconds(10)) return;
+        // A pageserver failed away from must not let safekeepers trim WAL the new attached one still reads.
+        if (remoteConsistent != _reportedRemoteConsistent) await _remote.EnsureCurrentAsync(ct);
         var key = Core.Api.SafekeeperClient.Key(TenantId, TimelineId);
         var reports = _options.Safekeepers.Select(async safekeeper =>
         {

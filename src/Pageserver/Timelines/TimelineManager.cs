@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using Polly;
+using Polly.Retry;
 using Microsoft.Extensions.Logging;
 using Storage.Core;
 using Storage.Core.Api;
@@ -9,6 +11,7 @@ using Storage.ObjectStore;
 using Storage.Pageserver.Images;
 using Storage.Pageserver.Remote;
 using Storage.Pageserver.Wal;
+using Storage.Proto.Pageserver;
 
 namespace Storage.Pageserver.Timelines;
 
@@ -19,99 +22,211 @@ namespace Storage.Pageserver.Timelines;
 internal sealed class TimelineManager(PageserverOptions options, IObjectStore? remoteStore, ILoggerFactory loggers, PageserverMetrics metrics) : IAsyncDisposable
 {
     private readonly ConcurrentDictionary<(string, string), PageserverTimeline> _timelines = new();
+    private readonly ConcurrentDictionary<(string, string), SecondaryTimeline> _secondaries = new();
+    // One creation, branch or location change at a time: each moves a timeline between states.
     private readonly SemaphoreSlim _createLock = new(1, 1);
     private readonly ILogger _logger = loggers.CreateLogger("Storage.Pageserver");
 
     public IReadOnlyCollection<PageserverTimeline> All => _timelines.Values.ToList();
+    public IReadOnlyCollection<SecondaryTimeline> Secondaries => _secondaries.Values.ToList();
 
     public PageserverTimeline Get(string tenantId, string timelineId)
     {
-        if (!TimelineIds.IsValid(tenantId) || !TimelineIds.IsValid(timelineId))
-            throw new RpcException(GrpcStatusCode.InvalidArgument, $"'{tenantId}'/'{timelineId}' is not a tenant/timeline id (32 hex characters each)");
-        return _timelines.TryGetValue((tenantId, timelineId), out var timeline)
-            ? timeline
-            : throw new RpcException(GrpcStatusCode.NotFound, $"timeline {tenantId}/{timelineId} is not on this pageserver");
+        CheckIds(tenantId, timelineId);
+        if (_timelines.TryGetValue((tenantId, timelineId), out var timeline)) return timeline;
+        throw _secondaries.ContainsKey((tenantId, timelineId))
+            ? new RpcException(GrpcStatusCode.FailedPrecondition, $"timeline {tenantId}/{timelineId} is only a secondary on pageserver {options.NodeId}: ask the attached pageserver")
+            : new RpcException(GrpcStatusCode.NotFound, $"timeline {tenantId}/{timelineId} is not on this pageserver");
     }
 
-    /// <summary>Starts every timeline on disk, then attaches those only object storage has.</summary>
+    private static void CheckIds(string tenantId, string timelineId)
+    {
+        if (!TimelineIds.IsValid(tenantId) || !TimelineIds.IsValid(timelineId))
+            throw new RpcException(GrpcStatusCode.InvalidArgument, $"'{tenantId}'/'{timelineId}' is not a tenant/timeline id (32 hex characters each)");
+    }
+
+    /// <summary>
+    /// With a storage controller: registers and takes the timelines it places here. Without one:
+    /// starts every timeline on disk, then attaches those only object storage has.
+    /// </summary>
     public async Task LoadAsync(CancellationToken ct)
     {
+        if (options.Controller is { } controller)
+        {
+            await LoadPlacedAsync(controller, ct);
+            return;
+        }
         var tenants = Path.Combine(options.DataDirectory, "tenants");
         if (Directory.Exists(tenants))
             foreach (var meta in Directory.EnumerateFiles(tenants, "timeline.meta", SearchOption.AllDirectories))
             {
                 var metadata = TimelineMetadata.Load(meta);
-                var remote = await RemoteForAsync(metadata.TenantId, metadata.TimelineId, metadata.Generation, ct);
-                metadata = metadata with { Generation = remote?.Generation ?? metadata.Generation + 1 };
-                var paths = TimelinePaths.For(options.DataDirectory, metadata.TenantId, metadata.TimelineId);
-                metadata.Save(paths.Metadata);
-                Add(paths, metadata, remote);
-                _logger.LogInformation("timeline {TenantId}/{TimelineId} loaded from disk, generation {Generation}, ingest resumes at {Lsn}",
-                    metadata.TenantId, metadata.TimelineId, metadata.Generation, metadata.DecodeFrom);
+                var index = remoteStore is null ? null : await RemoteTimeline.LatestIndexAsync(remoteStore, metadata.TenantId, metadata.TimelineId, ct);
+                await LoadFromDiskAsync(metadata, index, Math.Max(metadata.Generation, index?.Generation ?? 0) + 1);
             }
         if (remoteStore is null) return;
         foreach (var (tenant, timeline) in await RemoteTimeline.ListTimelinesAsync(remoteStore, ct))
             if (!_timelines.ContainsKey((tenant, timeline)))
-                await AttachFromRemoteAsync(tenant, timeline, ct);
+            {
+                var index = await RemoteTimeline.LatestIndexAsync(remoteStore, tenant, timeline, ct);
+                if (index != null) await AttachFromRemoteAsync(index, index.Generation + 1, ct);
+            }
     }
 
-    /// <summary>A remote handle with a generation above any written before, adopting the newest manifest's layers.</summary>
-    private async Task<RemoteTimeline?> RemoteForAsync(string tenantId, string timelineId, ulong localGeneration, CancellationToken ct)
+    /// <summary>Registers with the storage controller (retrying until it answers) and takes its placements.</summary>
+    private async Task LoadPlacedAsync(Uri controller, CancellationToken ct)
+    {
+        var address = options.AdvertisedAddress ?? throw new InvalidOperationException("a pageserver with a controller needs its advertised address");
+        var retry = new ResiliencePipelineBuilder().AddRetry(new RetryStrategyOptions
+        {
+            MaxRetryAttempts = int.MaxValue, Delay = TimeSpan.FromMilliseconds(100), MaxDelay = TimeSpan.FromSeconds(2), BackoffType = DelayBackoffType.Exponential,
+            OnRetry = args => { _logger.LogWarning("storage controller {Controller} does not answer, retrying: {Error}", controller, args.Outcome.Exception?.Message); return default; },
+        }).Build();
+        var placed = await retry.ExecuteAsync(async token => await ControllerClient.RegisterPageserverAsync(controller, options.NodeId, address, token), ct);
+        foreach (var location in placed.Locations)
+        {
+            var (tenant, timeline) = (location.Timeline.TenantId, location.Timeline.TimelineId);
+            if (location.Mode == LocationMode.Attached) await ActivateAsync(tenant, timeline, location.Generation, ct);
+            else if (location.Mode == LocationMode.Secondary) StartSecondary(tenant, timeline);
+        }
+        _logger.LogInformation("registered with storage controller {Controller} as {NodeId}: {Attached} attached, {Secondary} secondary timelines",
+            controller, options.NodeId, _timelines.Count, _secondaries.Count);
+    }
+
+    /// <summary>
+    /// The storage controller moves a timeline here or away: attached under <paramref name="generation"/>
+    /// (a secondary is promoted), secondary (an attached one is demoted and its data dropped), or detached.
+    /// </summary>
+    public async Task<object> SetLocationAsync(string tenantId, string timelineId, LocationMode mode, ulong generation, CancellationToken ct)
+    {
+        CheckIds(tenantId, timelineId);
+        if (mode == LocationMode.Attached && generation == 0) throw new RpcException(GrpcStatusCode.InvalidArgument, "an attach needs the generation the storage controller issued");
+        await _createLock.WaitAsync(ct);
+        try
+        {
+            var key = (tenantId, timelineId);
+            _timelines.TryGetValue(key, out var attached);
+            _secondaries.TryGetValue(key, out var secondary);
+            switch (mode)
+            {
+                case LocationMode.Attached:
+                    if (attached?.Metadata.Generation == generation) return attached;
+                    if (attached != null) await StopAttachedAsync(attached);
+                    if (secondary != null) await StopSecondaryAsync(secondary);
+                    return await ActivateAsync(tenantId, timelineId, generation, ct);
+                case LocationMode.Secondary:
+                    if (secondary != null) return secondary;
+                    if (attached != null)
+                    {
+                        await StopAttachedAsync(attached);
+                        _logger.LogWarning("timeline {TenantId}/{TimelineId} demoted to secondary (generation {Generation} is stale)", tenantId, timelineId, attached.Metadata.Generation);
+                    }
+                    return StartSecondary(tenantId, timelineId);
+                case LocationMode.Detached:
+                    if (attached != null) await StopAttachedAsync(attached);
+                    if (secondary != null) await StopSecondaryAsync(secondary);
+                    Wipe(TimelinePaths.For(options.DataDirectory, tenantId, timelineId));
+                    return new object();
+                default:
+                    throw new RpcException(GrpcStatusCode.InvalidArgument, $"unknown location mode {mode}");
+            }
+        }
+        finally { _createLock.Release(); }
+    }
+
+    private async Task StopAttachedAsync(PageserverTimeline timeline)
+    {
+        _timelines.TryRemove((timeline.TenantId, timeline.TimelineId), out _);
+        await timeline.DisposeAsync();
+    }
+
+    private async Task StopSecondaryAsync(SecondaryTimeline secondary)
+    {
+        _secondaries.TryRemove((secondary.TenantId, secondary.TimelineId), out _);
+        await secondary.DisposeAsync();
+    }
+
+    private SecondaryTimeline StartSecondary(string tenantId, string timelineId)
+    {
+        if (remoteStore is null) throw new RpcException(GrpcStatusCode.FailedPrecondition, "a secondary needs object storage to download from");
+        var paths = TimelinePaths.For(options.DataDirectory, tenantId, timelineId);
+        if (File.Exists(paths.Metadata) || !LayerMirror.ExistsIn(paths)) Wipe(paths); // an attached timeline's data, not a mirror
+        Directory.CreateDirectory(paths.Root);
+        var secondary = new SecondaryTimeline(paths, new RemoteTimeline(remoteStore, tenantId, timelineId, generation: 0), tenantId, timelineId, options.SecondaryRefresh, _logger);
+        _secondaries[(tenantId, timelineId)] = secondary;
+        secondary.Start();
+        _logger.LogInformation("timeline {TenantId}/{TimelineId} is secondary here: its layers are kept downloaded", tenantId, timelineId);
+        return secondary;
+    }
+
+    /// <summary>
+    /// Attaches under <paramref name="generation"/>: from the local disk when it holds the timeline at
+    /// least as far as the newest manifest, otherwise from object storage (a secondary's mirror
+    /// makes that a download of the newest layers only).
+    /// </summary>
+    private async Task<PageserverTimeline> ActivateAsync(string tenantId, string timelineId, ulong generation, CancellationToken ct)
+    {
+        var paths = TimelinePaths.For(options.DataDirectory, tenantId, timelineId);
+        var index = remoteStore is null ? null : await RemoteTimeline.LatestIndexAsync(remoteStore, tenantId, timelineId, ct);
+        if (File.Exists(paths.Metadata) && !LayerMirror.ExistsIn(paths))
+        {
+            var metadata = TimelineMetadata.Load(paths.Metadata);
+            if (index is null || metadata.WalFetch >= index.Metadata.RemoteConsistent)
+                return await LoadFromDiskAsync(metadata, index, generation);
+        }
+        return await AttachFromRemoteAsync(index ?? throw new RpcException(GrpcStatusCode.NotFound,
+            $"timeline {tenantId}/{timelineId} is neither on this pageserver's disk nor in object storage"), generation, ct);
+    }
+
+    private Task<PageserverTimeline> LoadFromDiskAsync(TimelineMetadata metadata, IndexPart? index, ulong generation)
+    {
+        var remote = NewRemote(metadata.TenantId, metadata.TimelineId, generation);
+        if (index != null) remote?.Adopt(index.Layers);
+        metadata = metadata with { Generation = generation };
+        var paths = TimelinePaths.For(options.DataDirectory, metadata.TenantId, metadata.TimelineId);
+        metadata.Save(paths.Metadata);
+        var timeline = Add(paths, metadata, remote);
+        _logger.LogInformation("timeline {TenantId}/{TimelineId} loaded from disk, generation {Generation}, ingest resumes at {Lsn}",
+            metadata.TenantId, metadata.TimelineId, metadata.Generation, metadata.DecodeFrom);
+        return Task.FromResult(timeline);
+    }
+
+    /// <summary>Object storage of the timeline under <paramref name="generation"/>; deletions checked with the controller, if there is one.</summary>
+    private RemoteTimeline? NewRemote(string tenantId, string timelineId, ulong generation)
     {
         if (remoteStore is null) return null;
-        var index = await RemoteTimeline.LatestIndexAsync(remoteStore, tenantId, timelineId, ct);
-        var remote = new RemoteTimeline(remoteStore, tenantId, timelineId, Math.Max(localGeneration, index?.Generation ?? 0) + 1);
-        if (index != null) remote.Adopt(index.Layers);
-        return remote;
+        Func<CancellationToken, Task<bool>>? isCurrent = options.Controller is { } controller
+            ? ct => ControllerClient.ValidateGenerationAsync(controller, options.NodeId, tenantId, timelineId, generation, ct)
+            : null;
+        return new RemoteTimeline(remoteStore, tenantId, timelineId, generation, isCurrent);
     }
 
     /// <summary>
     /// Rebuilds a timeline from its newest manifest: its WAL layers, indexes and images are
-    /// downloaded, and ingest resumes from the manifest's resume point, re-reading the tail from
-    /// the safekeepers (they keep WAL above remote_consistent_lsn).
+    /// downloaded (those a secondary already has are kept), and ingest resumes from the manifest's
+    /// resume point, re-reading the tail from the safekeepers (they keep WAL above remote_consistent_lsn).
     /// </summary>
-    private async Task AttachFromRemoteAsync(string tenantId, string timelineId, CancellationToken ct)
+    private async Task<PageserverTimeline> AttachFromRemoteAsync(IndexPart index, ulong generation, CancellationToken ct)
     {
-        var index = await RemoteTimeline.LatestIndexAsync(remoteStore!, tenantId, timelineId, ct)
-            ?? throw new InvalidOperationException($"timeline {tenantId}/{timelineId} has no manifest");
+        var (tenantId, timelineId) = (index.Metadata.TenantId, index.Metadata.TimelineId);
         var paths = TimelinePaths.For(options.DataDirectory, tenantId, timelineId);
-        if (Directory.Exists(paths.Root)) Directory.Delete(paths.Root, recursive: true); // an attach cut short
-        var remote = new RemoteTimeline(remoteStore!, tenantId, timelineId, index.Generation + 1);
+        if (!LayerMirror.ExistsIn(paths)) Wipe(paths); // an attach cut short, or data older than the manifest
+        var remote = NewRemote(tenantId, timelineId, generation)!;
         remote.Adopt(index.Layers);
-        using (var wal = new WalSegmentStore(paths.Wal, WalGeometry.Default))
-        {
-            foreach (var layer in index.Layers)
-            {
-                if (wal.Geometry.TryParseSegmentFileName(layer.Name, out _, out var segment))
-                    await remote.DownloadAsync(layer, content => wal.InstallAsync(segment, content, ct), ct);
-                else if (layer.Name.EndsWith(".index", StringComparison.Ordinal))
-                    await remote.DownloadAsync(layer, content => SaveAsync(content, Path.Combine(paths.Wal, layer.Name), ct), ct);
-            }
-        }
-        var images = new ImageCatalog(paths.Images);
-        foreach (var image in index.Images)
-        {
-            var layer = index.Layers.FirstOrDefault(l => l.Name == image.FileName)
-                ?? throw new ObjectCorruptException(image.FileName, "the manifest lists an image without its layer");
-            await remote.DownloadAsync(layer, content => SaveAsync(content, images.PathOf(image), ct), ct);
-            images.Register(image);
-        }
-        var metadata = index.Metadata with { Generation = remote.Generation };
-        metadata.Save(paths.Metadata); // last: a timeline directory without it is an attach to redo
-        Add(paths, metadata, remote);
-        _logger.LogInformation("timeline {TenantId}/{TimelineId} attached from object storage (manifest generation {Old}, now {Generation}): {Layers} layers, remote consistent at {Lsn}",
-            tenantId, timelineId, index.Generation, remote.Generation, index.Layers.Count, metadata.RemoteConsistent);
+        var mirror = new LayerMirror(paths, remote);
+        var downloaded = await mirror.SyncAsync(index, ct);
+        var metadata = index.Metadata with { Generation = generation };
+        metadata.Save(paths.Metadata); // the timeline is real from here; a crash before redoes the sync
+        mirror.Seal();
+        var timeline = Add(paths, metadata, remote);
+        _logger.LogInformation("timeline {TenantId}/{TimelineId} attached from object storage (manifest generation {Old}, now {Generation}): {Downloaded} of {Layers} layers downloaded, remote consistent at {Lsn}",
+            tenantId, timelineId, index.Generation, generation, downloaded, index.Layers.Count, metadata.RemoteConsistent);
+        return timeline;
     }
 
-    private static async Task SaveAsync(Stream content, string path, CancellationToken ct)
+    private static void Wipe(TimelinePaths paths)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        await using var file = new FileStream(path + ".download", FileMode.Create, FileAccess.Write);
-        await content.CopyToAsync(file, ct);
-        await file.FlushAsync(ct);
-        Core.Storage.FileSync.DataSync(file.SafeFileHandle);
-        file.Close();
-        File.Move(path + ".download", path, overwrite: true);
+        if (Directory.Exists(paths.Root)) Directory.Delete(paths.Root, recursive: true);
     }
 
     private PageserverTimeline Add(TimelinePaths paths, TimelineMetadata metadata, RemoteTimeline? remote)
@@ -124,7 +239,7 @@ internal sealed class TimelineManager(PageserverOptions options, IObjectStore? r
     }
 
     /// <summary>Creates a timeline with initdb: its first image, and its WAL starting after initdb's.</summary>
-    public async Task<PageserverTimeline> CreateAsync(string tenantId, string timelineId, IReadOnlyList<Uri> safekeepers, CancellationToken ct)
+    public async Task<PageserverTimeline> CreateAsync(string tenantId, string timelineId, IReadOnlyList<Uri> safekeepers, ulong generation, CancellationToken ct)
     {
         await _createLock.WaitAsync(ct);
         try
@@ -144,7 +259,6 @@ internal sealed class TimelineManager(PageserverOptions options, IObjectStore? r
                 var segmentPath = Path.Combine(data, "pg_wal", WalGeometry.Default.SegmentFileName(1, WalGeometry.Default.SegmentNumber(control.Checkpoint)));
                 var end = EndOfInitdbWal(segmentPath, control.Checkpoint);
 
-                var generation = 1UL;
                 var images = new ImageCatalog(paths.Images);
                 await images.AddDirectoryAsync(data, control.Redo, end, ImageKind.ShutDown, generation, ct);
                 using (var wal = new WalSegmentStore(paths.Wal, WalGeometry.Default))
@@ -177,7 +291,7 @@ internal sealed class TimelineManager(PageserverOptions options, IObjectStore? r
     /// (a record boundary): it gets the ancestor's image below that point and the ancestor's WAL
     /// from the image's redo point up to it, and continues with its own WAL from there.
     /// </summary>
-    public async Task<PageserverTimeline> BranchAsync(PageserverTimeline ancestor, string timelineId, Lsn at, IReadOnlyList<Uri> safekeepers, CancellationToken ct)
+    public async Task<PageserverTimeline> BranchAsync(PageserverTimeline ancestor, string timelineId, Lsn at, IReadOnlyList<Uri> safekeepers, ulong generation, CancellationToken ct)
     {
         await _createLock.WaitAsync(ct);
         try
@@ -190,7 +304,6 @@ internal sealed class TimelineManager(PageserverOptions options, IObjectStore? r
             if (!isBoundary)
                 throw new RpcException(GrpcStatusCode.InvalidArgument, $"{at} is not a WAL record boundary of {ancestor.TenantId}/{ancestor.TimelineId} (branch at a commit, a timestamp, or the end of its WAL)");
             var paths = PrepareNew(ancestor.TenantId, timelineId);
-            var generation = 1UL;
             var images = new ImageCatalog(paths.Images);
             await images.AddAsync(image.Redo, image.End, image.Kind, generation, async output =>
             {
@@ -223,9 +336,8 @@ internal sealed class TimelineManager(PageserverOptions options, IObjectStore? r
 
     private TimelinePaths PrepareNew(string tenantId, string timelineId)
     {
-        if (!TimelineIds.IsValid(tenantId) || !TimelineIds.IsValid(timelineId))
-            throw new RpcException(GrpcStatusCode.InvalidArgument, $"'{tenantId}'/'{timelineId}' is not a tenant/timeline id (32 hex characters each)");
-        if (_timelines.ContainsKey((tenantId, timelineId)))
+        CheckIds(tenantId, timelineId);
+        if (_timelines.ContainsKey((tenantId, timelineId)) || _secondaries.ContainsKey((tenantId, timelineId)))
             throw new RpcException(GrpcStatusCode.AlreadyExists, $"timeline {tenantId}/{timelineId} exists");
         var paths = TimelinePaths.For(options.DataDirectory, tenantId, timelineId);
         if (Directory.Exists(paths.Root)) Directory.Delete(paths.Root, recursive: true); // a creation cut short
@@ -237,7 +349,7 @@ internal sealed class TimelineManager(PageserverOptions options, IObjectStore? r
     private async Task<PageserverTimeline> FinishCreateAsync(TimelinePaths paths, TimelineMetadata metadata, IReadOnlyList<Uri> safekeepers, CancellationToken ct)
     {
         metadata.Save(paths.Metadata);
-        var remote = remoteStore is null ? null : new RemoteTimeline(remoteStore, metadata.TenantId, metadata.TimelineId, metadata.Generation);
+        var remote = NewRemote(metadata.TenantId, metadata.TimelineId, metadata.Generation);
         var timeline = Add(paths, metadata, remote);
         var key = SafekeeperClient.Key(metadata.TenantId, metadata.TimelineId);
         foreach (var safekeeper in safekeepers)
@@ -264,6 +376,8 @@ internal sealed class TimelineManager(PageserverOptions options, IObjectStore? r
     public async ValueTask DisposeAsync()
     {
         foreach (var timeline in _timelines.Values) await timeline.DisposeAsync();
+        foreach (var secondary in _secondaries.Values) await secondary.DisposeAsync();
         _timelines.Clear();
+        _secondaries.Clear();
     }
 }

@@ -11,4 +11,6 @@ internal sealed record TimelinePaths(string Root)
     public string Images => Path.Combine(Root, "images");
     public string Replay => Path.Combine(Root, "replay");
     public string Scratch => Path.Combine(Root, "scratch");
+    /// <summary>The layers a secondary (or an attach in progress) has downloaded: written only by <see cref="Remote.LayerMirror"/>.</summary>
+    public string DownloadedLayers => Path.Combine(Root, "layers.downloaded");
 }

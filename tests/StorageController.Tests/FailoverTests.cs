@@ -1,0 +1,126 @@
+using Storage.Core;
+using Storage.Core.Api;
+using Storage.Core.Grpc;
+using Storage.Proto.Pageserver;
+using Storage.Testing;
+
+namespace Storage.StorageController.Tests;
+
+/// <summary>
+/// The storage controller with two real pageservers (ps1 attached, ps2 secondary), three real
+/// safekeepers and real compute agents with PostgreSQL 15, over a local-folder object store.
+/// </summary>
+public sealed class FailoverTests
+{
+    private static readonly TimeSpan Slow = TimeSpan.FromSeconds(120);
+
+    private static async Task<T> EventuallyAsync<T>(Func<Task<T>> probe, Func<T, bool> done, TimeSpan timeout, Func<string> describe)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            T value;
+            try { value = await probe(); }
+            catch (Exception e) when (e is RpcException or HttpRequestException or IOException)
+            {
+                if (clock.Elapsed > timeout) throw new TimeoutException($"not reached within {timeout.TotalSeconds:0} s: {e.Message}\n{describe()}");
+                await Task.Delay(200);
+                continue;
+            }
+            if (done(value)) return value;
+            if (clock.Elapsed > timeout) throw new TimeoutException($"not reached within {timeout.TotalSeconds:0} s; last: {value}\n{describe()}");
+            await Task.Delay(200);
+        }
+    }
+
+    private static Task<TimelineInfo?> ReportedAsync(PageserverNode node, ComputeCluster cluster) =>
+        PageserverClient.ListTimelinesAsync(node.Uri).ContinueWith(t => t.Result.Timelines.FirstOrDefault(i => i.Timeline.TimelineId == cluster.TimelineId));
+
+    [Fact]
+    public async Task Attached_pageserver_killed_under_writes_the_secondary_takes_over_and_no_acknowledged_commit_is_lost()
+    {
+        await using var cluster = await ComputeCluster.StartAsync(vms: 2, withController: true);
+        var controller = cluster.Controller!;
+        var (ps1, ps2) = (cluster.Pageservers[0], cluster.Pageservers[1]);
+        await controller.WaitForPlacementAsync(cluster.TenantId, cluster.TimelineId, p => p.SecondaryNode == "ps2", Slow);
+        await EventuallyAsync(() => ReportedAsync(ps2, cluster), i => i?.Mode == LocationMode.Secondary, Slow, cluster.Logs);
+
+        await cluster.AttachOrThrowAsync(cluster.Vms[0]);
+        var cs = Sql.ConnectionString(cluster, cluster.Vms[0]);
+        await Sql.ExecAsync(cs, "create table acked (id int primary key, pad text)");
+        using var stop = new CancellationTokenSource();
+        long acked = 0;
+        var writer = Task.Run(async () =>
+        {
+            for (int batch = 0; !stop.IsCancellationRequested; batch++)
+            {
+                await Sql.ExecAsync(cs, $"insert into acked select g, repeat('y', 500) from generate_series({batch * 1000 + 1}, {batch * 1000 + 1000}) g");
+                Interlocked.Exchange(ref acked, (batch + 1) * 1000L);
+            }
+        });
+        // Some WAL in object storage first, so the secondary has layers to keep downloaded.
+        await EventuallyAsync(() => ps1.TimelineAsync(cluster.TenantId, cluster.TimelineId),
+            i => i.RemoteConsistentLsn > cluster.Timeline.StartLsn + (ulong)WalGeometry.DefaultSegmentSize, Slow, cluster.Logs);
+
+        await ps1.KillAsync();
+        var promoted = await controller.WaitForPlacementAsync(cluster.TenantId, cluster.TimelineId, p => p.AttachedNode == "ps2", Slow);
+        Assert.Equal(2UL, promoted.Generation);
+        Assert.Equal("ps1", promoted.SecondaryNode);
+        var onPs2 = await EventuallyAsync(() => ReportedAsync(ps2, cluster), i => i?.Mode == LocationMode.Attached, Slow, cluster.Logs);
+        Assert.Equal(2UL, onPs2!.Generation);
+
+        // The running compute never noticed: commits go on through the safekeepers.
+        var before = Interlocked.Read(ref acked);
+        await EventuallyAsync(() => Task.FromResult(Interlocked.Read(ref acked)), n => n > before + 2000, Slow, cluster.Logs);
+        await stop.CancelAsync();
+        await writer;
+
+        // A new compute starts from ps2 (ps1 is down and is skipped) with every acknowledged row.
+        await cluster.Vms[0].DetachAsync();
+        await cluster.AttachOrThrowAsync(cluster.Vms[1]);
+        Assert.Equal(Interlocked.Read(ref acked), await Sql.ScalarAsync(Sql.ConnectionString(cluster, cluster.Vms[1]), "select count(*) from acked"));
+        Assert.Contains("basebackup of", File.ReadAllText(ps2.LogFile));
+
+        // ps1 comes back as the secondary; its old generation may no longer delete anything.
+        await ps1.StartAsync();
+        await EventuallyAsync(() => ReportedAsync(ps1, cluster), i => i?.Mode == LocationMode.Secondary, Slow, cluster.Logs);
+        Assert.False(await ControllerClient.ValidateGenerationAsync(controller.Uri, "ps1", cluster.TenantId, cluster.TimelineId, 1));
+        Assert.True(await ControllerClient.ValidateGenerationAsync(controller.Uri, "ps2", cluster.TenantId, cluster.TimelineId, 2));
+        var status = await controller.StatusAsync();
+        Assert.Equal(1UL, status.Failovers);
+        Assert.All(status.Nodes, n => Assert.True(n.Online, $"{n.NodeId} offline"));
+        using var http = new HttpClient();
+        Assert.Contains("controller_failovers_total", await http.GetStringAsync(new Uri(controller.HttpUri, "/metrics")));
+    }
+
+    [Fact]
+    public async Task A_pageserver_that_hangs_is_failed_away_from_and_demoted_when_it_wakes_and_its_deletions_are_refused()
+    {
+        await using var cluster = await ComputeCluster.StartAsync(vms: 1, withController: true);
+        var controller = cluster.Controller!;
+        var (ps1, ps2) = (cluster.Pageservers[0], cluster.Pageservers[1]);
+        await cluster.AttachOrThrowAsync(cluster.Vms[0]);
+        var cs = Sql.ConnectionString(cluster, cluster.Vms[0]);
+        await Sql.ExecAsync(cs, "create table t (id int primary key)");
+        await Sql.ExecAsync(cs, "insert into t select generate_series(1, 100)");
+        await EventuallyAsync(() => ReportedAsync(ps2, cluster), i => i?.Mode == LocationMode.Secondary, Slow, cluster.Logs);
+
+        ps1.Freeze(); // it still believes it is attached, with generation 1
+        try
+        {
+            await controller.WaitForPlacementAsync(cluster.TenantId, cluster.TimelineId, p => p.AttachedNode == "ps2" && p.Generation == 2, Slow);
+            await Sql.ExecAsync(cs, "insert into t select generate_series(101, 200)");
+        }
+        finally { ps1.Thaw(); }
+
+        // Awake again, ps1 hears from the reconciler that it is only the secondary now.
+        await EventuallyAsync(() => ReportedAsync(ps1, cluster), i => i?.Mode == LocationMode.Secondary, Slow, cluster.Logs);
+        var onPs2 = await EventuallyAsync(() => ReportedAsync(ps2, cluster), i => i?.Mode == LocationMode.Attached, Slow, cluster.Logs);
+        Assert.Equal(2UL, onPs2!.Generation);
+        var commit = (await cluster.Safekeepers.StatusAsync(0)).CommitLsn;
+        await EventuallyAsync(() => ReportedAsync(ps2, cluster), i => i!.IngestedLsn >= commit, Slow, cluster.Logs);
+        // What a generation-1 writer may do is checked with the controller, and refused.
+        Assert.False(await ControllerClient.ValidateGenerationAsync(controller.Uri, "ps1", cluster.TenantId, cluster.TimelineId, 1));
+        Assert.Equal(200, await Sql.ScalarAsync(cs, "select count(*) from t"));
+    }
+}

@@ -1,0 +1,65 @@
+using Storage.Core.Api;
+using Storage.Core.Processes;
+using Storage.Proto.Controller;
+
+namespace Storage.Testing;
+
+/// <summary>A storage controller process on free ports, its state in <c>root/controller</c>; it can be killed and started again.</summary>
+public sealed class ControllerNode(string root) : IAsyncDisposable
+{
+    private ServiceProcess? _process;
+    private int _grpcPort, _httpPort;
+
+    public string DataDirectory { get; } = Path.Combine(root, "controller");
+    public string LogFile => Path.Combine(root, "controller.log");
+    public Uri Uri => new($"http://127.0.0.1:{_grpcPort}");
+    public Uri HttpUri => new($"http://127.0.0.1:{_httpPort}");
+
+    public static async Task<ControllerNode> StartAsync(string root)
+    {
+        var node = new ControllerNode(root);
+        await node.StartAsync();
+        return node;
+    }
+
+    /// <summary>Heartbeats every 200 ms, failover after 1.5 s without an answer: quick tests.</summary>
+    public async Task StartAsync()
+    {
+        if (_grpcPort == 0) (_grpcPort, _httpPort) = (ServiceProcess.FreePort(), ServiceProcess.FreePort());
+        _process = await ServiceProcess.StartAsync(ControllerCommand.Assembly,
+            ControllerCommand.Arguments(_grpcPort, _httpPort, DataDirectory, TimeSpan.FromMilliseconds(200), TimeSpan.FromMilliseconds(1500)), LogFile);
+    }
+
+    public async Task KillAsync()
+    {
+        if (_process is null) return;
+        _process.Kill();
+        await _process.DisposeAsync();
+        _process = null;
+    }
+
+    public Task<ControllerStatusResponse> StatusAsync() => ControllerClient.StatusAsync(Uri);
+
+    /// <summary>Waits until the timeline's placement satisfies <paramref name="condition"/>; returns it.</summary>
+    public async Task<TimelinePlacement> WaitForPlacementAsync(string tenantId, string timelineId, Func<TimelinePlacement, bool> condition, TimeSpan timeout)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            var placement = await ControllerClient.GetPlacementAsync(Uri, tenantId, timelineId);
+            if (condition(placement)) return placement;
+            if (clock.Elapsed > timeout) throw new TimeoutException($"placement still {placement} after {timeout.TotalSeconds:0} s\n{Logs()}");
+            await Task.Delay(100);
+        }
+    }
+
+    public string Logs() => File.Exists(LogFile) ? string.Join("\n", File.ReadLines(LogFile).TakeLast(40)) : "";
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_process is null) return;
+        await ServiceProcess.StopPidAsync(_process.Pid, TimeSpan.FromSeconds(10));
+        await _process.DisposeAsync();
+        _process = null;
+    }
+}
