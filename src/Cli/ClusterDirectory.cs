@@ -13,6 +13,8 @@ public sealed class ClusterDirectory(string root)
     /// <summary>A VM's folder, as the control plane's pool lays it out: PostgreSQL data directory (a cache), postgres.pid, log.</summary>
     public string VmWorkDir(string vmId) => Path.Combine(ControlPlaneDir, "vms", vmId);
     public string DataDir(PageserverEntry ps) => Path.Combine(Root, ps.Name);
+    /// <summary>The storage controller's state: nodes, placements, generations.</summary>
+    public string ControllerDir => Path.Combine(Root, "controller");
     /// <summary>The object store (LocalFs): offloaded WAL, the pageserver's layers and manifests.</summary>
     public string RemoteStorage => Path.Combine(Root, "remote");
     public string TimelineDir(SafekeeperEntry sk, ClusterState state) => Path.Combine(DataDir(sk), state.TenantId, state.TimelineId);

@@ -14,6 +14,7 @@ public sealed class ClusterProcesses(ClusterDirectory dir)
         SafekeeperEntry sk => StartAsync(sk, state),
         PageserverEntry ps => StartAsync(ps, state),
         ProxyEntry proxy => StartAsync(proxy, state),
+        ControllerEntry controller => StartAsync(controller),
         _ => throw new ArgumentException($"cannot start {process.Name}: unknown kind of process"),
     };
 
@@ -25,7 +26,14 @@ public sealed class ClusterProcesses(ClusterDirectory dir)
     /// <summary>Starts a pageserver detached and records its PID.</summary>
     public Task StartAsync(PageserverEntry ps, ClusterState state) =>
         StartAsync(ps, PageserverCommand.Assembly, PageserverCommand.Arguments(ps.Name, ps.Port, ps.HttpPort, dir.DataDir(ps), state.Safekeepers.Select(s => s.Uri),
-            extra: ObjectStoreArguments(state)));
+            extra: ObjectStoreArguments(state).Concat(ControllerArguments(state))));
+
+    /// <summary>Starts the storage controller detached and records its PID.</summary>
+    public Task StartAsync(ControllerEntry controller) =>
+        StartAsync(controller, ControllerCommand.Assembly, ControllerCommand.Arguments(controller.Port, controller.HttpPort, dir.ControllerDir));
+
+    private static IEnumerable<string> ControllerArguments(ClusterState state) =>
+        state.Controller is { } controller ? ["--controller", controller.Uri.ToString()] : [];
 
     private IEnumerable<string> ObjectStoreArguments(ClusterState state) =>
         (state.ObjectStore ?? new ObjectStoreEntry(null, null, null, null, null)).Arguments(dir.RemoteStorage);
@@ -37,7 +45,7 @@ public sealed class ClusterProcesses(ClusterDirectory dir)
     public Task StartAsync(ProxyEntry proxy, ClusterState state) =>
         StartAsync(proxy, ProxyCommand.Assembly, ProxyCommand.Arguments(proxy.Port, proxy.AdminPort, dir.ControlPlaneDir,
             state.Safekeepers.Select(s => s.Uri), state.Pageservers.Select(p => p.Uri), proxy.PoolSize,
-            extra: ["--default-endpoint", state.Endpoint?.Id ?? "main"]), TimeSpan.FromSeconds(150));
+            extra: ["--default-endpoint", state.Endpoint?.Id ?? "main", .. ControllerArguments(state)]), TimeSpan.FromSeconds(150));
 
     private async Task StartAsync(IProcessEntry entry, string assembly, string[] args, TimeSpan? readyTimeout = null)
     {

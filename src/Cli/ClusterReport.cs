@@ -35,6 +35,13 @@ public sealed record ControlPlaneReport(ProxyReport Proxy, IReadOnlyList<Endpoin
 public sealed record PageserverReport(string Name, int? Pid, bool Alive, string Address, bool Reachable, string? Error,
     IReadOnlyList<PageserverTimelineReport> Timelines);
 
+/// <summary>One timeline as the storage controller places it.</summary>
+public sealed record PlacementReport(string TenantId, string TimelineId, string Attached, string Secondary, ulong Generation);
+
+/// <summary>What `status` reports about the storage controller: its pageservers' health and the placements.</summary>
+public sealed record ControllerReport(int? Pid, bool Alive, string Address, bool Reachable, string? Error, ulong Failovers,
+    IReadOnlyList<string> OnlinePageservers, IReadOnlyList<PlacementReport> Placements);
+
 /// <summary>Gathers the status of every process; an unreachable one is reported, never thrown.</summary>
 public static class ClusterReport
 {
@@ -80,6 +87,25 @@ public static class ClusterReport
         catch (Exception e) when (IsUnreachable(e))
         {
             return new(ps.Name, ps.Pid, true, address, false, e.Message, []);
+        }
+    }
+
+    public static async Task<ControllerReport?> GatherControllerAsync(ClusterState state)
+    {
+        if (state.Controller is not { } controller) return null;
+        bool alive = ClusterProcesses.IsRunning(controller);
+        var address = $"127.0.0.1:{controller.Port}";
+        if (!alive) return new(controller.Pid, false, address, false, "process not running", 0, [], []);
+        try
+        {
+            var status = await ControllerClient.StatusAsync(controller.Uri, Timeout);
+            return new(controller.Pid, true, address, true, null, status.Failovers,
+                status.Nodes.Where(n => n.Online).Select(n => n.NodeId).ToList(),
+                status.Placements.Select(p => new PlacementReport(p.Timeline.TenantId, p.Timeline.TimelineId, p.AttachedNode, p.SecondaryNode, p.Generation)).ToList());
+        }
+        catch (Exception e) when (IsUnreachable(e))
+        {
+            return new(controller.Pid, true, address, false, e.Message, 0, [], []);
         }
     }
 

@@ -63,6 +63,17 @@ public sealed class PageserverEntry : IProcessEntry
     [JsonIgnore] public Uri Uri => new($"http://127.0.0.1:{Port}");
 }
 
+/// <summary>The storage controller: places timelines on the pageservers, issues generations, fails over.</summary>
+public sealed class ControllerEntry : IProcessEntry
+{
+    public required int Port { get; init; }
+    public required int HttpPort { get; init; }
+    public int? Pid { get; set; }
+
+    [JsonIgnore] public string Name => "controller";
+    [JsonIgnore] public Uri Uri => new($"http://127.0.0.1:{Port}");
+}
+
 /// <summary>The default endpoint users connect to and its role; the control plane registers it on the first `up`.</summary>
 public sealed class EndpointEntry
 {
@@ -103,6 +114,8 @@ public sealed class ClusterState
     public required string TimelineId { get; init; }
     public required List<SafekeeperEntry> Safekeepers { get; init; }
     public List<PageserverEntry> Pageservers { get; init; } = new();
+    /// <summary>Null in a cluster.json of an older storagectl (one pageserver, no controller) until `up` migrates it.</summary>
+    public ControllerEntry? Controller { get; set; }
     /// <summary>Null in a cluster.json of an older storagectl, which ran its VM itself (see <see cref="LegacyComputes"/>).</summary>
     public ProxyEntry? Proxy { get; set; }
     [JsonPropertyName("computes")] public List<LegacyComputeEntry>? LegacyComputes { get; set; }
@@ -129,13 +142,20 @@ public sealed class ClusterState
     /// <summary>
     /// Groups to stop one after the other: the proxy first (its control plane stops its VMs, each
     /// stopping PostgreSQL cleanly while the safekeepers still commit), then pageservers (they stream
-    /// from the safekeepers), then safekeepers.
+    /// from the safekeepers), then the controller (so it sees no pageserver die), then safekeepers.
     /// </summary>
     [JsonIgnore] public IEnumerable<IEnumerable<IProcessEntry>> StopOrder =>
-        [(IEnumerable<IProcessEntry>?)LegacyComputes ?? [], Proxy is null ? [] : [Proxy], Pageservers, Safekeepers];
+        [(IEnumerable<IProcessEntry>?)LegacyComputes ?? [], Proxy is null ? [] : [Proxy], Pageservers, Controller is null ? [] : [Controller], Safekeepers];
 
-    /// <summary>Ports of the proxy: below the old VM ports, above the HTTP ports of sk1..sk3 and ps1 (base+10..15 by default).</summary>
+    /// <summary>Ports of the proxy: below the old VM ports, above the HTTP ports of sk1..sk3, ps1, ps2 and the controller (base+10..17 by default).</summary>
     public static ProxyEntry NewProxy(int basePort) => new() { Port = basePort + 19, AdminPort = basePort + 18 };
+
+    /// <summary>ps1 and ps2 beside the safekeepers: gRPC at base+5 and base+6, HTTP at the HTTP base+5 and +6.</summary>
+    public static PageserverEntry NewPageserver(int number, int basePort, int httpBasePort) =>
+        new() { Name = $"ps{number}", Port = basePort + 4 + number, HttpPort = httpBasePort + 4 + number };
+
+    /// <summary>The storage controller: gRPC at base+7, HTTP at the HTTP base+7.</summary>
+    public static ControllerEntry NewController(int basePort, int httpBasePort) => new() { Port = basePort + 7, HttpPort = httpBasePort + 7 };
 
     /// <summary>A fresh cluster: three safekeepers in az-a..az-c on consecutive ports.</summary>
     public static ClusterState New(string tenantId, string timelineId, int basePort, int httpBasePort) => new()
@@ -149,8 +169,8 @@ public sealed class ClusterState
             Port = basePort + id - 1,
             HttpPort = httpBasePort + id - 1,
         }).ToList(),
-        // ps1 beside the safekeepers: gRPC at base+5, HTTP at the HTTP base+5.
-        Pageservers = [new PageserverEntry { Name = "ps1", Port = basePort + 5, HttpPort = httpBasePort + 5 }],
+        Pageservers = [NewPageserver(1, basePort, httpBasePort), NewPageserver(2, basePort, httpBasePort)],
+        Controller = NewController(basePort, httpBasePort),
         Proxy = NewProxy(basePort),
         Endpoint = new EndpointEntry { Id = "main", RoleName = "app", Password = NewPassword() },
     };
@@ -173,9 +193,10 @@ public sealed class ClusterState
         File.Move(temp, path, overwrite: true);
     }
 
-    /// <summary>Finds a process by name: sk1..sk3 (or 1..3), ps1 or proxy.</summary>
+    /// <summary>Finds a process by name: sk1..sk3 (or 1..3), ps1, ps2, controller or proxy.</summary>
     public IProcessEntry FindProcess(string component) =>
         component.Equals("proxy", StringComparison.OrdinalIgnoreCase) ? RequiredProxy
+        : component.Equals("controller", StringComparison.OrdinalIgnoreCase) && Controller is not null ? Controller
         : Pageservers.FirstOrDefault(p => p.Name.Equals(component, StringComparison.OrdinalIgnoreCase)) as IProcessEntry
         ?? (component.StartsWith("sk", StringComparison.OrdinalIgnoreCase) || component.All(char.IsAsciiDigit)
             ? Find(component)

@@ -23,7 +23,8 @@ public sealed class ControllerService(PlacementBook book, NodeHealth health, Con
 
     private RegisterPageserverResponse Register(RegisterPageserverRequest request)
     {
-        var placements = book.Register(request.NodeId, request.Address);
+        var placements = book.Register(request.NodeId, request.Address,
+            request.OnDisk.Where(l => l.Timeline is not null).Select(l => (l.Timeline.TenantId, l.Timeline.TimelineId, l.Generation)));
         health.Registered(request.NodeId);
         health.Watch();
         var response = new RegisterPageserverResponse();

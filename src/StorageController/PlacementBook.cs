@@ -46,11 +46,15 @@ public sealed class PlacementBook(ControllerStore store)
     /// A pageserver (re)started: it is recorded, and every timeline attached to it gets the next
     /// generation (whatever an earlier incarnation of it still does becomes stale).
     /// </summary>
-    public IReadOnlyList<PlacementRecord> Register(string nodeId, string address) => store.Update(d =>
+    /// <param name="onDisk">Timelines the node holds as attached; one never placed is adopted as attached to it.</param>
+    public IReadOnlyList<PlacementRecord> Register(string nodeId, string address, IEnumerable<(string TenantId, string TimelineId, ulong Generation)>? onDisk = null) => store.Update(d =>
     {
         if (string.IsNullOrWhiteSpace(nodeId)) throw new RpcException(GrpcStatusCode.InvalidArgument, "node_id is empty");
         if (!Uri.TryCreate(address, UriKind.Absolute, out _)) throw new RpcException(GrpcStatusCode.InvalidArgument, $"'{address}' is not a gRPC address");
         d.Nodes[nodeId] = new NodeRecord(nodeId, address);
+        foreach (var (tenantId, timelineId, generation) in onDisk ?? [])
+            if (TimelineIds.IsValid(tenantId) && TimelineIds.IsValid(timelineId) && !d.Placements.ContainsKey(Key(tenantId, timelineId)))
+                d.Placements[Key(tenantId, timelineId)] = new PlacementRecord(tenantId, timelineId, nodeId, Secondary: null, generation);
         foreach (var placement in d.Placements.Values.Where(p => p.Attached == nodeId).ToList())
             d.Placements[placement.Key] = placement with { Generation = placement.Generation + 1 };
         return d.Placements.Values.Where(p => p.Attached == nodeId || p.Secondary == nodeId).ToList();

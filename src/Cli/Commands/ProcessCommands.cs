@@ -7,7 +7,7 @@ namespace Storage.Cli.Commands;
 public static class ProcessCommands
 {
     private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(30);
-    private const string Components = "sk1..sk3 (or 1..3), ps1, proxy; for kill also vm:<endpoint> (its VM's agent and PostgreSQL) and postgres:<endpoint>";
+    private const string Components = "sk1..sk3 (or 1..3), ps1, ps2, controller, proxy; for kill also vm:<endpoint> (its VM's agent and PostgreSQL) and postgres:<endpoint>";
 
     public static Command Down()
     {
@@ -48,7 +48,7 @@ public static class ProcessCommands
         Console.WriteLine($"killed {process.Name} (pid {process.Pid})");
     });
 
-    public static Command Start() => OneComponent("start", "start a stopped or killed component (sk1..sk3, ps1, proxy)", (dir, state, name) =>
+    public static Command Start() => OneComponent("start", "start a stopped or killed component (sk1..sk3, ps1, ps2, controller, proxy)", (dir, state, name) =>
         VmComponent(name) is not null
             ? throw new CliError($"{name} is not started by hand: the control plane reattaches an endpoint whose VM died, and the VM's agent restarts its PostgreSQL")
             : StartAsync(dir, state, state.FindProcess(name)));

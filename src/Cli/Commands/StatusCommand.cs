@@ -12,25 +12,28 @@ public static class StatusCommand
     public static Command Create()
     {
         var json = new Option<bool>("--json") { Description = "print the status as JSON, for scripts" };
-        var command = new Command("status", "show the safekeepers, the pageservers, their timelines, the proxy, its endpoints and compute VMs") { json };
+        var command = new Command("status", "show the safekeepers, the pageservers, their timelines, the storage controller's placements, the proxy, its endpoints and compute VMs") { json };
         command.SetAction(result => CliRunner.RunAsync(async () =>
         {
             var state = CommonOptions.ClusterDir(result).Load();
             var safekeepers = ClusterReport.GatherAsync(state);
             var pageservers = ClusterReport.GatherPageserversAsync(state);
             var controlPlane = ClusterReport.GatherControlPlaneAsync(state);
+            var controller = ClusterReport.GatherControllerAsync(state);
             if (result.GetValue(json))
             {
                 var cp = await controlPlane;
                 Console.WriteLine(JsonSerializer.Serialize(new
                 {
-                    state.TenantId, state.TimelineId, Safekeepers = await safekeepers, Pageservers = await pageservers, cp.Proxy, cp.Endpoints, cp.Vms,
+                    state.TenantId, state.TimelineId, Safekeepers = await safekeepers, Pageservers = await pageservers, Controller = await controller,
+                    cp.Proxy, cp.Endpoints, cp.Vms,
                 }, Json));
             }
             else
             {
                 AnsiConsole.Write(Table(await safekeepers));
                 AnsiConsole.Write(Table(await pageservers, state));
+                if (await controller is { } c) AnsiConsole.Write(Table(c));
                 var cp = await controlPlane;
                 AnsiConsole.Write(Table(cp.Proxy));
                 AnsiConsole.Write(Table(cp.Endpoints));
@@ -39,6 +42,18 @@ public static class StatusCommand
             return 0;
         }));
         return command;
+    }
+
+    private static Table Table(ControllerReport r)
+    {
+        var table = new Table().AddColumns("name", "pid", "state", "address", "pageservers online", "failovers", "tenant/timeline", "attached", "secondary", "generation");
+        var health = Health(r.Alive, r.Reachable);
+        var online = r.Reachable ? string.Join(", ", r.OnlinePageservers) : Markup.Escape(r.Error ?? "");
+        if (r.Placements.Count == 0) table.AddRow("controller", r.Pid?.ToString() ?? "-", health, r.Address, online, r.Failovers.ToString(), "", "", "", "");
+        foreach (var p in r.Placements)
+            table.AddRow("controller", r.Pid?.ToString() ?? "-", health, r.Address, online, r.Failovers.ToString(), Short(p.TenantId, p.TimelineId),
+                p.Attached, p.Secondary is "" ? "-" : p.Secondary, p.Generation.ToString());
+        return table;
     }
 
     private static Table Table(ProxyReport r)
@@ -93,7 +108,7 @@ public static class StatusCommand
     {
         // Two-line headers: twelve columns must fit the 160 columns of piped output.
         var table = new Table().AddColumns("name", "pid", "state", "address", "tenant/timeline", "ingested\nLSN", "sk commit\nLSN", "remote\nconsistent",
-            "images\n(latest)", "oldest\nbasebackup", "gen", "WAL\nsource");
+            "images\n(latest)", "oldest\nbasebackup", "mode\n(gen)", "WAL\nsource");
         foreach (var r in reports)
         {
             var health = Health(r.Alive, r.Reachable);
@@ -102,7 +117,8 @@ public static class StatusCommand
                 table.AddRow(r.Name, pid, health, r.Address, Markup.Escape(r.Error ?? "no timelines"), "", "", "", "", "", "", "");
             foreach (var t in r.Timelines)
                 table.AddRow(r.Name, pid, health, r.Address, Short(t.TenantId, t.TimelineId), t.IngestedLsn, t.SafekeeperCommitLsn, t.RemoteConsistentLsn,
-                    $"{t.ImageCount} ({t.LatestImageLsn})", t.OldestBasebackupLsn, t.Generation.ToString(), Markup.Escape(SafekeeperName(t.WalSource, state)));
+                    $"{t.ImageCount} ({t.LatestImageLsn})", t.OldestBasebackupLsn, t.Mode == "attached" ? $"attached\n({t.Generation})" : t.Mode,
+                    Markup.Escape(SafekeeperName(t.WalSource, state)));
         }
         return table;
     }

@@ -8,7 +8,7 @@ using Storage.Proto.Pageserver;
 
 namespace Storage.Cli.Commands;
 
-/// <summary>`storagectl timeline create|branch|list`: timelines through the pageserver (which tells the safekeepers).</summary>
+/// <summary>`storagectl timeline create|branch|list`: timelines through the storage controller and the attached pageserver (which tells the safekeepers).</summary>
 public static class TimelineCommand
 {
     public static Command Create()
@@ -86,28 +86,60 @@ public static class TimelineCommand
         return list;
     }
 
-    /// <summary>The pageserver runs initdb (or branches), stores the first image and tells every safekeeper.</summary>
-    public static Task<TimelineInfo> CreateOnPageserverAsync(ClusterState state, string tenantId, string timelineId, CancellationToken ct,
+    /// <summary>
+    /// The attached pageserver runs initdb (or branches), stores the first image and tells every
+    /// safekeeper; with a storage controller, the controller picks that pageserver (and a secondary).
+    /// </summary>
+    public static async Task<TimelineInfo> CreateOnPageserverAsync(ClusterState state, string tenantId, string timelineId, CancellationToken ct,
         string? ancestor = null, Lsn ancestorLsn = default, DateTimeOffset? ancestorTime = null)
     {
         var request = new CreateTimelineRequest { Timeline = PageserverClient.Id(tenantId, timelineId), AncestorTimelineId = ancestor ?? "", AncestorLsn = ancestorLsn.Value };
         if (ancestorTime is { } t) request.AncestorTimestampMicros = (t - DateTimeOffset.UnixEpoch).Ticks / 10;
         request.Safekeepers.AddRange(state.Safekeepers.Select(s => s.Uri.ToString()));
-        return CallPageserverAsync(state, $"create timeline {tenantId}/{timelineId}", uri => PageserverClient.CreateTimelineAsync(uri, request, ct));
+        var what = $"create timeline {tenantId}/{timelineId}";
+        if (state.Controller is not { } controller)
+            return await CallAsync(state.Pageservers.FirstOrDefault() ?? throw new CliError("the cluster has no pageserver"), what, uri => PageserverClient.CreateTimelineAsync(uri, request, ct));
+        var placement = await CallAsync(controller, what, _ => ControllerClient.CreateTimelineAsync(controller.Uri, request, ct));
+        return await PageserverClient.GetTimelineAsync(new Uri(placement.AttachedAddress), tenantId, timelineId, ct: ct);
     }
 
-    public static Task<ListTimelinesResponse> ListOnPageserverAsync(ClusterState state, CancellationToken ct) =>
-        CallPageserverAsync(state, "list timelines", uri => PageserverClient.ListTimelinesAsync(uri, ct: ct));
-
-    /// <summary>Calls the cluster's pageserver; a refusal becomes one line naming what was asked.</summary>
-    private static async Task<T> CallPageserverAsync<T>(ClusterState state, string what, Func<Uri, Task<T>> call)
+    /// <summary>Whether the timeline exists: placed by the controller, or on a pageserver of a cluster without one.</summary>
+    public static async Task<bool> ExistsAsync(ClusterState state, string tenantId, string timelineId, CancellationToken ct)
     {
-        var pageserver = state.Pageservers.FirstOrDefault() ?? throw new CliError("the cluster has no pageserver");
-        try { return await call(pageserver.Uri); }
+        if (state.Controller is { } controller)
+        {
+            try { await ControllerClient.GetPlacementAsync(controller.Uri, tenantId, timelineId, ct: ct); return true; }
+            catch (RpcException e) when (e.Status == GrpcStatusCode.NotFound) { return false; }
+            catch (RpcException e) { throw new CliError($"controller could not say where {tenantId}/{timelineId} is: {e.Detail}"); }
+        }
+        var list = await ListOnPageserverAsync(state, ct);
+        return list.Timelines.Any(t => t.Timeline.TenantId == tenantId && t.Timeline.TimelineId == timelineId);
+    }
+
+    /// <summary>Every timeline, as the pageserver it is attached to reports it.</summary>
+    public static async Task<ListTimelinesResponse> ListOnPageserverAsync(ClusterState state, CancellationToken ct)
+    {
+        var response = new ListTimelinesResponse();
+        RpcException? failure = null;
+        foreach (var pageserver in state.Pageservers)
+        {
+            try { response.Timelines.AddRange((await PageserverClient.ListTimelinesAsync(pageserver.Uri, ct: ct)).Timelines.Where(t => t.Mode == LocationMode.Attached)); }
+            catch (RpcException e) { failure ??= e; }
+        }
+        if (response.Timelines.Count == 0 && failure is not null)
+            throw new CliError($"no pageserver could list timelines: {failure.Detail}");
+        return response;
+    }
+
+    /// <summary>Calls a component; a refusal becomes one line naming what was asked.</summary>
+    private static async Task<T> CallAsync<T>(IProcessEntry component, string what, Func<Uri, Task<T>> call)
+    {
+        var uri = component switch { PageserverEntry ps => ps.Uri, ControllerEntry c => c.Uri, _ => throw new ArgumentException(component.Name) };
+        try { return await call(uri); }
         catch (RpcException e)
         {
-            var hint = e.Status == GrpcStatusCode.Unavailable && !ClusterProcesses.IsRunning(pageserver) ? $" (it is not running: `storagectl start {pageserver.Name}`)" : "";
-            throw new CliError($"{pageserver.Name} could not {what}: {e.Detail}{hint}");
+            var hint = e.Status == GrpcStatusCode.Unavailable && !ClusterProcesses.IsRunning(component) ? $" (it is not running: `storagectl start {component.Name}`)" : "";
+            throw new CliError($"{component.Name} could not {what}: {e.Detail}{hint}");
         }
     }
 

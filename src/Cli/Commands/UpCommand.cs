@@ -6,10 +6,10 @@ using Storage.Core.Api;
 namespace Storage.Cli.Commands;
 
 /// <summary>
-/// `storagectl up`: start (or bring back) three safekeepers, a pageserver and the proxy with its
-/// control plane and VM pool; create the default timeline once (initdb on the pageserver, then the
-/// safekeepers) and endpoint `main` in the control plane; wake it and print the proxy's
-/// postgresql:// connection string.
+/// `storagectl up`: start (or bring back) three safekeepers, the storage controller, two pageservers
+/// (attached + secondary) and the proxy with its control plane and VM pool; create the default
+/// timeline once (placed by the controller: initdb on the attached pageserver, then the safekeepers)
+/// and endpoint `main` in the control plane; wake it and print the proxy's postgresql:// connection string.
 /// </summary>
 public static class UpCommand
 {
@@ -17,7 +17,7 @@ public static class UpCommand
     {
         var basePort = new Option<int>("--base-port")
         {
-            Description = "gRPC port of sk1 (sk2, sk3 follow; ps1 uses base+5; the proxy's admin API base+18, its PostgreSQL port base+19)",
+            Description = "gRPC port of sk1 (sk2, sk3 follow; ps1, ps2 use base+5, base+6; the controller base+7; the proxy's admin API base+18, its PostgreSQL port base+19)",
             DefaultValueFactory = _ => 7671,
         };
         var httpBasePort = new Option<int?>("--http-base-port") { Description = "HTTP/metrics port of sk1 (default: base port + 10)" };
@@ -26,7 +26,7 @@ public static class UpCommand
         var accessKey = new Option<string?>("--s3-access-key") { Description = "S3 access key" };
         var secretKey = new Option<string?>("--s3-secret-key") { Description = "S3 secret key" };
         var region = new Option<string?>("--s3-region") { Description = "S3 region (default us-east-1)" };
-        var command = new Command("up", "start the local cluster (three safekeepers, a pageserver, the proxy with a pool of 2 VMs) and print the connection string")
+        var command = new Command("up", "start the local cluster (three safekeepers, the storage controller, two pageservers, the proxy with a pool of 2 VMs) and print the connection string")
             { basePort, httpBasePort, s3Endpoint, bucket, accessKey, secretKey, region };
         command.SetAction((result, ct) => CliRunner.RunAsync(() => RunAsync(CommonOptions.ClusterDir(result),
             result.GetValue(basePort), result.GetValue(httpBasePort),
@@ -47,7 +47,9 @@ public static class UpCommand
         await MigrateAsync(state);
         dir.Save(state);
 
-        // Storage first: the control plane's VMs attach against it.
+        // Storage first: the control plane's VMs attach against it. The controller before the
+        // pageservers, which register with it as they start.
+        if (state.Controller is { } controller && !ClusterProcesses.IsRunning(controller)) await StartAllAsync(dir, state, [controller]);
         var storage = state.Safekeepers.Concat<IProcessEntry>(state.Pageservers).Where(p => !ClusterProcesses.IsRunning(p)).ToList();
         if (storage.Count > 0) await StartAllAsync(dir, state, storage);
         await EnsureTimelineAsync(state, ct);
@@ -74,9 +76,19 @@ public static class UpCommand
     /// <summary>
     /// A cluster.json of an older storagectl ran its VM itself: stop that VM (its data directory is
     /// only a cache; the data is on the safekeepers and the pageserver) and give the cluster a proxy.
+    /// One without a storage controller gets it and ps2 (ps1 registers its timelines with it).
     /// </summary>
     private static async Task MigrateAsync(ClusterState state)
     {
+        if (state.Controller is null)
+        {
+            int basePort = state.Safekeepers[0].Port, httpBasePort = state.Safekeepers[0].HttpPort;
+            foreach (var ps in state.Pageservers.Where(p => p.Pid is int pid && Core.Processes.ServiceProcess.IsAlive(pid)).ToList())
+                await ClusterProcesses.StopAsync(ps, TimeSpan.FromSeconds(30)); // restarted below, registering with the controller
+            state.Controller = ClusterState.NewController(basePort, httpBasePort);
+            if (state.Pageservers.Count < 2) state.Pageservers.Add(ClusterState.NewPageserver(2, basePort, httpBasePort));
+            AnsiConsole.MarkupLine("added the storage controller and ps2 (a secondary pageserver) to this cluster");
+        }
         if (state.Proxy is not null && state.LegacyComputes is null) return;
         foreach (var vm in state.LegacyComputes ?? [])
         {
@@ -87,12 +99,11 @@ public static class UpCommand
         state.Proxy ??= ClusterState.NewProxy(state.Safekeepers[0].Port);
     }
 
-    /// <summary>Creates the default timeline unless the pageserver has it (a first `up`, or one that stopped half way).</summary>
+    /// <summary>Creates the default timeline unless it exists (a first `up`, or one that stopped half way).</summary>
     private static async Task EnsureTimelineAsync(ClusterState state, CancellationToken ct)
     {
-        var timelines = await TimelineCommand.ListOnPageserverAsync(state, ct);
-        if (timelines.Timelines.Any(t => t.Timeline.TenantId == state.TenantId && t.Timeline.TimelineId == state.TimelineId)) return;
-        await AnsiConsole.Status().StartAsync("creating the default timeline (initdb on the pageserver)...", async _ =>
+        if (await TimelineCommand.ExistsAsync(state, state.TenantId, state.TimelineId, ct)) return;
+        await AnsiConsole.Status().StartAsync("creating the default timeline (initdb on the pageserver the controller picks)...", async _ =>
         {
             var info = await TimelineCommand.CreateOnPageserverAsync(state, state.TenantId, state.TimelineId, ct);
             AnsiConsole.MarkupLine($"created timeline tenant [bold]{state.TenantId}[/] timeline [bold]{state.TimelineId}[/], WAL from {new Core.Lsn(info.StartLsn)}");
@@ -119,6 +130,7 @@ public static class UpCommand
     {
         SafekeeperEntry sk => $"{sk.Name} ({sk.AvailabilityZone}) pid {sk.Pid} on 127.0.0.1:{sk.Port}, metrics on :{sk.HttpPort}",
         PageserverEntry ps => $"{ps.Name} (pageserver) pid {ps.Pid} on 127.0.0.1:{ps.Port}, metrics on :{ps.HttpPort}",
+        ControllerEntry c => $"controller (storage controller) pid {c.Pid} on 127.0.0.1:{c.Port}, metrics on :{c.HttpPort}",
         ProxyEntry proxy => $"proxy pid {proxy.Pid}: PostgreSQL on 127.0.0.1:{proxy.Port}, control plane admin API on :{proxy.AdminPort}, pool of {proxy.PoolSize} VMs",
         _ => p.Name,
     };

@@ -30,10 +30,12 @@ public static class ControllerClient
 {
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(10);
 
-    public static async Task<RegisterPageserverResponse> RegisterPageserverAsync(Uri controller, string nodeId, Uri address, CancellationToken ct = default)
+    public static async Task<RegisterPageserverResponse> RegisterPageserverAsync(Uri controller, string nodeId, Uri address,
+        IEnumerable<Location> onDisk, CancellationToken ct = default)
     {
         using var channel = new GrpcChannel(controller);
         var request = new RegisterPageserverRequest { NodeId = nodeId, Address = address.ToString().TrimEnd('/') };
+        request.OnDisk.AddRange(onDisk);
         return await channel.UnaryAsync(ControllerApi.RegisterPageserver, request, new CallOptions(DefaultTimeout, ct));
     }
 

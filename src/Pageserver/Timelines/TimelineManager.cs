@@ -56,14 +56,11 @@ internal sealed class TimelineManager(PageserverOptions options, IObjectStore? r
             await LoadPlacedAsync(controller, ct);
             return;
         }
-        var tenants = Path.Combine(options.DataDirectory, "tenants");
-        if (Directory.Exists(tenants))
-            foreach (var meta in Directory.EnumerateFiles(tenants, "timeline.meta", SearchOption.AllDirectories))
-            {
-                var metadata = TimelineMetadata.Load(meta);
-                var index = remoteStore is null ? null : await RemoteTimeline.LatestIndexAsync(remoteStore, metadata.TenantId, metadata.TimelineId, ct);
-                await LoadFromDiskAsync(metadata, index, Math.Max(metadata.Generation, index?.Generation ?? 0) + 1);
-            }
+        foreach (var metadata in LocalTimelines())
+        {
+            var index = remoteStore is null ? null : await RemoteTimeline.LatestIndexAsync(remoteStore, metadata.TenantId, metadata.TimelineId, ct);
+            await LoadFromDiskAsync(metadata, index, Math.Max(metadata.Generation, index?.Generation ?? 0) + 1);
+        }
         if (remoteStore is null) return;
         foreach (var (tenant, timeline) in await RemoteTimeline.ListTimelinesAsync(remoteStore, ct))
             if (!_timelines.ContainsKey((tenant, timeline)))
@@ -71,6 +68,14 @@ internal sealed class TimelineManager(PageserverOptions options, IObjectStore? r
                 var index = await RemoteTimeline.LatestIndexAsync(remoteStore, tenant, timeline, ct);
                 if (index != null) await AttachFromRemoteAsync(index, index.Generation + 1, ct);
             }
+    }
+
+    /// <summary>The attached timelines on disk (a secondary's mirror has no metadata file).</summary>
+    private IEnumerable<TimelineMetadata> LocalTimelines()
+    {
+        var tenants = Path.Combine(options.DataDirectory, "tenants");
+        if (!Directory.Exists(tenants)) return [];
+        return Directory.EnumerateFiles(tenants, "timeline.meta", SearchOption.AllDirectories).Select(TimelineMetadata.Load).ToList();
     }
 
     /// <summary>Registers with the storage controller (retrying until it answers) and takes its placements.</summary>
@@ -82,7 +87,11 @@ internal sealed class TimelineManager(PageserverOptions options, IObjectStore? r
             MaxRetryAttempts = int.MaxValue, Delay = TimeSpan.FromMilliseconds(100), MaxDelay = TimeSpan.FromSeconds(2), BackoffType = DelayBackoffType.Exponential,
             OnRetry = args => { _logger.LogWarning("storage controller {Controller} does not answer, retrying: {Error}", controller, args.Outcome.Exception?.Message); return default; },
         }).Build();
-        var placed = await retry.ExecuteAsync(async token => await ControllerClient.RegisterPageserverAsync(controller, options.NodeId, address, token), ct);
+        var onDisk = LocalTimelines().Select(m => new Proto.Controller.Location
+        {
+            Timeline = PageserverClient.Id(m.TenantId, m.TimelineId), Mode = LocationMode.Attached, Generation = m.Generation,
+        }).ToList();
+        var placed = await retry.ExecuteAsync(async token => await ControllerClient.RegisterPageserverAsync(controller, options.NodeId, address, onDisk, token), ct);
         foreach (var location in placed.Locations)
         {
             var (tenant, timeline) = (location.Timeline.TenantId, location.Timeline.TimelineId);
