@@ -20,7 +20,7 @@ public sealed class ClusterLifecycleTests
         Assert.True(up.ExitCode == 0, up.ToString());
         var uri = up.Stdout.Split('\n').Select(l => l.Trim()).Single(l => l.StartsWith("postgresql://"));
         Assert.Equal(ctl.BasePort + 19, new Uri(uri).Port); // the proxy, not a VM
-        Assert.Equal(5, ctl.RecordedPids().OfType<int>().Count()); // sk1..sk3, ps1, proxy
+        Assert.Equal(7, ctl.RecordedPids().OfType<int>().Count()); // sk1..sk3, ps1, ps2, controller, proxy
 
         // What a user does with the printed string.
         var cs = ToNpgsql(new Uri(uri));
@@ -35,6 +35,8 @@ public sealed class ClusterLifecycleTests
         Assert.Equal("attached", status.Endpoints.Single(e => e.Id == "main").State);
         Assert.Equal("Running", status.VmOf("main").State);
         Assert.Equal(2, status.Vms.Count); // the pool
+        var placement = status.Controller!.Placements.Single(p => p.TimelineId == status.TimelineId);
+        Assert.Equal(("ps1", "ps2", 1UL), (placement.Attached, placement.Secondary, placement.Generation));
         // ps1 streams the WAL from the safekeepers: our writes are ingested past the timeline's start.
         var timelineId = await WaitForIngestAsync(ctl);
 
@@ -71,7 +73,7 @@ public sealed class ClusterLifecycleTests
         var before = await ClusterStatus.ReadAsync(ctl);
         var pids = ctl.RecordedPids().OfType<int>().Concat(before.Vms.Select(v => v.Pid).OfType<int>())
             .Concat(before.Vms.Select(v => v.PostgresPid).Where(p => p > 0)).ToList();
-        Assert.True(pids.Count >= 8, string.Join(",", pids)); // 5 processes, 2 VMs, a PostgreSQL
+        Assert.True(pids.Count >= 10, string.Join(",", pids)); // 7 processes, 2 VMs, a PostgreSQL
         var down = await ctl.RunAsync("down");
         Assert.True(down.ExitCode == 0, down.ToString());
         Assert.All(pids, pid => Assert.False(ServiceProcess.IsAlive(pid), $"pid {pid} is alive after down\n{down}"));
@@ -84,7 +86,7 @@ public sealed class ClusterLifecycleTests
         Assert.Equal(3L, await ScalarAsync(cs, "select count(*) from greetings"));
     }
 
-    /// <summary>Safekeeper and pageserver kill/start, branches through the pageserver, timeline list.</summary>
+    /// <summary>Safekeeper, pageserver and controller kill/start (a pageserver failover), branches, timeline list.</summary>
     private static async Task StorageKillsAndBranchesAsync(StorageCtl ctl, string cs, string timelineId)
     {
         var kill = await ctl.RunAsync("kill", "sk2");
@@ -106,13 +108,31 @@ public sealed class ClusterLifecycleTests
         var byTime = await ctl.RunAsync("timeline", "branch", "--from", timelineId, "--at", DateTimeOffset.UtcNow.ToString("O"));
         Assert.True(byTime.ExitCode == 0, byTime.ToString());
 
-        // A killed pageserver shows as down; started again, it still knows every timeline.
+        // The attached pageserver killed: the controller promotes ps2 (generation 2), which ingests
+        // on; ps1 started again is its secondary. Writes never stop: computes need no pageserver.
         var killPs = await ctl.RunAsync("kill", "ps1");
         Assert.True(killPs.ExitCode == 0, killPs.ToString());
-        Assert.False((await ClusterStatus.ReadAsync(ctl)).Pageservers.Single().Alive);
+        Assert.False((await ClusterStatus.ReadAsync(ctl)).PageserverNamed("ps1").Alive);
+        await ExecAsync(cs, "insert into greetings values (4, 'no pageserver needed')");
+        var promoted = await WaitForPlacementAsync(ctl, timelineId, p => p.Attached == "ps2");
+        Assert.Equal(("ps1", 2UL), (promoted.Secondary, promoted.Generation));
         var startPs = await ctl.RunAsync("start", "ps1");
         Assert.True(startPs.ExitCode == 0, startPs.ToString());
         await WaitForIngestAsync(ctl);
+        for (var deadline = DateTime.UtcNow.AddSeconds(60); ; await Task.Delay(250))
+        {
+            var ps1 = (await ClusterStatus.ReadAsync(ctl)).PageserverNamed("ps1");
+            if (ps1.Timelines.SingleOrDefault(t => t.TimelineId == timelineId)?.Mode == "secondary") break;
+            Assert.True(DateTime.UtcNow < deadline, $"ps1 did not become the secondary: {ps1}");
+        }
+
+        // The controller is not on any data path: killed, writes go on; started, it knows its placements.
+        Assert.True((await ctl.RunAsync("kill", "controller")).ExitCode == 0);
+        await ExecAsync(cs, "insert into greetings values (5, 'no controller needed')");
+        var startController = await ctl.RunAsync("start", "controller");
+        Assert.True(startController.ExitCode == 0, startController.ToString());
+        Assert.Equal("ps2", (await WaitForPlacementAsync(ctl, timelineId, _ => true)).Attached);
+        await ExecAsync(cs, "delete from greetings where id in (4, 5)");
         var list = await ctl.RunAsync("timeline", "list");
         Assert.True(list.ExitCode == 0, list.ToString());
         Assert.Contains(branchId, list.Stdout);
@@ -150,15 +170,27 @@ public sealed class ClusterLifecycleTests
         Assert.Equal((long)acked.Count, await command.ExecuteScalarAsync());
     }
 
-    /// <summary>Waits (up to 60 s) until ps1 has ingested WAL of the default timeline beyond its start; returns that timeline's id.</summary>
+    /// <summary>Waits (up to 60 s) until the attached pageserver has ingested WAL of the default timeline beyond its start; returns that timeline's id.</summary>
     private static async Task<string> WaitForIngestAsync(StorageCtl ctl)
     {
         for (var deadline = DateTime.UtcNow.AddSeconds(60); ; await Task.Delay(250))
         {
             var status = await ClusterStatus.ReadAsync(ctl);
-            var timeline = status.Pageservers.Single().Timelines.SingleOrDefault(t => t.TimelineId == status.TimelineId);
+            var timeline = status.Pageservers.SelectMany(p => p.Timelines).SingleOrDefault(t => t.TimelineId == status.TimelineId && t.Mode == "attached");
             if (timeline is not null && timeline.Ingested > timeline.Start) return status.TimelineId;
-            Assert.True(DateTime.UtcNow < deadline, $"ps1 did not ingest WAL of {status.TimelineId} past its start: {timeline}");
+            Assert.True(DateTime.UtcNow < deadline, $"no pageserver ingested WAL of {status.TimelineId} past its start: {timeline}");
+        }
+    }
+
+    /// <summary>Waits (up to 60 s) until the controller's placement of the timeline satisfies <paramref name="condition"/>.</summary>
+    private static async Task<ClusterStatus.Placement> WaitForPlacementAsync(StorageCtl ctl, string timelineId, Func<ClusterStatus.Placement, bool> condition)
+    {
+        for (var deadline = DateTime.UtcNow.AddSeconds(60); ; await Task.Delay(250))
+        {
+            var controller = (await ClusterStatus.ReadAsync(ctl)).Controller;
+            var placement = controller?.Placements.SingleOrDefault(p => p.TimelineId == timelineId);
+            if (controller is { Reachable: true } && placement is not null && condition(placement)) return placement;
+            Assert.True(DateTime.UtcNow < deadline, $"placement of {timelineId} not reached: {placement}");
         }
     }
 

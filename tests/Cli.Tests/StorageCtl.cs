@@ -56,7 +56,7 @@ public sealed class StorageCtl : IAsyncDisposable
         var root = doc.RootElement;
         return new[] { "safekeepers", "pageservers" }
             .SelectMany(kind => root.TryGetProperty(kind, out var list) ? list.EnumerateArray() : Enumerable.Empty<JsonElement>())
-            .Concat(root.TryGetProperty("proxy", out var proxy) ? [proxy] : Array.Empty<JsonElement>())
+            .Concat(new[] { "proxy", "controller" }.SelectMany(name => root.TryGetProperty(name, out var single) ? [single] : Array.Empty<JsonElement>()))
             .Select(s => s.TryGetProperty("pid", out var pid) && pid.ValueKind == JsonValueKind.Number ? pid.GetInt32() : (int?)null)
             .ToList();
     }
@@ -70,13 +70,14 @@ public sealed class StorageCtl : IAsyncDisposable
         try { Directory.Delete(WorkDir, recursive: true); } catch (IOException) { }
     }
 
-    /// <summary>A random base whose ports (safekeepers, ps1 at base+5, the proxy at base+18/19) are free on 127.0.0.1.</summary>
+    /// <summary>A random base whose ports (safekeepers, ps1, ps2 and the controller at base+5..7, the proxy at base+18/19) are free on 127.0.0.1.</summary>
     private static int FindFreePortRange()
     {
         for (int attempt = 0; attempt < 100; attempt++)
         {
             int basePort = Random.Shared.Next(20000, 60000);
-            int[] ports = [basePort, basePort + 1, basePort + 2, basePort + 5, basePort + 10, basePort + 11, basePort + 12, basePort + 15, basePort + 18, basePort + 19];
+            int[] ports = [basePort, basePort + 1, basePort + 2, basePort + 5, basePort + 6, basePort + 7,
+                basePort + 10, basePort + 11, basePort + 12, basePort + 15, basePort + 16, basePort + 17, basePort + 18, basePort + 19];
             if (ports.All(IsFree)) return basePort;
         }
         throw new InvalidOperationException("no free port range found");
