@@ -296,8 +296,7 @@ public sealed class LayerMirrorTests : IDisposable
         Assert.True(File.Exists(Path.Combine(MirrorPaths.Wal, Segment1)));
     }
 
-    [Fact(Skip = "Product bug, needs a decision: LayerMirror.SyncAsync (src/Pageserver/Remote/LayerMirror.cs:54) removes the old catalog entry with ImageCatalog.Remove, "
-        + "which deletes image-{EndLsn}.tar: the file the new image was just downloaded to. The catalog then lists an image whose tar is missing.")]
+    [Fact]
     public async Task An_image_rewritten_at_the_same_lsn_by_a_newer_generation_replaces_the_old_one_on_disk_and_in_the_catalog()
     {
         var published = await PublishFirstGenerationAsync();
@@ -321,8 +320,7 @@ public sealed class LayerMirrorTests : IDisposable
         Assert.Equal(newTar.Length, tar.Length);
     }
 
-    [Fact(Skip = "Product bug (a disk leak), needs a decision: an image downloaded by a sync that failed before registering it is in layers.downloaded but not in the catalog; "
-        + "when a later manifest drops it, LayerMirror.SyncAsync (src/Pageserver/Remote/LayerMirror.cs:47-52) forgets it without deleting its tar, and line 54 only removes catalogued images.")]
+    [Fact]
     public async Task An_image_downloaded_by_a_sync_that_failed_later_is_removed_when_a_newer_manifest_drops_it()
     {
         var writer = new RemoteTimeline(_store, Tenant, Timeline, generation: 1);

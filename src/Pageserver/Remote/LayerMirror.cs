@@ -28,6 +28,13 @@ internal sealed class LayerMirror(TimelinePaths paths, RemoteTimeline remote)
         int downloaded = 0;
         Directory.CreateDirectory(paths.Wal);
         var images = new ImageCatalog(paths.Images);
+        // Images the manifest no longer lists (or lists changed, e.g. rewritten at the same LSN) go
+        // first: their file names may be reused by what is downloaded next.
+        foreach (var image in images.All.Where(i => !index.Images.Contains(i)).ToList())
+        {
+            images.Remove(image);
+            have.Remove(image.FileName);
+        }
         using (var wal = new WalSegmentStore(paths.Wal, WalGeometry.Default))
         {
             foreach (var layer in index.Layers)
@@ -48,10 +55,10 @@ internal sealed class LayerMirror(TimelinePaths paths, RemoteTimeline remote)
             {
                 if (wal.Geometry.TryParseSegmentFileName(gone, out _, out var segment)) wal.Delete(segment);
                 else if (gone.EndsWith(".index", StringComparison.Ordinal)) File.Delete(Path.Combine(paths.Wal, gone));
+                else File.Delete(Path.Combine(paths.Images, gone)); // an image downloaded but never listed (a sync cut short)
                 have.Remove(gone);
             }
         }
-        foreach (var image in images.All.Where(i => !index.Images.Contains(i)).ToList()) images.Remove(image);
         foreach (var image in index.Images.Where(i => !images.All.Contains(i)).ToList())
         {
             if (!have.ContainsKey(image.FileName))
