@@ -1,11 +1,12 @@
-# One image for every service of the cluster (safekeeper, pageserver, proxy with its control plane
-# and compute VMs); docker-compose.yml picks the program with each service's command.
+# One image for every service of the cluster (safekeeper, storage controller, pageserver, proxy with
+# its control plane and compute VMs, storagectl for the bootstrap); docker-compose.yml picks the
+# program with each service's command.
 
 # Build: every service published into one folder (they start each other by assembly name).
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
 WORKDIR /src
 COPY . .
-RUN for project in Safekeeper Pageserver Compute ComputeProxy Cli; do \
+RUN for project in Safekeeper StorageController Pageserver Compute ComputeProxy Cli; do \
       dotnet publish "src/$project" -c Release -o /app || exit 1; \
     done
 

@@ -8,11 +8,13 @@ namespace Storage.Cli;
 /// The control plane's admin HTTP API as storagectl uses it (the view types are the API's own). An
 /// unreachable API or an error answer becomes a <see cref="CliError"/> naming what was asked.
 /// </summary>
-public sealed class AdminClient(ProxyEntry proxy) : IDisposable
+public sealed class AdminClient(Uri adminUri) : IDisposable
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
     // Long enough for a wake: the control plane waits up to its wake timeout (90 s) for a VM.
-    private readonly HttpClient _http = new() { BaseAddress = proxy.AdminUri, Timeout = TimeSpan.FromMinutes(3) };
+    private readonly HttpClient _http = new() { BaseAddress = adminUri, Timeout = TimeSpan.FromMinutes(3) };
+
+    public AdminClient(ProxyEntry proxy) : this(proxy.AdminUri) { }
 
     public Task<AdminApi.StatusView> StatusAsync(CancellationToken ct = default) =>
         SendAsync<AdminApi.StatusView>("read the status", HttpMethod.Get, "/status", null, ct)!;
@@ -38,7 +40,8 @@ public sealed class AdminClient(ProxyEntry proxy) : IDisposable
         try { response = await _http.SendAsync(request, ct); }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
         {
-            throw new CliError($"the control plane at {proxy.AdminUri} could not {what}: {e.Message} (is the proxy running? `storagectl start proxy`)");
+            // The cause stays attached: `bootstrap` retries an unreachable API while the proxy starts.
+            throw new CliError($"the control plane at {adminUri} could not {what}: {e.Message} (is the proxy running? `storagectl start proxy`)", e);
         }
         using (response)
         {

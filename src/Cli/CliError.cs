@@ -4,7 +4,7 @@ using Storage.Core.Wal;
 namespace Storage.Cli;
 
 /// <summary>An expected failure: printed as one line, no stack trace, exit code 1.</summary>
-public sealed class CliError(string message) : Exception(message);
+public sealed class CliError(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>Runs a command body and turns expected failures into a one-line message and exit code 1.</summary>
 public static class CliRunner

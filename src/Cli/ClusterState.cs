@@ -133,7 +133,11 @@ public sealed class ClusterState
 
     /// <summary>A URI through the proxy; with <paramref name="endpointOption"/> it names the endpoint (options=endpoint=ID).</summary>
     public string ConnectionStringFor(EndpointEntry endpoint, bool endpointOption) =>
-        $"postgresql://{Uri.EscapeDataString(endpoint.RoleName)}:{Uri.EscapeDataString(endpoint.Password)}@127.0.0.1:{RequiredProxy.Port}/postgres"
+        ProxyConnectionString(endpoint, $"127.0.0.1:{RequiredProxy.Port}", endpointOption);
+
+    /// <summary>A URI through a proxy at <paramref name="proxyAddress"/> (HOST:PORT), also for clusters storagectl does not run.</summary>
+    public static string ProxyConnectionString(EndpointEntry endpoint, string proxyAddress, bool endpointOption) =>
+        $"postgresql://{Uri.EscapeDataString(endpoint.RoleName)}:{Uri.EscapeDataString(endpoint.Password)}@{proxyAddress}/postgres"
         + (endpointOption ? $"?options=endpoint%3D{Uri.EscapeDataString(endpoint.Id)}" : "");
 
     /// <summary>Every process, in stop order (see <see cref="StopOrder"/>).</summary>

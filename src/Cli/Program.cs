@@ -23,5 +23,6 @@ var root = new RootCommand("storagectl: manage a local Neon-style storage cluste
     TimelineCommand.Create(),
     TimelineCommand.BranchAlias(),
     EndpointCommand.Create(),
+    BootstrapCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

@@ -16,7 +16,8 @@ using Storage.Pageserver.Timelines;
 // Images: --image-after-mb N (default 64) --image-after-seconds N (default 300);
 // retention: --retention-seconds N (default 7 days); --replay false turns the replay instance off.
 // Placement: --controller URL (the storage controller: register at start, take its placements and
-// generations); --secondary-refresh-ms N (default 2000) how often a secondary downloads new layers.
+// generations); --secondary-refresh-ms N (default 2000) how often a secondary downloads new layers;
+// --advertise URL the address it registers with (default http://<--listen>; set it when listening on 0.0.0.0).
 var config = new ConfigurationBuilder().AddCommandLine(args).Build();
 var nodeId = config["id"] ?? "ps1";
 var listen = IPEndPoint.Parse(config["listen"] ?? "127.0.0.1:9891");
@@ -32,7 +33,7 @@ var options = new PageserverOptions
     Retention = TimeSpan.FromSeconds(double.Parse(config["retention-seconds"] ?? (7 * 24 * 3600).ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture)),
     ReplayEnabled = !string.Equals(config["replay"], "false", StringComparison.OrdinalIgnoreCase),
     Controller = config["controller"] is { Length: > 0 } c ? new Uri(c) : null,
-    AdvertisedAddress = new Uri($"http://{listen}"),
+    AdvertisedAddress = new Uri(config["advertise"] is { Length: > 0 } advertise ? advertise : $"http://{listen}"),
     SecondaryRefresh = TimeSpan.FromMilliseconds(double.Parse(config["secondary-refresh-ms"] ?? "2000", CultureInfo.InvariantCulture)),
 };
 

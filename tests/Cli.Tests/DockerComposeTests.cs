@@ -1,29 +1,116 @@
 using System.Diagnostics;
+using System.Text.RegularExpressions;
 
 namespace Storage.Cli.Tests;
 
 /// <summary>
-/// docker-compose.yml is valid and names every service of the cluster. Only `config` runs (no Docker
-/// engine needed); docker-compose itself comes from scripts/install-deps.sh, so its absence fails.
+/// docker-compose.yml is valid, names every service of the cluster and wires them to the storage
+/// controller. Only `config` runs (no Docker engine needed); docker-compose itself comes from
+/// scripts/install-deps.sh, so its absence fails.
 /// </summary>
-public sealed class DockerComposeTests
+public sealed partial class DockerComposeTests
 {
+    private const string Controller = "http://controller:1234";
+
     [Fact]
     public async Task Compose_file_is_valid_and_has_the_cluster_services()
+    {
+        var services = (await ComposeAsync("config", "--services")).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.All(new[] { "sk1", "sk2", "sk3", "controller", "ps1", "ps2", "proxy", "bootstrap" }, s => Assert.Contains(s, services));
+    }
+
+    [Fact]
+    public async Task Pageservers_and_the_proxy_use_the_controller_and_bootstrap_creates_main()
+    {
+        var services = ParseServices(await ComposeAsync("config"));
+
+        var controller = services["controller"];
+        Assert.EndsWith("/Storage.StorageController.dll", controller.Command[0]);
+        Assert.Equal($"0.0.0.0:{new Uri(Controller).Port}", controller.Option("--listen"));
+
+        // Each pageserver registers with the controller under a name the others can resolve.
+        var pageservers = services.Where(s => s.Value.Command[0].EndsWith("/Storage.Pageserver.dll")).ToList();
+        Assert.Equal(["ps1", "ps2"], pageservers.Select(p => p.Key).Order());
+        foreach (var (name, ps) in pageservers)
+        {
+            Assert.Equal(Controller, ps.Option("--controller"));
+            Assert.Equal($"http://{name}:{ps.Option("--listen")!.Split(':')[1]}", ps.Option("--advertise"));
+        }
+
+        var proxy = services["proxy"];
+        Assert.Equal(Controller, proxy.Option("--controller"));
+        Assert.Equal(pageservers.Select(p => p.Value.Option("--advertise")), proxy.Option("--pageservers")!.Split(','));
+
+        // Bootstrap runs once (restarted only on failure) against the controller and the proxy's admin API.
+        var bootstrap = services["bootstrap"];
+        Assert.Equal(["/app/storagectl.dll", "bootstrap"], bootstrap.Command.Take(2));
+        Assert.Equal(Controller, bootstrap.Option("--controller"));
+        Assert.Equal($"http://proxy:{proxy.Option("--admin")!.Split(':')[1]}", bootstrap.Option("--admin"));
+        Assert.Equal(proxy.Option("--safekeepers"), bootstrap.Option("--safekeepers"));
+        Assert.Equal("main", bootstrap.Option("--endpoint"));
+        Assert.False(string.IsNullOrEmpty(bootstrap.Option("--password")));
+        Assert.Equal("on-failure", bootstrap.Restart);
+    }
+
+    /// <summary>One service of the normalized `config` output: its command and restart policy.</summary>
+    private sealed record Service(IReadOnlyList<string> Command, string? Restart)
+    {
+        public string? Option(string name) =>
+            Command.Select((arg, i) => (arg, i)).Where(a => a.arg == name && a.i + 1 < Command.Count).Select(a => Command[a.i + 1]).FirstOrDefault();
+    }
+
+    /// <summary>
+    /// Reads `services:` of the normalized YAML `config` prints (there is no YAML library here): a
+    /// service is a two-space key, its command the `- item` lines under `command:`.
+    /// </summary>
+    private static Dictionary<string, Service> ParseServices(string config)
+    {
+        var services = new Dictionary<string, Service>();
+        string? name = null;
+        List<string> command = [];
+        string? restart = null;
+        bool inServices = false, inCommand = false;
+        void Flush() { if (name is not null) services[name] = new Service(command, restart); }
+        foreach (var line in config.Split('\n'))
+        {
+            if (line.Length > 0 && !char.IsWhiteSpace(line[0])) { inServices = line.TrimEnd() == "services:"; inCommand = false; continue; }
+            if (!inServices) continue;
+            if (ServiceKey().Match(line) is { Success: true } key)
+            {
+                Flush();
+                (name, command, restart, inCommand) = (key.Groups[1].Value, [], null, false);
+                continue;
+            }
+            var trimmed = line.Trim();
+            if (inCommand && trimmed.StartsWith("- ")) { command.Add(Unquote(trimmed[2..])); continue; }
+            inCommand = trimmed == "command:";
+            if (trimmed.StartsWith("restart:")) restart = Unquote(trimmed["restart:".Length..].Trim());
+        }
+        Flush();
+        return services;
+    }
+
+    private static string Unquote(string value) =>
+        value.Length >= 2 && (value[0] == '"' || value[0] == '\'') && value[^1] == value[0] ? value[1..^1] : value;
+
+    [GeneratedRegex(@"^  ([A-Za-z0-9_.-]+):\s*$")]
+    private static partial Regex ServiceKey();
+
+    /// <summary>Runs docker-compose on the repository's compose file and returns its stdout.</summary>
+    private static async Task<string> ComposeAsync(params string[] args)
     {
         var compose = FindOnPath("docker-compose")
             ?? throw new InvalidOperationException("docker-compose is not installed: run scripts/install-deps.sh");
         var repo = RepositoryRoot();
         var psi = new ProcessStartInfo(compose) { WorkingDirectory = repo, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { "-f", Path.Combine(repo, "docker-compose.yml"), "config", "--services" }) psi.ArgumentList.Add(arg);
+        foreach (var arg in new[] { "-f", Path.Combine(repo, "docker-compose.yml") }.Concat(args)) psi.ArgumentList.Add(arg);
         using var process = Process.Start(psi)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         await process.WaitForExitAsync(timeout.Token);
-        Assert.True(process.ExitCode == 0, $"docker-compose config failed: {await stderr}");
-        var services = (await stdout).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        Assert.All(new[] { "sk1", "sk2", "sk3", "ps1", "proxy" }, s => Assert.Contains(s, services));
+        Assert.True(process.ExitCode == 0, $"docker-compose {string.Join(' ', args)} failed: {await stderr}");
+        return await stdout;
     }
 
     private static string? FindOnPath(string program) =>
