@@ -6,8 +6,10 @@ using Storage.Pageserver.Bench;
 // Pageserver benchmark; every figure is a ratio against a baseline measured in the same run:
 //  1. WAL ingest (decode + index + segment layers) vs reading the same real PostgreSQL WAL from its files;
 //  2. Basebackup (gRPC stream into a null sink) vs reading the image and WAL files it is made of;
-//  3. compute start (attach on an empty VM until SELECT 1 over TCP) vs pg_basebackup + start of the same data.
-// Options: --only ingest,cluster  --sizes 16,1024 (MB, database sizes for 2 and 3)  --wal-scale 10 --wal-seconds 10
+//  3. compute start (attach on an empty VM until SELECT 1 over TCP) vs pg_basebackup + start of the same data;
+//  4. (--only failover) the attached pageserver killed: until basebackups work again from the promoted
+//     secondary, vs one pageserver restarted at once.
+// Options: --only ingest,cluster[,failover]  --sizes 16,1024 (MB, database sizes for 2 and 3)  --wal-scale 10 --wal-seconds 10
 // (the pgbench workload whose WAL is ingested)  --repeats 3  --image-after-mb 64 --image-after-seconds 5 (pageserver)
 // --dir DIR (scratch, default: current directory)  --logs DIR (keep the cluster's logs)
 // --attach-settings name=value,... (postgresql.conf settings for the measured attach; the baseline inherits them)  --out FILE (default bench/results/pageserver-<date>.md).
@@ -29,6 +31,7 @@ var started = DateTime.UtcNow;
 var scratch = Path.Combine(scratchParent, $".bench-tmp-{Guid.NewGuid():N}"[..20]);
 Directory.CreateDirectory(scratch);
 IngestResults? ingest = null;
+FailoverResults? failover = null;
 var cluster = new List<SizeResults>();
 try
 {
@@ -41,6 +44,7 @@ try
     }
     if (only.Contains("cluster"))
         foreach (var size in sizes) cluster.Add(await ClusterBench.RunAsync(size, pageserverArguments, repeats, logs, attachSettings));
+    if (only.Contains("failover")) failover = await FailoverBench.RunAsync(repeats);
 }
 finally
 {
@@ -48,7 +52,7 @@ finally
     catch (Exception e) { Console.Error.WriteLine($"could not delete {scratch}: {e.Message}"); }
 }
 
-var report = Report(ingest, cluster);
+var report = Report(ingest, cluster, failover);
 Console.WriteLine();
 Console.WriteLine(report);
 Directory.CreateDirectory(Path.GetDirectoryName(outFile)!);
@@ -56,7 +60,7 @@ await File.WriteAllTextAsync(outFile, report);
 Console.WriteLine($"results written to {outFile}");
 return 0;
 
-string Report(IngestResults? ingest, List<SizeResults> cluster)
+string Report(IngestResults? ingest, List<SizeResults> cluster, FailoverResults? failover)
 {
     static string Pass(bool ok) => ok ? "PASS" : "MISS";
     static string Mb(long bytes) => (bytes / 1048576.0).ToString("F1", CultureInfo.InvariantCulture);
@@ -119,6 +123,24 @@ string Report(IngestResults? ingest, List<SizeResults> cluster)
             "PostgreSQL (empty disk): election, Basebackup from the pageserver (newest image + WAL since its redo point), PostgreSQL start, until Running " +
             "and `SELECT 1` over TCP succeeds. Baseline: `pg_basebackup -c fast -X stream` from the running compute PostgreSQL (unix socket) into a new " +
             "directory, then PostgreSQL started on it until `SELECT 1` over TCP succeeds, measured after the attach on the same data.");
+    }
+    if (failover is { } f)
+    {
+        static string Median(IReadOnlyList<double> xs) { var s = xs.Order().ToList(); return $"{s[s.Count / 2]:F2} [{s[0]:F2}-{s[^1]:F2}]"; }
+        static double Mid(IReadOnlyList<double> xs) => xs.Order().ElementAt(xs.Count / 2);
+        r.AppendLine();
+        r.AppendLine("## 4. Pageserver failover");
+        r.AppendLine();
+        r.AppendLine($"| measure (s, median [min-max] of {f.SecondarySeconds.Count}) | seconds |");
+        r.AppendLine("|---|---:|");
+        r.AppendLine($"| SIGKILL of the attached pageserver until the controller has promoted the secondary | {Median(f.PromotedSeconds)} |");
+        r.AppendLine($"| SIGKILL until a basebackup at the commit LSN is served by the promoted secondary | {Median(f.SecondarySeconds)} |");
+        r.AppendLine($"| baseline: SIGKILL, the same pageserver restarted at once, until it serves that basebackup | {Median(f.RestartSeconds)} |");
+        r.AppendLine($"| ratio secondary / restart | {Mid(f.SecondarySeconds) / Mid(f.RestartSeconds):F2} |");
+        r.AppendLine();
+        r.AppendLine("Each run starts its own cluster (3 safekeepers, compute agent with PostgreSQL, a local-folder object store) and writes ~35 MB through the " +
+            "compute until a finished segment is uploaded. With the controller: heartbeats every 200 ms, offline after 1.5 s without an answer, secondary " +
+            "refresh every 500 ms. The baseline restarts the process without a supervisor delay, on its intact disk: the best case without a secondary.");
     }
     return r.ToString();
 }
