@@ -19,17 +19,8 @@ public sealed class PageserverClusterTests
     /// <summary>For waits on images and retention: generous, as the whole suite shares two cores.</summary>
     private static readonly TimeSpan Slow = TimeSpan.FromSeconds(180);
 
-    private static async Task<T> EventuallyAsync<T>(Func<Task<T>> probe, Func<T, bool> done, TimeSpan timeout, Func<string> describe)
-    {
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        while (true)
-        {
-            var value = await probe();
-            if (done(value)) return value;
-            if (clock.Elapsed > timeout) throw new TimeoutException($"not reached within {timeout.TotalSeconds:0} s; last: {value}\n{describe()}");
-            await Task.Delay(200);
-        }
-    }
+    private static Task<T> EventuallyAsync<T>(Func<Task<T>> probe, Func<T, bool> done, TimeSpan timeout, Func<string> describe) =>
+        Eventually.ReachAsync(probe, done, timeout, describe);
 
     /// <summary>The safekeepers' commit LSN (the highest any reports).</summary>
     private static async Task<Lsn> CommitLsnAsync(ComputeCluster cluster) =>
@@ -76,19 +67,8 @@ public sealed class PageserverClusterTests
         await using var cluster = await ComputeCluster.StartAsync(vms: 2, pageserverArguments: storage);
         await cluster.AttachOrThrowAsync(cluster.Vms[0]);
         var cs = Sql.ConnectionString(cluster, cluster.Vms[0]);
-        await Sql.ExecAsync(cs, "create table acked (id int primary key, pad text)");
-
         // Writes go on while the pageserver dies: computes never wait for it.
-        using var stop = new CancellationTokenSource();
-        long acked = 0;
-        var writer = Task.Run(async () =>
-        {
-            for (int batch = 0; !stop.IsCancellationRequested; batch++)
-            {
-                await Sql.ExecAsync(cs, $"insert into acked select g, repeat('y', 500) from generate_series({batch * 2000 + 1}, {batch * 2000 + 2000}) g");
-                Interlocked.Exchange(ref acked, (batch + 1) * 2000L);
-            }
-        });
+        var writer = await AckedBatchWriter.StartAsync(cs, batchSize: 2000);
         await EventuallyAsync(() => cluster.Pageserver.TimelineAsync(cluster.TenantId, cluster.TimelineId),
             i => i.RemoteConsistentLsn > cluster.Timeline.StartLsn + 2 * (ulong)WalGeometry.DefaultSegmentSize, Slow, cluster.Logs);
         var before = await cluster.Pageserver.TimelineAsync(cluster.TenantId, cluster.TimelineId);
@@ -97,15 +77,14 @@ public sealed class PageserverClusterTests
         cluster.Pageserver.WipeDisk();
         await Task.Delay(500);
         await cluster.Pageserver.StartAsync();
-        await stop.CancelAsync();
-        await writer;
+        var acked = await writer.StopAsync();
 
         var after = await WaitIngestedAsync(cluster, await CommitLsnAsync(cluster));
         Assert.True(after.Generation > before.Generation, $"generation {after.Generation} after {before.Generation}");
         Assert.True(after.RemoteConsistentLsn >= before.RemoteConsistentLsn);
         await cluster.Vms[0].DetachAsync();
         await cluster.AttachOrThrowAsync(cluster.Vms[1]);
-        Assert.Equal(Interlocked.Read(ref acked), await Sql.ScalarAsync(Sql.ConnectionString(cluster, cluster.Vms[1]), "select count(*) from acked"));
+        Assert.Equal(acked, await Sql.ScalarAsync(Sql.ConnectionString(cluster, cluster.Vms[1]), "select count(*) from acked"));
     }
 
     [Fact]

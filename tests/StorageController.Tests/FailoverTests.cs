@@ -14,24 +14,8 @@ public sealed class FailoverTests
 {
     private static readonly TimeSpan Slow = TimeSpan.FromSeconds(120);
 
-    private static async Task<T> EventuallyAsync<T>(Func<Task<T>> probe, Func<T, bool> done, TimeSpan timeout, Func<string> describe)
-    {
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        while (true)
-        {
-            T value;
-            try { value = await probe(); }
-            catch (Exception e) when (e is RpcException or HttpRequestException or IOException)
-            {
-                if (clock.Elapsed > timeout) throw new TimeoutException($"not reached within {timeout.TotalSeconds:0} s: {e.Message}\n{describe()}");
-                await Task.Delay(200);
-                continue;
-            }
-            if (done(value)) return value;
-            if (clock.Elapsed > timeout) throw new TimeoutException($"not reached within {timeout.TotalSeconds:0} s; last: {value}\n{describe()}");
-            await Task.Delay(200);
-        }
-    }
+    private static Task<T> EventuallyAsync<T>(Func<Task<T>> probe, Func<T, bool> done, TimeSpan timeout, Func<string> describe) =>
+        Eventually.ReachAsync(probe, done, timeout, describe);
 
     private static Task<TimelineInfo?> ReportedAsync(PageserverNode node, ComputeCluster cluster) =>
         PageserverClient.ListTimelinesAsync(node.Uri).ContinueWith(t => t.Result.Timelines.FirstOrDefault(i => i.Timeline.TimelineId == cluster.TimelineId));
@@ -47,17 +31,7 @@ public sealed class FailoverTests
 
         await cluster.AttachOrThrowAsync(cluster.Vms[0]);
         var cs = Sql.ConnectionString(cluster, cluster.Vms[0]);
-        await Sql.ExecAsync(cs, "create table acked (id int primary key, pad text)");
-        using var stop = new CancellationTokenSource();
-        long acked = 0;
-        var writer = Task.Run(async () =>
-        {
-            for (int batch = 0; !stop.IsCancellationRequested; batch++)
-            {
-                await Sql.ExecAsync(cs, $"insert into acked select g, repeat('y', 500) from generate_series({batch * 1000 + 1}, {batch * 1000 + 1000}) g");
-                Interlocked.Exchange(ref acked, (batch + 1) * 1000L);
-            }
-        });
+        var writer = await AckedBatchWriter.StartAsync(cs, batchSize: 1000);
         // Some WAL in object storage first, so the secondary has layers to keep downloaded.
         await EventuallyAsync(() => ps1.TimelineAsync(cluster.TenantId, cluster.TimelineId),
             i => i.RemoteConsistentLsn > cluster.Timeline.StartLsn + (ulong)WalGeometry.DefaultSegmentSize, Slow, cluster.Logs);
@@ -70,15 +44,14 @@ public sealed class FailoverTests
         Assert.Equal(2UL, onPs2!.Generation);
 
         // The running compute never noticed: commits go on through the safekeepers.
-        var before = Interlocked.Read(ref acked);
-        await EventuallyAsync(() => Task.FromResult(Interlocked.Read(ref acked)), n => n > before + 2000, Slow, cluster.Logs);
-        await stop.CancelAsync();
-        await writer;
+        var before = writer.Acked;
+        await EventuallyAsync(() => Task.FromResult(writer.Acked), n => n > before + 2000, Slow, cluster.Logs);
+        var acked = await writer.StopAsync();
 
         // A new compute starts from ps2 (ps1 is down and is skipped) with every acknowledged row.
         await cluster.Vms[0].DetachAsync();
         await cluster.AttachOrThrowAsync(cluster.Vms[1]);
-        Assert.Equal(Interlocked.Read(ref acked), await Sql.ScalarAsync(Sql.ConnectionString(cluster, cluster.Vms[1]), "select count(*) from acked"));
+        Assert.Equal(acked, await Sql.ScalarAsync(Sql.ConnectionString(cluster, cluster.Vms[1]), "select count(*) from acked"));
         Assert.Contains("basebackup of", File.ReadAllText(ps2.LogFile));
 
         // ps1 comes back as the secondary; its old generation may no longer delete anything.
