@@ -12,12 +12,16 @@ using Storage.Testing;
 //  2. connection set-up: pgbench -C -S (a new connection per transaction), proxy vs direct;
 //  3. failover: the VM serving main SIGKILLed while a client commits through the proxy, until its next commit.
 // Options: --duration 15 (s per pgbench run) --runs 3 (median of, direct and proxy alternating) --clients 8 --scale 10
-// --failovers 5 --out FILE (default bench/results/proxy-<date>.md).
+// --failovers 5 --out FILE (default bench/results/proxy-<date>.md) --keep-logs DIR (copies every process's log there).
+// --runs 0 skips the pgbench runs, --failovers 0 the failovers; --workloads select,tpcb,connect picks pgbench workloads.
 var config = new ConfigurationBuilder().AddCommandLine(args).Build();
 int Option(string name, int fallback) => int.Parse(config[name] ?? fallback.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
 int duration = Option("duration", 15), runs = Option("runs", 3), clients = Option("clients", 8), scale = Option("scale", 10), failovers = Option("failovers", 5);
+var keepLogs = config["keep-logs"]; // a directory: every process's log is copied there at the end (for phase analysis)
 var outFile = Path.GetFullPath(config["out"] ?? Path.Combine("bench", "results", $"proxy-{DateTime.UtcNow:yyyy-MM-dd}.md"));
-(string Name, string[] Options)[] workloads = [("select-only (-S)", ["-S"]), ("TPC-B-like (default script)", []), ("new connection per transaction (-C -S)", ["-C", "-S"])];
+(string Key, string Name, string[] Options)[] allWorkloads = [("select", "select-only (-S)", ["-S"]), ("tpcb", "TPC-B-like (default script)", []), ("connect", "new connection per transaction (-C -S)", ["-C", "-S"])];
+var only = (config["workloads"] ?? "select,tpcb,connect").Split(',');
+var workloads = allWorkloads.Where(w => only.Contains(w.Key)).Select(w => (w.Name, w.Options)).ToArray();
 
 var loadBefore = LoadAverage();
 var started = DateTime.UtcNow;
@@ -44,8 +48,11 @@ await using (var cluster = await ComputeCluster.StartAsync(vms: 0))
             foreach (var (name, options) in workloads)
                 foreach (var path in run % 2 == 1 ? new[] { "direct", "proxy" } : ["proxy", "direct"])
                 {
+                    var cpuBefore = CpuTime(proxy.Pid);
                     var result = await paths[path].RunAsync(clients, duration, options);
-                    Log($"run {run}/{runs} {name} {path}: {result.Tps:F0} tps" + (result.ConnectMs is { } ms ? $", connect {ms:F2} ms" : ""));
+                    if (path == "proxy") result = result with { ProxyCpuMicrosPerTransaction = (CpuTime(proxy.Pid) - cpuBefore).TotalMicroseconds / (result.Tps * duration) };
+                    Log($"run {run}/{runs} {name} {path}: {result.Tps:F0} tps" + (result.ConnectMs is { } ms ? $", connect {ms:F2} ms" : "")
+                        + (result.ProxyCpuMicrosPerTransaction is { } cpu ? $", proxy CPU {cpu:F1} us/transaction" : ""));
                     results.TryAdd((name, path), []);
                     results[(name, path)].Add(result);
                 }
@@ -53,8 +60,9 @@ await using (var cluster = await ComputeCluster.StartAsync(vms: 0))
         await Sql.ExecAsync(proxy.ConnectionString(), "create table failover_probe (id bigserial primary key, at timestamptz default now())");
         for (int i = 1; i <= failovers; i++)
         {
-            failoverSeconds.Add(await Failover.MeasureAsync(proxy, TimeSpan.FromSeconds(60)));
-            Log($"failover {i}/{failovers}: {failoverSeconds[^1]:F2} s from the kill to a commit through the proxy");
+            var (seconds, breakdown) = await Failover.MeasureAsync(proxy, TimeSpan.FromSeconds(60));
+            failoverSeconds.Add(seconds);
+            Log($"failover {i}/{failovers}: {seconds:F2} s from the kill to a commit through the proxy\n{breakdown}");
         }
     }
     catch (Exception)
@@ -65,6 +73,7 @@ await using (var cluster = await ComputeCluster.StartAsync(vms: 0))
     finally
     {
         await proxy.DisposeAsync();
+        if (keepLogs is not null) CopyLogs([root, cluster.Root], keepLogs);
         try { Directory.Delete(root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 }
@@ -105,21 +114,25 @@ string Report()
         $"scale {scale} (`pgbench -i` through the proxy), {clients} clients, -j {Math.Min(clients, 2)}, -T {duration} s, median of {runs} runs [min-max], " +
         "direct and proxy alternating; direct = the compute's PostgreSQL port from the admin API's /status, same role and password over TCP; sslmode=disable on both.");
     r.AppendLine();
-    r.AppendLine("## 1-2. pgbench through the proxy vs directly");
-    r.AppendLine();
-    r.AppendLine("| workload | direct TPS | proxy TPS | proxy/direct | direct connect ms | proxy connect ms |");
-    r.AppendLine("|---|---:|---:|---:|---:|---:|");
-    foreach (var (name, _) in workloads)
+    if (runs > 0)
     {
-        string Connect(string path) => results[(name, path)].All(x => x.ConnectMs is not null) ? Range(results[(name, path)].Select(x => x.ConnectMs!.Value), "F2") : "-";
-        r.AppendLine($"| {name} | {Range(results[(name, "direct")].Select(x => x.Tps), "F0")} | {Range(results[(name, "proxy")].Select(x => x.Tps), "F0")} | " +
-            $"{Tps(name, "proxy") / Tps(name, "direct"):F2} | {Connect("direct")} | {Connect("proxy")} |");
+        r.AppendLine("## 1-2. pgbench through the proxy vs directly");
+        r.AppendLine();
+        r.AppendLine("| workload | direct TPS | proxy TPS | proxy/direct | direct connect ms | proxy connect ms | proxy CPU us/transaction |");
+        r.AppendLine("|---|---:|---:|---:|---:|---:|---:|");
+        foreach (var (name, _) in workloads)
+        {
+            string Connect(string path) => results[(name, path)].All(x => x.ConnectMs is not null) ? Range(results[(name, path)].Select(x => x.ConnectMs!.Value), "F2") : "-";
+            r.AppendLine($"| {name} | {Range(results[(name, "direct")].Select(x => x.Tps), "F0")} | {Range(results[(name, "proxy")].Select(x => x.Tps), "F0")} | " +
+                $"{Tps(name, "proxy") / Tps(name, "direct"):F2} | {Connect("direct")} | {Connect("proxy")} | {Range(results[(name, "proxy")].Select(x => x.ProxyCpuMicrosPerTransaction ?? 0), "F1")} |");
+        }
+        r.AppendLine();
+        var selectRatio = results.ContainsKey((allWorkloads[0].Name, "proxy")) ? Tps(allWorkloads[0].Name, "proxy") / Tps(allWorkloads[0].Name, "direct") : double.NaN;
+        r.AppendLine($"Goal: select-only, {clients} clients, proxy/direct >= 0.9: {selectRatio:F2} **{Pass(selectRatio >= 0.9)}**. " +
+            "Connect ms: pgbench's `average connection time` (reported with -C).");
+        r.AppendLine();
     }
-    var selectRatio = Tps(workloads[0].Name, "proxy") / Tps(workloads[0].Name, "direct");
-    r.AppendLine();
-    r.AppendLine($"Goal: select-only, {clients} clients, proxy/direct >= 0.9: {selectRatio:F2} **{Pass(selectRatio >= 0.9)}**. " +
-        "Connect ms: pgbench's `average connection time` (reported with -C).");
-    r.AppendLine();
+    if (failoverSeconds.Count == 0) return r.ToString();
     r.AppendLine("## 3. Failover through the proxy");
     r.AppendLine();
     var failover = Median(failoverSeconds);
@@ -134,6 +147,25 @@ string Report()
     r.AppendLine();
     r.AppendLine("A classic primary/standby failover (promote a streaming standby) is not measured: this harness has no standby to promote.");
     return r.ToString();
+}
+
+static void CopyLogs(IEnumerable<string> roots, string target)
+{
+    foreach (var root in roots)
+        foreach (var log in Directory.EnumerateFiles(root, "*.log", SearchOption.AllDirectories))
+        {
+            var copy = Path.Combine(target, Path.GetFileName(root), Path.GetRelativePath(root, log));
+            Directory.CreateDirectory(Path.GetDirectoryName(copy)!);
+            File.Copy(log, copy, overwrite: true);
+        }
+}
+
+// utime + stime of a process (clock ticks of 10 ms): the proxy's own CPU, which on two cores is taken from PostgreSQL and pgbench.
+static TimeSpan CpuTime(int pid)
+{
+    var stat = File.ReadAllText($"/proc/{pid}/stat");
+    var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+    return TimeSpan.FromMilliseconds((long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) * 10);
 }
 
 static string LoadAverage() =>
