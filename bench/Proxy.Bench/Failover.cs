@@ -17,47 +17,16 @@ public static class Failover
 {
     public static async Task<(double Seconds, string Breakdown)> MeasureAsync(ProxyProcess proxy, TimeSpan timeout)
     {
-        var cs = proxy.ConnectionString(timeoutSeconds: 30);
         var vm = await ReadyVmAsync(proxy);
-        using var stop = new CancellationTokenSource();
-        long killed = long.MaxValue, recovered = 0;
-        var client = Task.Run(async () =>
-        {
-            while (!stop.IsCancellationRequested)
-            {
-                long opened = Stopwatch.GetTimestamp();
-                try
-                {
-                    await using var connection = new NpgsqlConnection(cs);
-                    await connection.OpenAsync(stop.Token);
-                    await using var insert = new NpgsqlCommand("insert into failover_probe default values", connection);
-                    while (!stop.IsCancellationRequested)
-                    {
-                        await insert.ExecuteNonQueryAsync(stop.Token);
-                        if (opened > Interlocked.Read(ref killed) && Interlocked.CompareExchange(ref recovered, Stopwatch.GetTimestamp(), 0) == 0) return;
-                    }
-                }
-                catch (Exception) when (!stop.IsCancellationRequested) { await Task.Delay(20); }
-                catch (OperationCanceledException) { }
-            }
-        });
-        try
-        {
-            await Task.Delay(1000); // the client commits steadily before the kill
-            if (client.IsCompleted) await client; // surfaces an unexpected end
-            var postmaster = proxy.PostmasterPid(vm.Id);
-            var killedAt = DateTime.UtcNow;
-            Interlocked.Exchange(ref killed, Stopwatch.GetTimestamp());
-            OsUser.Signal(vm.Pid, OsUser.SigKill);
-            OsUser.Signal(postmaster, OsUser.SigKill);
-            if (await Task.WhenAny(client, Task.Delay(timeout)) != client) throw new TimeoutException($"no commit through the proxy within {timeout} of the kill");
-            return (Stopwatch.GetElapsedTime(killed, Interlocked.Read(ref recovered)).TotalSeconds, Breakdown(proxy, killedAt));
-        }
-        finally
-        {
-            await stop.CancelAsync();
-            await client.WaitAsync(TimeSpan.FromSeconds(60));
-        }
+        await using var probe = new CommitProbe(proxy.ConnectionString(timeoutSeconds: 30), "insert into failover_probe default values");
+        await probe.StartAsync();
+        var postmaster = proxy.PostmasterPid(vm.Id);
+        var killedAt = DateTime.UtcNow;
+        probe.MarkKilled();
+        OsUser.Signal(vm.Pid, OsUser.SigKill);
+        OsUser.Signal(postmaster, OsUser.SigKill);
+        var took = await probe.WaitRecoveredAsync(timeout);
+        return (took.TotalSeconds, Breakdown(proxy, killedAt));
     }
 
     /// <summary>Waits until main is served and the pool holds a spare idle VM (a refill after a kill); returns main's VM.</summary>

@@ -13,10 +13,13 @@ using Storage.Testing;
 //  3. failover: the VM serving main SIGKILLed while a client commits through the proxy, until its next commit.
 // Options: --duration 15 (s per pgbench run) --runs 3 (median of, direct and proxy alternating) --clients 8 --scale 10
 // --failovers 5 --out FILE (default bench/results/proxy-<date>.md) --keep-logs DIR (copies every process's log there).
+// --classic N (default: --failovers) classic primary/standby failovers;
 // --runs 0 skips the pgbench runs, --failovers 0 the failovers; --workloads select,tpcb,connect picks pgbench workloads.
 var config = new ConfigurationBuilder().AddCommandLine(args).Build();
 int Option(string name, int fallback) => int.Parse(config[name] ?? fallback.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
 int duration = Option("duration", 15), runs = Option("runs", 3), clients = Option("clients", 8), scale = Option("scale", 10), failovers = Option("failovers", 5);
+int classicFailovers = Option("classic", failovers);
+var heartbeat = TimeSpan.FromMilliseconds(300); // the proxy's --heartbeat-ms in ProxyProcess, and the classic failover manager's probe interval
 var keepLogs = config["keep-logs"]; // a directory: every process's log is copied there at the end (for phase analysis)
 var outFile = Path.GetFullPath(config["out"] ?? Path.Combine("bench", "results", $"proxy-{DateTime.UtcNow:yyyy-MM-dd}.md"));
 (string Key, string Name, string[] Options)[] allWorkloads = [("select", "select-only (-S)", ["-S"]), ("tpcb", "TPC-B-like (default script)", []), ("connect", "new connection per transaction (-C -S)", ["-C", "-S"])];
@@ -27,6 +30,7 @@ var loadBefore = LoadAverage();
 var started = DateTime.UtcNow;
 var results = new Dictionary<(string Workload, string Path), List<PgbenchRun>>();
 var failoverSeconds = new List<double>();
+var classic = new List<ClassicFailover.Result>();
 await using (var cluster = await ComputeCluster.StartAsync(vms: 0))
 {
     var root = Directory.CreateTempSubdirectory("proxy-bench-").FullName;
@@ -76,6 +80,15 @@ await using (var cluster = await ComputeCluster.StartAsync(vms: 0))
         if (keepLogs is not null) CopyLogs([root, cluster.Root], keepLogs);
         try { Directory.Delete(root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
+}
+
+// Classic primary/standby failover, after the cluster is gone so they do not share the cores.
+for (int i = 1; i <= classicFailovers; i++)
+{
+    classic.Add(await ClassicFailover.MeasureAsync(heartbeat, TimeSpan.FromSeconds(60)));
+    var c = classic[^1];
+    Log($"classic failover {i}/{classicFailovers}: {c.Seconds:F2} s from the kill to a commit on the promoted standby (detected after {c.DetectedSeconds:F2} s; {c.Acknowledged} commits acknowledged, {c.RowsAfter} rows after)");
+    if (c.RowsAfter < c.Acknowledged) throw new InvalidOperationException($"classic failover lost acknowledged commits: {c.Acknowledged} acknowledged, {c.RowsAfter} rows");
 }
 
 var report = Report();
@@ -145,7 +158,19 @@ string Report()
         "the attach of main on the spare pooled VM (election, Basebackup, PostgreSQL start), and the proxy's reconnect. Before each kill the pool " +
         "is refilled to a spare idle VM. All runs: " + string.Join(", ", failoverSeconds.Select(s => s.ToString("F2", CultureInfo.InvariantCulture))) + " s.");
     r.AppendLine();
-    r.AppendLine("A classic primary/standby failover (promote a streaming standby) is not measured: this harness has no standby to promote.");
+    if (classic.Count > 0)
+    {
+        var classicMedian = Median(classic.Select(c => c.Seconds));
+        r.AppendLine($"| classic: PostgreSQL 15 primary (fsync on) + synchronous streaming standby, primary node SIGKILLed (postmaster + children), standby promoted | {Range(classic.Select(c => c.Seconds), "F2")} s | - | - |");
+        r.AppendLine();
+        r.AppendLine($"Classic: a failover manager probes the primary's port every {heartbeat.TotalMilliseconds:F0} ms (the control plane's heartbeat interval here) and runs " +
+            "`pg_ctl promote -w` on the standby at the first refused connect; the client uses a multi-host connection string with " +
+            "`Target Session Attributes=read-write` (no cached host state), otherwise as above. Detection took " +
+            $"{Range(classic.Select(c => c.DetectedSeconds), "F2")} s. Acknowledged commits all present on the promoted standby in every run " +
+            $"({string.Join(", ", classic.Select(c => $"{c.Acknowledged}/{c.RowsAfter}"))} acknowledged/rows). All runs: " +
+            string.Join(", ", classic.Select(c => c.Seconds.ToString("F2", CultureInfo.InvariantCulture))) + $" s. Proxy/classic median: {failover / classicMedian:F1}x.");
+    }
+    else r.AppendLine("A classic primary/standby failover was not run (--classic 0).");
     return r.ToString();
 }
 
