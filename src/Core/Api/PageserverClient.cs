@@ -92,17 +92,11 @@ public sealed class PageserverBasebackupSource(IReadOnlyList<Uri> pageservers, T
         throw new InvalidOperationException($"no pageserver could serve a basebackup of {tenantId}/{timelineId} at {lsn}: {last?.Message}", last);
     }
 
-    /// <summary>
-    /// Room for several 256 KiB chunks between the receiver and the tar unpacker: with the default
-    /// 64 KiB pause threshold every chunk made the two hand over to each other several times.
-    /// </summary>
-    private static readonly System.IO.Pipelines.PipeOptions UnpackPipe = new(pauseWriterThreshold: 8 << 20, resumeWriterThreshold: 4 << 20, minimumSegmentSize: 64 << 10);
-
     private async Task FetchFromAsync(Uri pageserver, string tenantId, string timelineId, Lsn lsn, string targetDirectory, CancellationToken ct)
     {
         Directory.CreateDirectory(targetDirectory);
         if (Directory.EnumerateFileSystemEntries(targetDirectory).Any()) throw new InvalidOperationException($"{targetDirectory} is not empty");
-        var pipe = new System.IO.Pipelines.Pipe(UnpackPipe);
+        var pipe = new System.IO.Pipelines.Pipe();
         var receive = Task.Run(async () =>
         {
             await using var writer = pipe.Writer.AsStream();

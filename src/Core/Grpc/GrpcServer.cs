@@ -132,9 +132,6 @@ public sealed class GrpcServer : IAsyncDisposable
         kestrel.Limits.MaxRequestBodySize = null;
         kestrel.Limits.MinRequestBodyDataRate = null;
         kestrel.Limits.MinResponseDataRate = null;
-        // A server stream may run ahead of the socket by a few messages (a basebackup's 256 KiB
-        // chunks): with the default 64 KiB each chunk waited for the frame writer several times.
-        kestrel.Limits.MaxResponseBufferSize = 1024 * 1024;
         // Big windows so streaming many small messages is never flow-control bound.
         kestrel.Limits.Http2.MaxStreamsPerConnection = 1000;
         kestrel.Limits.Http2.InitialConnectionWindowSize = 16 * 1024 * 1024;
