@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net.Http.Json;
+using System.Text.Json;
 using Npgsql;
 using Storage.ComputeProxy.ControlPlane;
 using Storage.Core.Postgres;
@@ -14,48 +15,18 @@ namespace Storage.Proxy.Bench;
 /// </summary>
 public static class Failover
 {
-    public static async Task<double> MeasureAsync(ProxyProcess proxy, TimeSpan timeout)
+    public static async Task<(double Seconds, string Breakdown)> MeasureAsync(ProxyProcess proxy, TimeSpan timeout)
     {
-        var cs = proxy.ConnectionString(timeoutSeconds: 30);
         var vm = await ReadyVmAsync(proxy);
-        using var stop = new CancellationTokenSource();
-        long killed = long.MaxValue, recovered = 0;
-        var client = Task.Run(async () =>
-        {
-            while (!stop.IsCancellationRequested)
-            {
-                long opened = Stopwatch.GetTimestamp();
-                try
-                {
-                    await using var connection = new NpgsqlConnection(cs);
-                    await connection.OpenAsync(stop.Token);
-                    await using var insert = new NpgsqlCommand("insert into failover_probe default values", connection);
-                    while (!stop.IsCancellationRequested)
-                    {
-                        await insert.ExecuteNonQueryAsync(stop.Token);
-                        if (opened > Interlocked.Read(ref killed) && Interlocked.CompareExchange(ref recovered, Stopwatch.GetTimestamp(), 0) == 0) return;
-                    }
-                }
-                catch (Exception) when (!stop.IsCancellationRequested) { await Task.Delay(20); }
-                catch (OperationCanceledException) { }
-            }
-        });
-        try
-        {
-            await Task.Delay(1000); // the client commits steadily before the kill
-            if (client.IsCompleted) await client; // surfaces an unexpected end
-            var postmaster = proxy.PostmasterPid(vm.Id);
-            Interlocked.Exchange(ref killed, Stopwatch.GetTimestamp());
-            OsUser.Signal(vm.Pid, OsUser.SigKill);
-            OsUser.Signal(postmaster, OsUser.SigKill);
-            if (await Task.WhenAny(client, Task.Delay(timeout)) != client) throw new TimeoutException($"no commit through the proxy within {timeout} of the kill");
-            return Stopwatch.GetElapsedTime(killed, Interlocked.Read(ref recovered)).TotalSeconds;
-        }
-        finally
-        {
-            await stop.CancelAsync();
-            await client.WaitAsync(TimeSpan.FromSeconds(60));
-        }
+        await using var probe = new CommitProbe(proxy.ConnectionString(timeoutSeconds: 30), "insert into failover_probe default values");
+        await probe.StartAsync();
+        var postmaster = proxy.PostmasterPid(vm.Id);
+        var killedAt = DateTime.UtcNow;
+        probe.MarkKilled();
+        OsUser.Signal(vm.Pid, OsUser.SigKill);
+        OsUser.Signal(postmaster, OsUser.SigKill);
+        var took = await probe.WaitRecoveredAsync(timeout);
+        return (took.TotalSeconds, Breakdown(proxy, killedAt));
     }
 
     /// <summary>Waits until main is served and the pool holds a spare idle VM (a refill after a kill); returns main's VM.</summary>
@@ -72,6 +43,29 @@ public static class Failover
             if (clock.Elapsed > TimeSpan.FromMinutes(2)) throw new TimeoutException("the pool has no spare idle VM after 2 min");
             await Task.Delay(250);
         }
+    }
+
+    /// <summary>
+    /// Where the time went, from the logs: when the control plane declared the VM dead and when the
+    /// endpoint was attached again (ms after the kill), with the control plane's and the agent's phases.
+    /// </summary>
+    private static string Breakdown(ProxyProcess proxy, DateTime killedAt)
+    {
+        IEnumerable<(DateTime At, string Message)> Read(string file) =>
+            !File.Exists(file) ? [] : File.ReadLines(file).Select(line =>
+            {
+                try
+                {
+                    using var json = JsonDocument.Parse(line);
+                    return (json.RootElement.GetProperty("Timestamp").GetDateTime().ToUniversalTime(), json.RootElement.GetProperty("Message").GetString() ?? "");
+                }
+                catch (Exception e) when (e is JsonException or KeyNotFoundException or FormatException or InvalidOperationException) { return (DateTime.MinValue, ""); }
+            }).Where(x => x.Item1 >= killedAt.AddMilliseconds(-5));
+        var lines = Read(proxy.Log).Concat(Directory.GetFiles(Path.Combine(proxy.DataDirectory, "vms"), "*.log").SelectMany(Read))
+            .Where(x => x.Message.Contains("is dead", StringComparison.Ordinal) || x.Message.Contains(" attached to ", StringComparison.Ordinal)
+                || x.Message.Contains(" took: ", StringComparison.Ordinal))
+            .OrderBy(x => x.At);
+        return string.Join("\n", lines.Select(x => $"  +{(x.At - killedAt).TotalMilliseconds,5:F0} ms {x.Message}"));
     }
 
     public static async Task<AdminApi.StatusView> StatusAsync(ProxyProcess proxy)

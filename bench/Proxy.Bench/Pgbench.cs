@@ -6,7 +6,11 @@ using Storage.Core.Postgres;
 namespace Storage.Proxy.Bench;
 
 /// <summary>What one pgbench run reports: TPS, and the mean connection time if it printed one (-C).</summary>
-public sealed record PgbenchRun(double Tps, double? ConnectMs);
+public sealed record PgbenchRun(double Tps, double? ConnectMs)
+{
+    /// <summary>The proxy process's CPU time (user + system) per transaction, for runs through the proxy.</summary>
+    public double? ProxyCpuMicrosPerTransaction { get; init; }
+}
 
 /// <summary>Runs PostgreSQL's pgbench against one host and port as the endpoint role (password via PGPASSWORD).</summary>
 public sealed partial class Pgbench(int port, string role, string password)

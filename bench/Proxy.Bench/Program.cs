@@ -12,17 +12,25 @@ using Storage.Testing;
 //  2. connection set-up: pgbench -C -S (a new connection per transaction), proxy vs direct;
 //  3. failover: the VM serving main SIGKILLed while a client commits through the proxy, until its next commit.
 // Options: --duration 15 (s per pgbench run) --runs 3 (median of, direct and proxy alternating) --clients 8 --scale 10
-// --failovers 5 --out FILE (default bench/results/proxy-<date>.md).
+// --failovers 5 --out FILE (default bench/results/proxy-<date>.md) --keep-logs DIR (copies every process's log there).
+// --classic N (default: --failovers) classic primary/standby failovers;
+// --runs 0 skips the pgbench runs, --failovers 0 the failovers; --workloads select,tpcb,connect picks pgbench workloads.
 var config = new ConfigurationBuilder().AddCommandLine(args).Build();
 int Option(string name, int fallback) => int.Parse(config[name] ?? fallback.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
 int duration = Option("duration", 15), runs = Option("runs", 3), clients = Option("clients", 8), scale = Option("scale", 10), failovers = Option("failovers", 5);
+int classicFailovers = Option("classic", failovers);
+var heartbeat = TimeSpan.FromMilliseconds(300); // the proxy's --heartbeat-ms in ProxyProcess, and the classic failover manager's probe interval
+var keepLogs = config["keep-logs"]; // a directory: every process's log is copied there at the end (for phase analysis)
 var outFile = Path.GetFullPath(config["out"] ?? Path.Combine("bench", "results", $"proxy-{DateTime.UtcNow:yyyy-MM-dd}.md"));
-(string Name, string[] Options)[] workloads = [("select-only (-S)", ["-S"]), ("TPC-B-like (default script)", []), ("new connection per transaction (-C -S)", ["-C", "-S"])];
+(string Key, string Name, string[] Options)[] allWorkloads = [("select", "select-only (-S)", ["-S"]), ("tpcb", "TPC-B-like (default script)", []), ("connect", "new connection per transaction (-C -S)", ["-C", "-S"])];
+var only = (config["workloads"] ?? "select,tpcb,connect").Split(',');
+var workloads = allWorkloads.Where(w => only.Contains(w.Key)).Select(w => (w.Name, w.Options)).ToArray();
 
 var loadBefore = LoadAverage();
 var started = DateTime.UtcNow;
 var results = new Dictionary<(string Workload, string Path), List<PgbenchRun>>();
 var failoverSeconds = new List<double>();
+var classic = new List<ClassicFailover.Result>();
 await using (var cluster = await ComputeCluster.StartAsync(vms: 0))
 {
     var root = Directory.CreateTempSubdirectory("proxy-bench-").FullName;
@@ -44,8 +52,11 @@ await using (var cluster = await ComputeCluster.StartAsync(vms: 0))
             foreach (var (name, options) in workloads)
                 foreach (var path in run % 2 == 1 ? new[] { "direct", "proxy" } : ["proxy", "direct"])
                 {
+                    var cpuBefore = CpuTime(proxy.Pid);
                     var result = await paths[path].RunAsync(clients, duration, options);
-                    Log($"run {run}/{runs} {name} {path}: {result.Tps:F0} tps" + (result.ConnectMs is { } ms ? $", connect {ms:F2} ms" : ""));
+                    if (path == "proxy") result = result with { ProxyCpuMicrosPerTransaction = (CpuTime(proxy.Pid) - cpuBefore).TotalMicroseconds / (result.Tps * duration) };
+                    Log($"run {run}/{runs} {name} {path}: {result.Tps:F0} tps" + (result.ConnectMs is { } ms ? $", connect {ms:F2} ms" : "")
+                        + (result.ProxyCpuMicrosPerTransaction is { } cpu ? $", proxy CPU {cpu:F1} us/transaction" : ""));
                     results.TryAdd((name, path), []);
                     results[(name, path)].Add(result);
                 }
@@ -53,8 +64,9 @@ await using (var cluster = await ComputeCluster.StartAsync(vms: 0))
         await Sql.ExecAsync(proxy.ConnectionString(), "create table failover_probe (id bigserial primary key, at timestamptz default now())");
         for (int i = 1; i <= failovers; i++)
         {
-            failoverSeconds.Add(await Failover.MeasureAsync(proxy, TimeSpan.FromSeconds(60)));
-            Log($"failover {i}/{failovers}: {failoverSeconds[^1]:F2} s from the kill to a commit through the proxy");
+            var (seconds, breakdown) = await Failover.MeasureAsync(proxy, TimeSpan.FromSeconds(60));
+            failoverSeconds.Add(seconds);
+            Log($"failover {i}/{failovers}: {seconds:F2} s from the kill to a commit through the proxy\n{breakdown}");
         }
     }
     catch (Exception)
@@ -65,8 +77,18 @@ await using (var cluster = await ComputeCluster.StartAsync(vms: 0))
     finally
     {
         await proxy.DisposeAsync();
+        if (keepLogs is not null) CopyLogs([root, cluster.Root], keepLogs);
         try { Directory.Delete(root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
+}
+
+// Classic primary/standby failover, after the cluster is gone so they do not share the cores.
+for (int i = 1; i <= classicFailovers; i++)
+{
+    classic.Add(await ClassicFailover.MeasureAsync(heartbeat, TimeSpan.FromSeconds(60)));
+    var c = classic[^1];
+    Log($"classic failover {i}/{classicFailovers}: {c.Seconds:F2} s from the kill to a commit on the promoted standby (detected after {c.DetectedSeconds:F2} s; {c.Acknowledged} commits acknowledged, {c.RowsAfter} rows after)");
+    if (c.RowsAfter < c.Acknowledged) throw new InvalidOperationException($"classic failover lost acknowledged commits: {c.Acknowledged} acknowledged, {c.RowsAfter} rows");
 }
 
 var report = Report();
@@ -105,21 +127,25 @@ string Report()
         $"scale {scale} (`pgbench -i` through the proxy), {clients} clients, -j {Math.Min(clients, 2)}, -T {duration} s, median of {runs} runs [min-max], " +
         "direct and proxy alternating; direct = the compute's PostgreSQL port from the admin API's /status, same role and password over TCP; sslmode=disable on both.");
     r.AppendLine();
-    r.AppendLine("## 1-2. pgbench through the proxy vs directly");
-    r.AppendLine();
-    r.AppendLine("| workload | direct TPS | proxy TPS | proxy/direct | direct connect ms | proxy connect ms |");
-    r.AppendLine("|---|---:|---:|---:|---:|---:|");
-    foreach (var (name, _) in workloads)
+    if (runs > 0)
     {
-        string Connect(string path) => results[(name, path)].All(x => x.ConnectMs is not null) ? Range(results[(name, path)].Select(x => x.ConnectMs!.Value), "F2") : "-";
-        r.AppendLine($"| {name} | {Range(results[(name, "direct")].Select(x => x.Tps), "F0")} | {Range(results[(name, "proxy")].Select(x => x.Tps), "F0")} | " +
-            $"{Tps(name, "proxy") / Tps(name, "direct"):F2} | {Connect("direct")} | {Connect("proxy")} |");
+        r.AppendLine("## 1-2. pgbench through the proxy vs directly");
+        r.AppendLine();
+        r.AppendLine("| workload | direct TPS | proxy TPS | proxy/direct | direct connect ms | proxy connect ms | proxy CPU us/transaction |");
+        r.AppendLine("|---|---:|---:|---:|---:|---:|---:|");
+        foreach (var (name, _) in workloads)
+        {
+            string Connect(string path) => results[(name, path)].All(x => x.ConnectMs is not null) ? Range(results[(name, path)].Select(x => x.ConnectMs!.Value), "F2") : "-";
+            r.AppendLine($"| {name} | {Range(results[(name, "direct")].Select(x => x.Tps), "F0")} | {Range(results[(name, "proxy")].Select(x => x.Tps), "F0")} | " +
+                $"{Tps(name, "proxy") / Tps(name, "direct"):F2} | {Connect("direct")} | {Connect("proxy")} | {Range(results[(name, "proxy")].Select(x => x.ProxyCpuMicrosPerTransaction ?? 0), "F1")} |");
+        }
+        r.AppendLine();
+        var selectRatio = results.ContainsKey((allWorkloads[0].Name, "proxy")) ? Tps(allWorkloads[0].Name, "proxy") / Tps(allWorkloads[0].Name, "direct") : double.NaN;
+        r.AppendLine($"Goal: select-only, {clients} clients, proxy/direct >= 0.9: {selectRatio:F2} **{Pass(selectRatio >= 0.9)}**. " +
+            "Connect ms: pgbench's `average connection time` (reported with -C).");
+        r.AppendLine();
     }
-    var selectRatio = Tps(workloads[0].Name, "proxy") / Tps(workloads[0].Name, "direct");
-    r.AppendLine();
-    r.AppendLine($"Goal: select-only, {clients} clients, proxy/direct >= 0.9: {selectRatio:F2} **{Pass(selectRatio >= 0.9)}**. " +
-        "Connect ms: pgbench's `average connection time` (reported with -C).");
-    r.AppendLine();
+    if (failoverSeconds.Count == 0) return r.ToString();
     r.AppendLine("## 3. Failover through the proxy");
     r.AppendLine();
     var failover = Median(failoverSeconds);
@@ -132,8 +158,39 @@ string Report()
         "the attach of main on the spare pooled VM (election, Basebackup, PostgreSQL start), and the proxy's reconnect. Before each kill the pool " +
         "is refilled to a spare idle VM. All runs: " + string.Join(", ", failoverSeconds.Select(s => s.ToString("F2", CultureInfo.InvariantCulture))) + " s.");
     r.AppendLine();
-    r.AppendLine("A classic primary/standby failover (promote a streaming standby) is not measured: this harness has no standby to promote.");
+    if (classic.Count > 0)
+    {
+        var classicMedian = Median(classic.Select(c => c.Seconds));
+        r.AppendLine($"| classic: PostgreSQL 15 primary (fsync on) + synchronous streaming standby, primary node SIGKILLed (postmaster + children), standby promoted | {Range(classic.Select(c => c.Seconds), "F2")} s | - | - |");
+        r.AppendLine();
+        r.AppendLine($"Classic: a failover manager probes the primary's port every {heartbeat.TotalMilliseconds:F0} ms (the control plane's heartbeat interval here) and runs " +
+            "`pg_ctl promote -w` on the standby at the first refused connect; the client uses a multi-host connection string with " +
+            "`Target Session Attributes=read-write` (no cached host state), otherwise as above. Detection took " +
+            $"{Range(classic.Select(c => c.DetectedSeconds), "F2")} s. Acknowledged commits all present on the promoted standby in every run " +
+            $"({string.Join(", ", classic.Select(c => $"{c.Acknowledged}/{c.RowsAfter}"))} acknowledged/rows). All runs: " +
+            string.Join(", ", classic.Select(c => c.Seconds.ToString("F2", CultureInfo.InvariantCulture))) + $" s. Proxy/classic median: {failover / classicMedian:F1}x.");
+    }
+    else r.AppendLine("A classic primary/standby failover was not run (--classic 0).");
     return r.ToString();
+}
+
+static void CopyLogs(IEnumerable<string> roots, string target)
+{
+    foreach (var root in roots)
+        foreach (var log in Directory.EnumerateFiles(root, "*.log", SearchOption.AllDirectories))
+        {
+            var copy = Path.Combine(target, Path.GetFileName(root), Path.GetRelativePath(root, log));
+            Directory.CreateDirectory(Path.GetDirectoryName(copy)!);
+            File.Copy(log, copy, overwrite: true);
+        }
+}
+
+// utime + stime of a process (clock ticks of 10 ms): the proxy's own CPU, which on two cores is taken from PostgreSQL and pgbench.
+static TimeSpan CpuTime(int pid)
+{
+    var stat = File.ReadAllText($"/proc/{pid}/stat");
+    var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+    return TimeSpan.FromMilliseconds((long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) * 10);
 }
 
 static string LoadAverage() =>

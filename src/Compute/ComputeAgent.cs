@@ -6,6 +6,7 @@ using Storage.Core;
 using Storage.Core.Api;
 using Storage.Core.Basebackup;
 using Storage.Core.Grpc;
+using Storage.Core.Observability;
 using Storage.Core.Postgres;
 using Storage.Proposer;
 using Storage.Proto.Compute;
@@ -82,6 +83,14 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
     private string LocalConnectionString(string database = "postgres") =>
         $"Host={_options.SocketDirectory};Port={_options.PostgresPort};Username={Superuser};Database={database};Pooling=false;Timeout=10";
 
+    /// <summary>Compiles and warms what an attach runs, while idle (<see cref="AgentWarmUp"/>); an attach waits for it.</summary>
+    public async Task WarmUpAsync(Uri self)
+    {
+        await _operation.WaitAsync();
+        try { await AgentWarmUp.RunAsync(self, _options, LocalConnectionString(), _log); }
+        finally { _operation.Release(); }
+    }
+
     public async Task<ComputeStatus> AttachAsync(AttachRequest request, CancellationToken ct)
     {
         var (tenant, timeline, safekeepers, _) = Validate(request);
@@ -140,8 +149,12 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(_options.StartTimeout);
+        var clock = new PhaseClock();
 
-        await CheckTimelineExistsAsync(tenant, timeline, safekeepers, timeout.Token);
+        // Runs beside the election: it only turns a missing timeline into a clear error at once
+        // (the election alone would just time out), and costs a round of connections to wait for.
+        var timelineCheck = CheckTimelineExistsAsync(tenant, timeline, safekeepers, timeout.Token);
+        _ = timelineCheck.ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
 
         // 1. sync-safekeepers: win an election; its start LSN E is where this compute's WAL begins.
         var proposer = new WalProposer(new WalProposerOptions
@@ -158,8 +171,12 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
             election.CancelAfter(_options.ElectionTimeout);
             try
             {
-                var start = await proposer.WaitElectedAsync(election.Token);
+                var elected = proposer.WaitElectedAsync(election.Token);
+                if (await Task.WhenAny(elected, timelineCheck) == timelineCheck) await timelineCheck; // throws if it is missing
+                var start = await elected; // an election won on a majority shows the timeline exists
+                clock.Mark("election");
                 await proposer.WaitForCommitAsync(start, election.Token); // a quorum holds all WAL up to E
+                clock.Mark("quorum at E");
                 lock (_lock) _startLsn = start;
             }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
@@ -173,22 +190,38 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
         WipeDataDirectory();
         var source = new PageserverBasebackupSource(Validate(request).Pageservers, _options.StartTimeout);
         await source.FetchAsync(tenant, timeline, _startLsn, _options.DataDirectory, timeout.Token);
+        clock.Mark("basebackup");
         await ConfigureAsync(request.Endpoint, timeout.Token);
+        clock.Mark("configure");
 
         // 3. PostgreSQL, watched from the moment it starts.
         var postgres = await PostgresServer.StartAsync(_options.Binaries, _options.DataDirectory, _options.PostgresLog,
             _options.SocketDirectory, _options.PostgresPort, _options.StartTimeout, timeout.Token);
         lock (_lock) _postgres = postgres;
+        clock.Mark("postgres start");
         File.WriteAllText(PostgresPidFile, postgres.ProcessId.ToString(CultureInfo.InvariantCulture)); // for chaos tools: `storagectl kill postgres`
         _ = postgres.Exited.ContinueWith(t => OnPostgresExited(postgres, t.Result), TaskScheduler.Default);
 
-        // 4. The walproposer, then everything that commits (commits wait for it).
+        // 4. The walproposer, and beside it the endpoint's role and slot: their commit simply waits
+        // until the walproposer streams (synchronous_standby_names), so the two connect at once.
         var streamer = new WalStreamer(LocalConnectionString(), proposer, _startLsn, _log, _metrics);
-        await streamer.StartAsync(timeout.Token);
+        using var prepare = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token);
+        var roleAndSlot = PrepareRoleAndSlotAsync(request.Endpoint, prepare.Token);
+        try { await streamer.StartAsync(timeout.Token); }
+        catch
+        {
+            await prepare.CancelAsync(); // its commit would wait for a walproposer that is not coming
+            await Task.WhenAny(roleAndSlot);
+            throw;
+        }
         lock (_lock) _streamer = streamer;
+        clock.Mark("walproposer");
         _ = proposer.Fenced.ContinueWith(t => OnFenced(proposer, t.Result), TaskScheduler.Default);
         _ = streamer.Completion.ContinueWith(t => OnStreamerStopped(streamer, t), TaskScheduler.Default).Unwrap();
-        await PrepareRoleAndSlotAsync(request.Endpoint, timeout.Token);
+        await roleAndSlot;
+        clock.Mark("role and slot");
+        _metrics.AttachPhases(clock);
+        _log.LogInformation("attach of {TenantId}/{TimelineId} at {StartLsn} took: {Phases}", tenant, timeline, _startLsn, clock);
     }
 
     /// <summary>Fails fast, with a clear reason, when a majority of the safekeepers do not know the timeline.</summary>

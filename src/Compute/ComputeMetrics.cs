@@ -25,6 +25,13 @@ internal sealed class ComputeMetrics(MetricsRegistry registry)
     public void FeedbackSent(TimeSpan took) { _feedbackSeconds.Add(took.TotalSeconds); _feedbacks.Add(1); }
 
     public void Attached() => _attaches.Add(1);
+
+    /// <summary>Adds each phase of a finished attach to compute_attach_phase_seconds_total{phase}.</summary>
+    public void AttachPhases(PhaseClock clock)
+    {
+        foreach (var (phase, took) in clock.Phases)
+            Registry.Counter("compute_attach_phase_seconds_total", "Time spent in each phase of the attaches that succeeded", ("phase", phase)).Add(took.TotalSeconds);
+    }
     public void PostgresExited() => _postgresExits.Add(1);
     public void Restarted() => _restarts.Add(1);
 

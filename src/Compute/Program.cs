@@ -29,6 +29,8 @@ ServiceLifetime.MapMetrics(server, metrics.Registry);
 await server.StartAsync();
 log.LogInformation("compute agent {VmId} idle, control API on {GrpcAddress}, HTTP on {HttpAddress}, PostgreSQL port {Port}, work dir {WorkDir}",
     vmId, server.GrpcAddress, server.HttpAddress, pgPort, workDir);
+// Warm before announcing: the pool counts a VM as a spare once it is ready, and a failover onto a cold one pays the JIT.
+await agent.WarmUpAsync(new Uri($"http://{server.GrpcAddress}"));
 ServiceLifetime.AnnounceReady(server, $"pg={pgPort}");
 
 await ServiceLifetime.WaitForShutdownAsync();

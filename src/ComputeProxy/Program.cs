@@ -14,6 +14,11 @@ using Storage.Core.Processes;
 // --controller URL (the storage controller: which pageserver serves each timeline's basebackups)
 // --pool-size N (2) --default-endpoint ID --heartbeat-ms N (500) --tls-cert FILE [--tls-key FILE]
 // --sni-domain NAME --log-format json|text
+// Socket completions run on the epoll threads instead of being handed to a thread-pool worker:
+// a relayed message then costs no thread wake-up. Measured with pgbench -S through the proxy on two
+// cores: proxy CPU per transaction 41-47 us -> 25-27 us. Read once, at the first socket use, so it
+// is set before anything else; VMs started from here get it switched off again (ServiceProcess).
+Environment.SetEnvironmentVariable(ServiceProcess.InlineSocketCompletions, "1");
 var config = new ConfigurationBuilder().AddCommandLine(args).Build();
 static IReadOnlyList<Uri> Uris(string? list) =>
     (list ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s => new Uri(s)).ToList();

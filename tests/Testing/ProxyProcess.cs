@@ -14,6 +14,8 @@ public sealed class ProxyProcess(string dataDir, ComputeCluster cluster, int poo
     public Uri Admin => new($"http://127.0.0.1:{_adminPort}");
     public string DataDirectory => dataDir;
     public string Log => dataDir + ".log";
+    /// <summary>The proxy process's PID (0 when not running).</summary>
+    public int Pid => _process?.Pid ?? 0;
 
     /// <summary>A connection string through the proxy as the cluster's role (default endpoint: main).</summary>
     public string ConnectionString(int timeoutSeconds = 60) =>

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
+using Storage.Core.Observability;
 using Storage.Proto.Compute;
 
 namespace Storage.ComputeProxy.ControlPlane;
@@ -59,26 +60,31 @@ public sealed class EndpointAttacher(ControlPlaneOptions options, EndpointRegist
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
         deadline.CancelAfter(options.WakeTimeout);
-        var started = DateTime.UtcNow;
+        var clock = new PhaseClock();
         Exception? last = null;
         try
         {
             for (int attempt = 0; ; attempt++)
             {
                 var vm = await pool.AcquireIdleAsync(endpoint.Id, deadline.Token);
+                clock.Mark("idle VM");
                 bool attached = false;
                 try
                 {
-                    var status = await vm.Client.AttachAsync(await NewAttachRequestAsync(endpoint, deadline.Token), options.WakeTimeout, deadline.Token);
+                    var request = await NewAttachRequestAsync(endpoint, deadline.Token);
+                    clock.Mark("placement");
+                    var status = await vm.Client.AttachAsync(request, options.WakeTimeout, deadline.Token);
+                    clock.Mark("agent attach");
                     if (status.State != ComputeState.Running) throw new InvalidOperationException($"attach left {vm.Id} {status.State}: {status.Reason}");
                     await WaitUntilAcceptingAsync(vm.Address, deadline.Token);
+                    clock.Mark("port check");
                     if (!pool.MarkAttached(vm)) throw new InvalidOperationException($"{vm.Id} died during the attach");
                     attached = true;
                     registry.SetVm(endpoint.Id, vm.Id);
                     sessions.Touch(endpoint.Id);
                     metrics.Wakes.Add(1);
-                    log.LogInformation("endpoint {EndpointId} attached to {VmId} (PostgreSQL port {Port}) in {Millis} ms",
-                        endpoint.Id, vm.Id, vm.Record.PostgresPort, (long)(DateTime.UtcNow - started).TotalMilliseconds);
+                    log.LogInformation("endpoint {EndpointId} attached to {VmId} (PostgreSQL port {Port}): {Phases}",
+                        endpoint.Id, vm.Id, vm.Record.PostgresPort, clock);
                     return vm.Address;
                 }
                 catch (Exception e) when (!deadline.IsCancellationRequested)

@@ -185,17 +185,47 @@ public sealed class VmPool(ControlPlaneOptions options, StateStore store, Contro
         }
         metrics.VmDeaths.Add(1);
         log.LogWarning("VM {VmId} (pid {Pid}, {State} {Endpoint}) is dead: {Reason}", vm.Id, vm.Pid, was, vm.EndpointId, reason);
-        await FenceAsync(vm);
+        await FenceAsync(vm, cacheLater: true);
         return (was, vm.EndpointId);
     }
 
-    private async Task FenceAsync(Vm vm)
+    /// <param name="cacheLater">
+    /// Delete PostgreSQL's directory (a cache of a few hundred MB, outside the work directory when the
+    /// postgres user cannot reach that) only after a pause: a death is followed at once by the
+    /// reattach of its endpoint, which should have the cores to itself.
+    /// </param>
+    private async Task FenceAsync(Vm vm, bool cacheLater = false)
     {
+        var postgresDirectory = OsUser.ReachableDirectory(vm.Record.WorkDirectory, vm.Id);
         if (IsAgent(vm.Pid)) await ServiceProcess.KillPidAsync(vm.Pid);
         await KillPostgresAsync(vm);
         store.Update(d => d.Vms.Remove(vm.Id));
         vm.Dispose();
-        try { Directory.Delete(vm.Record.WorkDirectory, recursive: true); }
+        DeleteQuietly(vm.Record.WorkDirectory);
+        if (postgresDirectory == vm.Record.WorkDirectory) return;
+        // A killed agent never wipes it, and the next VM gets a new id: without this, every death left its data directory behind.
+        if (!cacheLater)
+        {
+            DeleteQuietly(postgresDirectory);
+            return;
+        }
+        lock (_pendingCaches) _pendingCaches.Add(postgresDirectory);
+        _ = Task.Delay(CacheDeleteDelay).ContinueWith(_ => DeletePendingCache(postgresDirectory), TaskScheduler.Default);
+    }
+
+    private static readonly TimeSpan CacheDeleteDelay = TimeSpan.FromSeconds(10);
+    /// <summary>Caches of dead VMs waiting for <see cref="CacheDeleteDelay"/>; a stop deletes them at once.</summary>
+    private readonly HashSet<string> _pendingCaches = [];
+
+    private void DeletePendingCache(string directory)
+    {
+        lock (_pendingCaches) if (!_pendingCaches.Remove(directory)) return;
+        DeleteQuietly(directory);
+    }
+
+    private static void DeleteQuietly(string directory)
+    {
+        try { Directory.Delete(directory, recursive: true); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } // a cache; the next VM gets a new directory
     }
 
@@ -228,6 +258,9 @@ public sealed class VmPool(ControlPlaneOptions options, StateStore store, Contro
             if (IsAgent(vm.Pid)) await ServiceProcess.StopPidAsync(vm.Pid, grace);
             await FenceAsync(vm);
         }));
+        string[] pending;
+        lock (_pendingCaches) pending = [.. _pendingCaches];
+        foreach (var directory in pending) DeletePendingCache(directory);
     }
 
     /// <summary>Stops refilling but leaves the VMs running, as a crashed control plane would (for its successor to adopt).</summary>

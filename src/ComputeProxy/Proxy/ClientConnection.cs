@@ -170,8 +170,8 @@ internal sealed class ClientConnection(
         using var session = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         try
         {
-            var up = Relay.CopyAsync(_reader, compute.Stream, metrics.ClientToCompute, null, session.Token);
-            var down = Relay.CopyAsync(compute.Reader, _stream, metrics.ComputeToClient, sniffer, session.Token);
+            var up = Relay.CopyAsync(_reader, _stream, compute.Stream, metrics.ClientToCompute, null, session.Token);
+            var down = Relay.CopyAsync(compute.Reader, compute.Stream, _stream, metrics.ComputeToClient, sniffer, session.Token);
             // The session ends when either side closes; closing the other side ends the other copy.
             var first = await Task.WhenAny(up, down);
             session.Cancel();

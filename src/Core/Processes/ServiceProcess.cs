@@ -34,7 +34,14 @@ public sealed class ServiceProcess : IAsyncDisposable
     {
         // An operator's own setting (in the launcher's environment) wins.
         ["DOTNET_ThreadPool_UnfairSemaphoreSpinLimit"] = Environment.GetEnvironmentVariable("DOTNET_ThreadPool_UnfairSemaphoreSpinLimit") ?? "0",
+        // Off (the runtime's default) for every service, also when the launcher (the proxy, which
+        // turns it on for its relay) has it on: services run file I/O and process starts in socket
+        // continuations, which must not hold up an event thread.
+        [InlineSocketCompletions] = "0",
     };
+
+    /// <summary>The runtime's switch that runs socket continuations on its epoll threads.</summary>
+    public const string InlineSocketCompletions = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
 
     public int Pid { get; }
     public string LogFile { get; }

@@ -1,0 +1,69 @@
+using System.Formats.Tar;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using Storage.Core.Api;
+using Storage.Core.Basebackup;
+using Storage.Core.Grpc;
+using Storage.Core.Observability;
+using Storage.Core.Postgres;
+using Storage.Proto.Compute;
+
+namespace Storage.Compute;
+
+/// <summary>
+/// Runs once while a new VM is idle: goes through the code an attach runs (a gRPC call, unpacking a
+/// tar into a data directory and handing it to postgres, starting a program as postgres, opening an
+/// Npgsql connection), none of it tied to an endpoint, so the JIT's first-call cost and cold
+/// binaries are paid here and not during a failover. Failures only cost the warm-up.
+/// </summary>
+internal static class AgentWarmUp
+{
+    public static async Task RunAsync(Uri self, AgentOptions options, string connectionString, ILogger log)
+    {
+        var clock = new PhaseClock();
+        try
+        {
+            using (var channel = new GrpcChannel(self))
+                await channel.UnaryAsync(ComputeApi.Heartbeat, new HeartbeatRequest(), new CallOptions(TimeSpan.FromSeconds(10)));
+            clock.Mark("grpc");
+            await UnpackAsync(Path.Combine(options.WorkDirectory, "warm-up"));
+            clock.Mark("tar");
+            await ProcessRunner.RunAsync(OsUser.StartInfoAsPostgres(options.Binaries.Postgres, ["--version"]), TimeSpan.FromSeconds(10));
+            clock.Mark("postgres --version");
+            try
+            {
+                // Nothing listens yet: the open fails, after compiling Npgsql's connection set-up.
+                await using var connection = new NpgsqlConnection(connectionString + ";Timeout=2");
+                await connection.OpenAsync();
+            }
+            catch (Exception e) when (e is NpgsqlException or InvalidOperationException or TimeoutException) { }
+            clock.Mark("npgsql");
+            log.LogInformation("warm-up done: {Phases}", clock);
+        }
+        catch (Exception e)
+        {
+            log.LogWarning("warm-up failed (only the first attach is slower): {Error}", e.Message);
+        }
+    }
+
+    /// <summary>A tiny basebackup-like tar, unpacked and handed to postgres as an attach does, then deleted.</summary>
+    private static async Task UnpackAsync(string directory)
+    {
+        if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
+        using var tar = new MemoryStream();
+        await using (var writer = new TarWriter(tar, TarEntryFormat.Pax, leaveOpen: true))
+        {
+            await writer.WriteEntryAsync(new PaxTarEntry(TarEntryType.Directory, "pg_wal/"));
+            await writer.WriteEntryAsync(new PaxTarEntry(TarEntryType.RegularFile, "pg_wal/000000010000000000000001") { DataStream = new MemoryStream(new byte[8192]) });
+        }
+        tar.Position = 0;
+        Directory.CreateDirectory(directory);
+        try
+        {
+            await TarFile.ExtractToDirectoryAsync(tar, directory, overwriteFiles: false);
+            DataDirectoryAssembler.PadWalSegments(directory); // sparse: no 16 MiB written
+            await DataDirectoryAssembler.HandToPostgresAsync(directory, CancellationToken.None);
+        }
+        finally { Directory.Delete(directory, recursive: true); }
+    }
+}
