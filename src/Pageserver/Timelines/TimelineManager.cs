@@ -363,7 +363,9 @@ internal sealed class TimelineManager(PageserverOptions options, IObjectStore? r
         var key = SafekeeperClient.Key(metadata.TenantId, metadata.TimelineId);
         foreach (var safekeeper in safekeepers)
         {
-            try { await SafekeeperClient.CreateTimelineAsync(safekeeper, key, metadata.Start, metadata.SystemIdentifier, ct: ct); }
+            // A rare admin step, but each safekeeper fsyncs a control file and directories: on a
+            // loaded machine that can take seconds, more than a data-path RPC's default deadline.
+            try { await SafekeeperClient.CreateTimelineAsync(safekeeper, key, metadata.Start, metadata.SystemIdentifier, TimeSpan.FromSeconds(30), ct); }
             catch (RpcException e) { throw new RpcException(GrpcStatusCode.Unavailable, $"safekeeper {safekeeper} could not create timeline {metadata.TenantId}/{metadata.TimelineId}: {e.Detail}"); }
         }
         _logger.LogInformation("timeline {TenantId}/{TimelineId} created at {Lsn} (ancestor {Ancestor}), on {Count} safekeepers",
