@@ -47,19 +47,15 @@ internal sealed class ImageCatalog
     {
         var probe = new ImageLayer(redo.Value, end.Value, kind, 0, 0, DateTime.UtcNow, generation);
         var path = PathOf(probe);
-        var temp = path + ".tmp";
-        long bytes;
-        uint crc;
-        await using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
-        await using (var checksummed = new Crc32CWriteStream(file))
+        long bytes = 0;
+        uint crc = 0;
+        await AtomicFile.WriteAsync(path, async file =>
         {
+            await using var checksummed = new Crc32CWriteStream(file);
             await writeTar(checksummed);
             await checksummed.FlushAsync(ct);
-            FileSync.DataSync(file.SafeFileHandle);
             (bytes, crc) = (checksummed.BytesWritten, checksummed.Crc32C);
-        }
-        File.Move(temp, path, overwrite: true);
-        FileSync.SyncDirectory(Directory);
+        }, ct, bufferSize: 1 << 20);
         var image = probe with { TarBytes = bytes, TarCrc32C = crc };
         Replace(list => { list.RemoveAll(i => i.EndLsn == image.EndLsn); list.Add(image); });
         return image;

@@ -43,9 +43,9 @@ internal sealed class LayerMirror(TimelinePaths paths, RemoteTimeline remote)
                 if (wal.Geometry.TryParseSegmentFileName(layer.Name, out _, out var segment))
                     await remote.DownloadAsync(layer, content => wal.InstallAsync(segment, content, ct), ct);
                 else if (layer.Name.EndsWith(".index", StringComparison.Ordinal))
-                    await remote.DownloadAsync(layer, content => SaveAsync(content, Path.Combine(paths.Wal, layer.Name), ct), ct);
+                    await remote.DownloadAsync(layer, content => AtomicFile.WriteAsync(Path.Combine(paths.Wal, layer.Name), file => content.CopyToAsync(file, ct), ct), ct);
                 else if (index.Images.FirstOrDefault(i => i.FileName == layer.Name) is { } image)
-                    await remote.DownloadAsync(layer, content => SaveAsync(content, images.PathOf(image), ct), ct);
+                    await remote.DownloadAsync(layer, content => AtomicFile.WriteAsync(images.PathOf(image), file => content.CopyToAsync(file, ct), ct), ct);
                 else continue; // a layer kind this version does not know: leave it to the manifest
                 have[layer.Name] = layer;
                 downloaded++;
@@ -81,16 +81,4 @@ internal sealed class LayerMirror(TimelinePaths paths, RemoteTimeline remote)
 
     private void Save(Dictionary<string, RemoteLayer> layers) =>
         ChecksummedFile.Write(paths.DownloadedLayers, Magic, 1, JsonSerializer.SerializeToUtf8Bytes(layers.Values.OrderBy(l => l.Name, StringComparer.Ordinal).ToList(), TimelineMetadata.Json));
-
-    private static async Task SaveAsync(Stream content, string path, CancellationToken ct)
-    {
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        await using (var file = new FileStream(path + ".download", FileMode.Create, FileAccess.Write))
-        {
-            await content.CopyToAsync(file, ct);
-            await file.FlushAsync(ct);
-            FileSync.DataSync(file.SafeFileHandle);
-        }
-        File.Move(path + ".download", path, overwrite: true);
-    }
 }

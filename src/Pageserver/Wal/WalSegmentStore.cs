@@ -91,17 +91,12 @@ internal sealed class WalSegmentStore : IDisposable
     {
         lock (_lock) { CloseOpen(); }
         var path = PathOf(segment);
-        var temp = path + ".download";
-        await using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write))
+        await AtomicFile.WriteAsync(path, async file =>
         {
             await content.CopyToAsync(file, ct);
             if (file.Length > Geometry.SegmentSize) throw new CorruptFileException(path, $"a downloaded segment is {file.Length} bytes, larger than a segment");
             file.SetLength(Geometry.SegmentSize);
-            await file.FlushAsync(ct);
-            FileSync.DataSync(file.SafeFileHandle);
-        }
-        File.Move(temp, path, overwrite: true);
-        FileSync.SyncDirectory(Directory);
+        }, ct);
     }
 
     public void Delete(ulong segment)

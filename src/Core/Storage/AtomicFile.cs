@@ -1,0 +1,24 @@
+namespace Storage.Core.Storage;
+
+/// <summary>
+/// Writes a file so that a crash leaves either no file or the whole new one (ARCHITECTURE.md
+/// invariant 8): into a temp file beside it, fdatasync, rename over, fsync the directory.
+/// </summary>
+public static class AtomicFile
+{
+    /// <param name="write">Writes the content; it may also check or size the file before it is synced.</param>
+    public static async Task WriteAsync(string path, Func<FileStream, Task> write, CancellationToken ct, int bufferSize = 4096)
+    {
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        Directory.CreateDirectory(directory);
+        var temp = path + ".tmp";
+        await using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize))
+        {
+            await write(file);
+            await file.FlushAsync(ct);
+            FileSync.DataSync(file.SafeFileHandle);
+        }
+        File.Move(temp, path, overwrite: true);
+        FileSync.SyncDirectory(directory);
+    }
+}
