@@ -68,10 +68,9 @@ public sealed class Reconciler(PlacementBook book, NodeHealth health, Controller
         }
         if (placement.Secondary is { } secondary && health.IsOnline(secondary))
         {
-            var heartbeat = health.Last(secondary);
             var report = Reported(secondary, placement);
             // A node that heard nothing of the timeline, or still thinks it is attached (it was, before a failover).
-            if (heartbeat is { Timelines: not null } && (report is null || report.Mode != LocationMode.Secondary))
+            if (health.Last(secondary) is not null && report?.Mode != LocationMode.Secondary)
                 await SetLocationAsync(secondary, placement, LocationMode.Secondary, ct);
         }
     }

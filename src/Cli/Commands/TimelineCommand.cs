@@ -99,7 +99,7 @@ public static class TimelineCommand
         var what = $"create timeline {tenantId}/{timelineId}";
         if (state.Controller is not { } controller)
             return await CallAsync(state.Pageservers.FirstOrDefault() ?? throw new CliError("the cluster has no pageserver"), what, uri => PageserverClient.CreateTimelineAsync(uri, request, ct));
-        var placement = await CallAsync(controller, what, _ => ControllerClient.CreateTimelineAsync(controller.Uri, request, ct));
+        var placement = await CallAsync(controller, what, uri => ControllerClient.CreateTimelineAsync(uri, request, ct));
         return await PageserverClient.GetTimelineAsync(new Uri(placement.AttachedAddress), tenantId, timelineId, ct: ct);
     }
 

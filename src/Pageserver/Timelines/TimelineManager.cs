@@ -59,7 +59,7 @@ internal sealed class TimelineManager(PageserverOptions options, IObjectStore? r
         foreach (var metadata in LocalTimelines())
         {
             var index = remoteStore is null ? null : await RemoteTimeline.LatestIndexAsync(remoteStore, metadata.TenantId, metadata.TimelineId, ct);
-            await LoadFromDiskAsync(metadata, index, Math.Max(metadata.Generation, index?.Generation ?? 0) + 1);
+            LoadFromDisk(metadata, index, Math.Max(metadata.Generation, index?.Generation ?? 0) + 1);
         }
         if (remoteStore is null) return;
         foreach (var (tenant, timeline) in await RemoteTimeline.ListTimelinesAsync(remoteStore, ct))
@@ -181,13 +181,13 @@ internal sealed class TimelineManager(PageserverOptions options, IObjectStore? r
         {
             var metadata = TimelineMetadata.Load(paths.Metadata);
             if (index is null || metadata.WalFetch >= index.Metadata.RemoteConsistent)
-                return await LoadFromDiskAsync(metadata, index, generation);
+                return LoadFromDisk(metadata, index, generation);
         }
         return await AttachFromRemoteAsync(index ?? throw new RpcException(GrpcStatusCode.NotFound,
             $"timeline {tenantId}/{timelineId} is neither on this pageserver's disk nor in object storage"), generation, ct);
     }
 
-    private Task<PageserverTimeline> LoadFromDiskAsync(TimelineMetadata metadata, IndexPart? index, ulong generation)
+    private PageserverTimeline LoadFromDisk(TimelineMetadata metadata, IndexPart? index, ulong generation)
     {
         var remote = NewRemote(metadata.TenantId, metadata.TimelineId, generation);
         if (index != null) remote?.Adopt(index.Layers);
@@ -197,7 +197,7 @@ internal sealed class TimelineManager(PageserverOptions options, IObjectStore? r
         var timeline = Add(paths, metadata, remote);
         _logger.LogInformation("timeline {TenantId}/{TimelineId} loaded from disk, generation {Generation}, ingest resumes at {Lsn}",
             metadata.TenantId, metadata.TimelineId, metadata.Generation, metadata.DecodeFrom);
-        return Task.FromResult(timeline);
+        return timeline;
     }
 
     /// <summary>Object storage of the timeline under <paramref name="generation"/>; deletions checked with the controller, if there is one.</summary>
