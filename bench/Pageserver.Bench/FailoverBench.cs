@@ -62,12 +62,8 @@ public static class FailoverBench
             var cs = $"Host=127.0.0.1;Port={vm.PostgresPort};Username={ComputeCluster.Role};Password={cluster.Password};Database=postgres;Pooling=false";
             await Sql.ExecAsync(cs, "create table t as select g as id, repeat('x', 500) as pad from generate_series(1, 60000) g");
             var uploaded = cluster.Timeline.StartLsn + (ulong)WalGeometry.DefaultSegmentSize;
-            for (var clock = Stopwatch.StartNew(); ; await Task.Delay(200))
-            {
-                var info = await cluster.Pageserver.TimelineAsync(cluster.TenantId, cluster.TimelineId);
-                if (info.RemoteConsistentLsn >= uploaded) break;
-                if (clock.Elapsed > Limit) throw new TimeoutException("the pageserver did not upload a segment");
-            }
+            await Eventually.ReachAsync(() => cluster.Pageserver.TimelineAsync(cluster.TenantId, cluster.TimelineId),
+                info => info.RemoteConsistentLsn >= uploaded, Limit, () => "the pageserver did not upload a segment");
             if (withController) await Task.Delay(TimeSpan.FromSeconds(2)); // one secondary refresh (500 ms in tests) and then some
             return cluster;
         }

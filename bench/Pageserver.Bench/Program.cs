@@ -1,3 +1,4 @@
+using Storage.Core.Observability;
 using System.Globalization;
 using System.Text;
 using Microsoft.Extensions.Configuration;
@@ -26,7 +27,7 @@ var attachSettings = (config["attach-settings"] ?? "").Split(',', StringSplitOpt
 var logs = config["logs"] is { } l ? Path.GetFullPath(l) : null;
 var outFile = Path.GetFullPath(config["out"] ?? Path.Combine("bench", "results", $"pageserver-{DateTime.UtcNow:yyyy-MM-dd}.md"));
 
-var loadBefore = LoadAverage();
+var loadBefore = MachineLoad.Average();
 var started = DateTime.UtcNow;
 var scratch = Path.Combine(scratchParent, $".bench-tmp-{Guid.NewGuid():N}"[..20]);
 Directory.CreateDirectory(scratch);
@@ -67,7 +68,7 @@ string Report(IngestResults? ingest, List<SizeResults> cluster, FailoverResults?
     var r = new StringBuilder();
     r.AppendLine($"# Pageserver benchmark, {started:yyyy-MM-dd HH:mm} UTC");
     r.AppendLine();
-    r.AppendLine($"{Environment.ProcessorCount} cores; load average {loadBefore} before, {LoadAverage()} after; scratch disk: {scratchParent}; " +
+    r.AppendLine($"{Environment.ProcessorCount} cores; load average {loadBefore} before, {MachineLoad.Average()} after; scratch disk: {scratchParent}; " +
         $"median of {repeats} runs after a warm-up (range in brackets).");
     if (ingest is { } i)
     {
@@ -145,5 +146,3 @@ string Report(IngestResults? ingest, List<SizeResults> cluster, FailoverResults?
     return r.ToString();
 }
 
-static string LoadAverage() =>
-    File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";

@@ -1,3 +1,4 @@
+using Storage.Core.Observability;
 using System.Globalization;
 using System.Net.Http.Json;
 using System.Text;
@@ -26,7 +27,7 @@ var outFile = Path.GetFullPath(config["out"] ?? Path.Combine("bench", "results",
 var only = (config["workloads"] ?? "select,tpcb,connect").Split(',');
 var workloads = allWorkloads.Where(w => only.Contains(w.Key)).Select(w => (w.Name, w.Options)).ToArray();
 
-var loadBefore = LoadAverage();
+var loadBefore = MachineLoad.Average();
 var started = DateTime.UtcNow;
 var results = new Dictionary<(string Workload, string Path), List<PgbenchRun>>();
 var failoverSeconds = new List<double>();
@@ -122,7 +123,7 @@ string Report()
     var r = new StringBuilder();
     r.AppendLine($"# Compute proxy benchmark, {started:yyyy-MM-dd HH:mm} UTC");
     r.AppendLine();
-    r.AppendLine($"{Environment.ProcessorCount} cores; load average {loadBefore} before, {LoadAverage()} after. One cluster: 3 safekeepers, a pageserver and " +
+    r.AppendLine($"{Environment.ProcessorCount} cores; load average {loadBefore} before, {MachineLoad.Average()} after. One cluster: 3 safekeepers, a pageserver and " +
         "the proxy process (control plane, pool of 2 VMs, default endpoint main), all real processes. pgbench " +
         $"scale {scale} (`pgbench -i` through the proxy), {clients} clients, -j {Math.Min(clients, 2)}, -T {duration} s, median of {runs} runs [min-max], " +
         "direct and proxy alternating; direct = the compute's PostgreSQL port from the admin API's /status, same role and password over TCP; sslmode=disable on both.");
@@ -193,7 +194,5 @@ static TimeSpan CpuTime(int pid)
     return TimeSpan.FromMilliseconds((long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) * 10);
 }
 
-static string LoadAverage() =>
-    File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
 
 static void Log(string message) => Console.WriteLine($"{DateTime.Now:HH:mm:ss} {message}");

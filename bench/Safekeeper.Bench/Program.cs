@@ -25,7 +25,7 @@ var outFile = Path.GetFullPath(config["out"] ?? Path.Combine("bench-results", "s
 const int Chunk = DiskBaseline.BlockSize; // one 8 KiB WAL page per append
 
 // Other work on the machine skews fdatasync and scheduling latency: record how busy it was.
-var loadBefore = LoadAverage();
+var loadBefore = MachineLoad.Average();
 var scratch = Path.Combine(scratchParent, $".bench-tmp-{Guid.NewGuid():N}"[..20]);
 Directory.CreateDirectory(scratch);
 Console.WriteLine($"scratch directory: {scratch}");
@@ -62,7 +62,7 @@ try
 
     // 5. Report.
     var results = new BenchResults(
-        DateTimeOffset.UtcNow, Environment.ProcessorCount, loadBefore, LoadAverage(), scratchParent, iterations, warmup, megabytes, inflight,
+        DateTimeOffset.UtcNow, Environment.ProcessorCount, loadBefore, MachineLoad.Average(), scratchParent, iterations, warmup, megabytes, inflight,
         rawLatency, raw8K, raw1M, quorum.Latency, quorum.Throughput,
         ThroughputVsRaw8K: quorum.Throughput.MBps / raw8K.MBps,
         ThroughputVsRaw1M: quorum.Throughput.MBps / raw1M.MBps,
@@ -188,8 +188,6 @@ static async Task VerifyAsync(SafekeeperCluster cluster, string tenantId, string
 }
 
 // The 1, 5 and 15 minute load averages (Linux).
-static string LoadAverage() =>
-    File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
 
 static void PrintTable(BenchResults r)
 {
