@@ -78,6 +78,20 @@ public sealed class FailoverTests
         await Sql.ExecAsync(cs, "insert into t select generate_series(1, 100)");
         await EventuallyAsync(() => ReportedAsync(ps2, cluster), i => i?.Mode == LocationMode.Secondary, Slow, cluster.Logs);
 
+        // Refusals: a secondary serves no basebackup, placement goes through the controller, and an
+        // attach needs a generation the controller issued.
+        var commit = new Lsn((await cluster.Safekeepers.StatusAsync(0)).CommitLsn);
+        var onSecondary = await Assert.ThrowsAsync<RpcException>(() =>
+            PageserverClient.BasebackupAsync(ps2.Uri, cluster.TenantId, cluster.TimelineId, commit, Stream.Null, TimeSpan.FromSeconds(5)));
+        Assert.Equal(GrpcStatusCode.FailedPrecondition, onSecondary.Status);
+        Assert.Contains("secondary", onSecondary.Detail);
+        var direct = await Assert.ThrowsAsync<RpcException>(() => ps1.CreateTimelineAsync(cluster.TenantId, TimelineIds.New()));
+        Assert.Equal(GrpcStatusCode.FailedPrecondition, direct.Status);
+        Assert.Contains("storage controller", direct.Detail);
+        var noGeneration = await Assert.ThrowsAsync<RpcException>(() =>
+            PageserverClient.SetLocationAsync(ps2.Uri, cluster.TenantId, cluster.TimelineId, LocationMode.Attached, 0, TimeSpan.FromSeconds(10)));
+        Assert.Equal(GrpcStatusCode.InvalidArgument, noGeneration.Status);
+
         ps1.Freeze(); // it still believes it is attached, with generation 1
         try
         {
@@ -90,8 +104,8 @@ public sealed class FailoverTests
         await EventuallyAsync(() => ReportedAsync(ps1, cluster), i => i?.Mode == LocationMode.Secondary, Slow, cluster.Logs);
         var onPs2 = await EventuallyAsync(() => ReportedAsync(ps2, cluster), i => i?.Mode == LocationMode.Attached, Slow, cluster.Logs);
         Assert.Equal(2UL, onPs2!.Generation);
-        var commit = (await cluster.Safekeepers.StatusAsync(0)).CommitLsn;
-        await EventuallyAsync(() => ReportedAsync(ps2, cluster), i => i!.IngestedLsn >= commit, Slow, cluster.Logs);
+        var committed = (await cluster.Safekeepers.StatusAsync(0)).CommitLsn;
+        await EventuallyAsync(() => ReportedAsync(ps2, cluster), i => i!.IngestedLsn >= committed, Slow, cluster.Logs);
         // What a generation-1 writer may do is checked with the controller, and refused.
         Assert.False(await ControllerClient.ValidateGenerationAsync(controller.Uri, "ps1", cluster.TenantId, cluster.TimelineId, 1));
         Assert.Equal(200, await Sql.ScalarAsync(cs, "select count(*) from t"));
