@@ -7,7 +7,8 @@ bash scripts/install-deps.sh || exit 1
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 dotnet build Storage.sln -c Release -nologo -v q || exit 1
 log=$(mktemp)
-dotnet test Storage.sln -c Release --no-build -nologo -v q 2>&1 | tee "$log"
+# The console logger at "minimal" still names each failed test with its message and stack.
+dotnet test Storage.sln -c Release --no-build -nologo -v q --logger "console;verbosity=minimal" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 # dotnet prints one "Passed!/Failed!  - Failed: F, Passed: P, Skipped: S, Total: T" line per test assembly.
 awk '/ - Failed: *[0-9]+, Passed: *[0-9]+, Skipped: *[0-9]+/ {
