@@ -46,7 +46,7 @@ public sealed record ControllerReport(int? Pid, bool Alive, string Address, bool
 public static class ClusterReport
 {
     /// <summary>Short: status must not hang on a process that accepts connections but does not answer.</summary>
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(3);
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(5);
 
     public static async Task<IReadOnlyList<SafekeeperReport>> GatherAsync(ClusterState state) =>
         await Task.WhenAll(state.Safekeepers.Select(GatherAsync));

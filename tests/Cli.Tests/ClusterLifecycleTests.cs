@@ -28,8 +28,7 @@ public sealed class ClusterLifecycleTests
         await ExecAsync(cs, "insert into greetings values (1, 'hello'), (2, 'quorum')");
         Assert.Equal(2L, await ScalarAsync(cs, "select count(*) from greetings"));
 
-        var status = await ClusterStatus.ReadAsync(ctl);
-        Assert.All(status.Safekeepers, s => Assert.True(s.Reachable));
+        var status = await ClusterStatus.ReadUntilAsync(ctl, s => s.Safekeepers.All(sk => sk.Reachable), "every safekeeper reachable");
         Assert.True(status.Proxy.Reachable, status.ToString());
         Assert.Equal($"127.0.0.1:{ctl.BasePort + 19}", status.Proxy.PostgresAddress);
         Assert.Equal("attached", status.Endpoints.Single(e => e.Id == "main").State);
@@ -91,14 +90,13 @@ public sealed class ClusterLifecycleTests
     {
         var kill = await ctl.RunAsync("kill", "sk2");
         Assert.True(kill.ExitCode == 0, kill.ToString());
-        var status = await ClusterStatus.ReadAsync(ctl);
+        var status = await ClusterStatus.ReadUntilAsync(ctl, s => s.Safekeepers[0].Reachable && s.Safekeepers[2].Reachable, "sk1 and sk3 reachable");
         Assert.False(status.Safekeepers[1].Alive);
-        Assert.True(status.Safekeepers[0].Reachable && status.Safekeepers[2].Reachable);
         await ExecAsync(cs, "insert into greetings values (3, 'two of three')"); // still a quorum
 
         var start = await ctl.RunAsync("start", "sk2");
         Assert.True(start.ExitCode == 0, start.ToString());
-        Assert.True((await ClusterStatus.ReadAsync(ctl)).Safekeepers[1].Reachable, start.ToString());
+        await ClusterStatus.ReadUntilAsync(ctl, s => s.Safekeepers[1].Reachable, "sk2 reachable again");
 
         // Branches through the pageserver: at what it has ingested (`branch create`), and at a point in time.
         var branchId = Guid.NewGuid().ToString("N");
@@ -119,12 +117,8 @@ public sealed class ClusterLifecycleTests
         var startPs = await ctl.RunAsync("start", "ps1");
         Assert.True(startPs.ExitCode == 0, startPs.ToString());
         await WaitForIngestAsync(ctl);
-        for (var deadline = DateTime.UtcNow.AddSeconds(60); ; await Task.Delay(250))
-        {
-            var ps1 = (await ClusterStatus.ReadAsync(ctl)).PageserverNamed("ps1");
-            if (ps1.Timelines.SingleOrDefault(t => t.TimelineId == timelineId)?.Mode == "secondary") break;
-            Assert.True(DateTime.UtcNow < deadline, $"ps1 did not become the secondary: {ps1}");
-        }
+        await ClusterStatus.ReadUntilAsync(ctl,
+            s => s.PageserverNamed("ps1").Timelines.SingleOrDefault(t => t.TimelineId == timelineId)?.Mode == "secondary", "ps1 as the secondary");
 
         // The controller is not on any data path: killed, writes go on; started, it knows its placements.
         Assert.True((await ctl.RunAsync("kill", "controller")).ExitCode == 0);
@@ -173,25 +167,18 @@ public sealed class ClusterLifecycleTests
     /// <summary>Waits (up to 60 s) until the attached pageserver has ingested WAL of the default timeline beyond its start; returns that timeline's id.</summary>
     private static async Task<string> WaitForIngestAsync(StorageCtl ctl)
     {
-        for (var deadline = DateTime.UtcNow.AddSeconds(60); ; await Task.Delay(250))
-        {
-            var status = await ClusterStatus.ReadAsync(ctl);
-            var timeline = status.Pageservers.SelectMany(p => p.Timelines).SingleOrDefault(t => t.TimelineId == status.TimelineId && t.Mode == "attached");
-            if (timeline is not null && timeline.Ingested > timeline.Start) return status.TimelineId;
-            Assert.True(DateTime.UtcNow < deadline, $"no pageserver ingested WAL of {status.TimelineId} past its start: {timeline}");
-        }
+        static bool Ingested(ClusterStatus s) => s.Pageservers.SelectMany(p => p.Timelines)
+            .Any(t => t.TimelineId == s.TimelineId && t.Mode == "attached" && t.Ingested > t.Start);
+        return (await ClusterStatus.ReadUntilAsync(ctl, Ingested, "WAL of the default timeline ingested past its start")).TimelineId;
     }
 
     /// <summary>Waits (up to 60 s) until the controller's placement of the timeline satisfies <paramref name="condition"/>.</summary>
     private static async Task<ClusterStatus.Placement> WaitForPlacementAsync(StorageCtl ctl, string timelineId, Func<ClusterStatus.Placement, bool> condition)
     {
-        for (var deadline = DateTime.UtcNow.AddSeconds(60); ; await Task.Delay(250))
-        {
-            var controller = (await ClusterStatus.ReadAsync(ctl)).Controller;
-            var placement = controller?.Placements.SingleOrDefault(p => p.TimelineId == timelineId);
-            if (controller is { Reachable: true } && placement is not null && condition(placement)) return placement;
-            Assert.True(DateTime.UtcNow < deadline, $"placement of {timelineId} not reached: {placement}");
-        }
+        static ClusterStatus.Placement? Of(ClusterStatus s, string timelineId) =>
+            s.Controller is { Reachable: true } c ? c.Placements.SingleOrDefault(p => p.TimelineId == timelineId) : null;
+        var status = await ClusterStatus.ReadUntilAsync(ctl, s => Of(s, timelineId) is { } p && condition(p), $"the wanted placement of {timelineId}");
+        return Of(status, timelineId)!;
     }
 
     /// <summary>Timeout 30: a connection made during a failover waits in the proxy while the endpoint is reattached.</summary>

@@ -25,6 +25,20 @@ public sealed record ClusterStatus(string TimelineId, IReadOnlyList<ClusterStatu
         return Vms.Single(v => v.Name == endpoint.Vm);
     }
 
+    /// <summary>
+    /// Reads status every 250 ms until <paramref name="done"/> holds (up to 60 s): on two loaded cores
+    /// a fresh storagectl's first call may miss status's short timeout, so one read proves little.
+    /// </summary>
+    public static async Task<ClusterStatus> ReadUntilAsync(StorageCtl ctl, Func<ClusterStatus, bool> done, string what)
+    {
+        for (var deadline = DateTime.UtcNow.AddSeconds(60); ; await Task.Delay(250))
+        {
+            var status = await ReadAsync(ctl);
+            if (done(status)) return status;
+            Assert.True(DateTime.UtcNow < deadline, $"status never showed {what}: {status}");
+        }
+    }
+
     public static async Task<ClusterStatus> ReadAsync(StorageCtl ctl)
     {
         var result = await ctl.RunAsync("status", "--json");

@@ -249,7 +249,9 @@ public sealed class PageserverClusterTests
         // A flipped byte in the image: refused with its checksum named, never served.
         var images = Path.Combine(cluster.Pageserver.DataDirectory, "tenants", cluster.TenantId, "timelines", cluster.TimelineId, "images");
         var tar = Directory.EnumerateFiles(images, "image-*.tar").Single();
-        using (var file = File.Open(tar, FileMode.Open, FileAccess.ReadWrite))
+        // Shared: the pageserver may still hold the image open for its upload, and .NET on Unix
+        // would otherwise refuse an exclusive open.
+        using (var file = new FileStream(tar, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite))
         {
             file.Position = 4096;
             var b = file.ReadByte();
