@@ -95,7 +95,7 @@ public static class ClusterBench
         var basebackup = await MeasureAsync(repeats, async () =>
         {
             var sink = new CountingNullStream();
-            imageLsn = await PageserverClient.BasebackupAsync(cluster.Pageserver.Uri, cluster.TenantId, cluster.TimelineId, lsn, sink, TimeSpan.FromMinutes(2));
+            imageLsn = (await PageserverClient.BasebackupAsync(cluster.Pageserver.Uri, cluster.TenantId, cluster.TimelineId, lsn, sink, TimeSpan.FromMinutes(2))).End.Value;
             basebackupBytes = sink.Length;
         });
         var paths = TimelinePaths.For(cluster.Pageserver.DataDirectory, cluster.TenantId, cluster.TimelineId);

@@ -17,10 +17,11 @@ public sealed record SafekeeperReport(string Name, string AvailabilityZone, int?
 /// <summary>
 /// What `status` reports about one compute VM: the control plane's view (PoolState: idle, attaching,
 /// attached, detaching) and its agent's (State: IDLE, RUNNING, ...; term and LSNs of its walproposer).
+/// Image: the image an idle VM holds ready ("prepared"), or the one a running data directory was built on.
 /// </summary>
 public sealed record ComputeReport(string Name, int? Pid, bool Alive, string Address, bool Reachable, string? Error,
     string State, string Endpoint, int PostgresPort, int PostgresPid, ulong Term, string StartLsn, string StreamedLsn, string CommitLsn, string Reason,
-    ulong RestartCount = 0, string LastCrash = "", string PoolState = "");
+    ulong RestartCount = 0, string LastCrash = "", string PoolState = "", string Image = "");
 
 /// <summary>What `status` reports about the proxy process and its control plane.</summary>
 public sealed record ProxyReport(int? Pid, bool Alive, string PostgresAddress, string AdminAddress, bool Reachable, string? Error);
@@ -140,7 +141,8 @@ public static class ClusterReport
         {
             var s = await ComputeClient.StatusAsync(new Uri($"http://{address}"));
             return new(vm.Id, vm.Pid, true, address, true, null, s.State.ToString(), s.EndpointId, s.PostgresPort, s.PostgresPid, s.Term,
-                new Lsn(s.StartLsn).ToString(), new Lsn(s.StreamedLsn).ToString(), new Lsn(s.CommitLsn).ToString(), s.Reason, s.RestartCount, s.LastCrash, vm.State);
+                new Lsn(s.StartLsn).ToString(), new Lsn(s.StreamedLsn).ToString(), new Lsn(s.CommitLsn).ToString(), s.Reason, s.RestartCount, s.LastCrash, vm.State,
+                ImageOf(s));
         }
         catch (Exception e) when (IsUnreachable(e))
         {
@@ -149,6 +151,11 @@ public static class ClusterReport
                 PoolState: vm.State);
         }
     }
+
+    private static string ImageOf(Storage.Proto.Compute.ComputeStatus s) =>
+        s.Prepared is { ImageLsn: > 0 } p ? $"prepared {p.TimelineId[..8]} {new Lsn(p.ImageLsn)}"
+        : s.BuiltOnImageLsn > 0 ? $"{new Lsn(s.BuiltOnImageLsn)}{(s.BuiltOnPreparedImage ? " (prepared)" : "")}"
+        : "";
 
     /// <summary>The failures of asking a live process that mean "not answering", not a bug.</summary>
     private static bool IsUnreachable(Exception e) => e is RpcException or HttpRequestException or IOException or OperationCanceledException;

@@ -47,6 +47,7 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
     private readonly SemaphoreSlim _operation = new(1, 1);
     private readonly object _lock = new();
     private readonly Timer _slotTimer;
+    private readonly PreparedImageStore _prepared;
 
     // The current attachment (all guarded by _lock).
     private ComputeState _state = ComputeState.Idle;
@@ -60,6 +61,8 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
     private ulong _attachCount;
     private ulong _restarts;
     private string _lastCrash = "";
+    private ImageIdentity _builtOn;
+    private bool _builtOnPrepared;
 
     public ComputeAgent(AgentOptions options, ILogger logger, ComputeMetrics metrics)
     {
@@ -74,6 +77,7 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
             logger.LogInformation("the postgres user cannot reach {WorkDir}; PostgreSQL's data directory (a cache) lives in {Directory}", options.WorkDirectory, options.PostgresDirectory);
         KillLeftoverPostmaster();
         WipeDataDirectory(); // a cache: whatever a previous life left is useless
+        _prepared = new PreparedImageStore(options.PostgresDirectory, logger);
         _slotTimer = new Timer(_ => _ = AdvanceRetentionSlotAsync(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
     }
 
@@ -89,6 +93,29 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
         await _operation.WaitAsync();
         try { await AgentWarmUp.RunAsync(self, _options, LocalConnectionString(), _log); }
         finally { _operation.Release(); }
+    }
+
+    /// <summary>While idle: holds the timeline's newest image ready for a later attach (<see cref="PreparedImageStore"/>).</summary>
+    public async Task<PreparedImage> PrepareAsync(PrepareRequest request, CancellationToken ct)
+    {
+        var (tenant, timeline, pageservers) = Validate(request);
+        CancellationToken attachCancels;
+        lock (_lock)
+        {
+            if (_state != ComputeState.Idle)
+                throw new RpcException(GrpcStatusCode.FailedPrecondition, $"VM {_options.VmId} is {_state}, not idle: only an idle VM prepares");
+            attachCancels = _prepared.Token; // taken with the state: an attach from now on cancels this prepare
+        }
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, attachCancels);
+        try { return await _prepared.PrepareAsync(tenant, timeline, pageservers, linked.Token); }
+        catch (OperationCanceledException) when (attachCancels.IsCancellationRequested)
+        {
+            throw new RpcException(GrpcStatusCode.Aborted, $"VM {_options.VmId} was attached while preparing {tenant}/{timeline}");
+        }
+        catch (Exception e) when (e is InvalidOperationException or IOException or InvalidDataException)
+        {
+            throw new RpcException(GrpcStatusCode.Unavailable, $"preparing {tenant}/{timeline} failed: {e.Message}");
+        }
     }
 
     public async Task<ComputeStatus> AttachAsync(AttachRequest request, CancellationToken ct)
@@ -121,8 +148,10 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
             _reason = "";
             _request = request;
             _attachCount++;
+            (_builtOn, _builtOnPrepared) = (default, false);
         }
         _metrics.Attached();
+        await _prepared.CancelAsync(); // the cores are the attach's now
         try
         {
             await AttachStepsAsync(request, tenant, timeline, safekeepers, ct);
@@ -186,11 +215,31 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
         }
         _log.LogInformation("elected on {TenantId}/{TimelineId} with term {Term}, start LSN {StartLsn}", tenant, timeline, proposer.Term, _startLsn);
 
-        // 2. The data directory at E ("basebackup at E").
+        // 2. The data directory at E ("basebackup at E"): on a VM prepared for this timeline, its
+        // image plus only the WAL since; otherwise (or if that fails) the whole basebackup.
         WipeDataDirectory();
         var source = new PageserverBasebackupSource(Validate(request).Pageservers, _options.StartTimeout);
-        await source.FetchAsync(tenant, timeline, _startLsn, _options.DataDirectory, timeout.Token);
-        clock.Mark("basebackup");
+        if (_prepared.TakeInto(tenant, timeline, _startLsn, _options.DataDirectory) is { } image)
+        {
+            try
+            {
+                await source.FetchWalSinceImageAsync(tenant, timeline, _startLsn, image, _options.DataDirectory, timeout.Token);
+                lock (_lock) (_builtOn, _builtOnPrepared) = (image, true);
+                clock.Mark("WAL since prepared image");
+            }
+            catch (Exception e) when (!timeout.IsCancellationRequested)
+            {
+                _log.LogWarning("the WAL since prepared image {Image} of {TenantId}/{TimelineId} could not be fetched, taking a whole basebackup: {Error}",
+                    image, tenant, timeline, e.Message);
+                WipeDataDirectory();
+            }
+        }
+        if (!_builtOnPrepared)
+        {
+            var builtOn = await source.FetchAsync(tenant, timeline, _startLsn, _options.DataDirectory, timeout.Token);
+            lock (_lock) _builtOn = builtOn;
+            clock.Mark("basebackup");
+        }
         await ConfigureAsync(request.Endpoint, timeout.Token);
         clock.Mark("configure");
 
@@ -483,6 +532,9 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
                 AttachCount = _attachCount,
                 RestartCount = _restarts,
                 LastCrash = _lastCrash,
+                Prepared = _prepared.Current,
+                BuiltOnImageLsn = _builtOn.End.Value,
+                BuiltOnPreparedImage = _builtOnPrepared,
             };
             if (_proposer is { } proposer)
             {
@@ -509,7 +561,20 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
                 CommitLsn = _proposer?.CommitLsn.Value ?? 0,
                 RestartCount = _restarts,
                 LastCrash = _lastCrash,
+                Prepared = _prepared.Current,
             };
+    }
+
+    private static (string Tenant, string Timeline, IReadOnlyList<Uri> Pageservers) Validate(PrepareRequest request)
+    {
+        try
+        {
+            return (TimelineIds.Normalize(request.TenantId, "tenant_id"), TimelineIds.Normalize(request.TimelineId, "timeline_id"), PageserverUris(request.Pageservers));
+        }
+        catch (ArgumentException e)
+        {
+            throw new RpcException(GrpcStatusCode.InvalidArgument, e.Message);
+        }
     }
 
     private static (string Tenant, string Timeline, IReadOnlyList<Uri> Safekeepers, IReadOnlyList<Uri> Pageservers) Validate(AttachRequest request)
@@ -524,15 +589,19 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
             if (request.Endpoint is null) throw new ArgumentException("endpoint settings are missing");
             if (!RoleName().IsMatch(request.Endpoint.RoleName)) throw new ArgumentException($"role name '{request.Endpoint.RoleName}' must match {RoleName()}");
             if (string.IsNullOrEmpty(request.Endpoint.RolePassword)) throw new ArgumentException("the endpoint role needs a password");
-            if (request.Pageservers.Count == 0) throw new ArgumentException("at least one pageserver address is needed (basebackups come from it)");
-            var pageservers = request.Pageservers.Select(s => Uri.TryCreate(s, UriKind.Absolute, out var u) && u.Scheme is "http" or "https"
-                ? u : throw new ArgumentException($"pageserver address '{s}' is not an http:// URI")).ToList();
-            return (tenant, timeline, safekeepers, pageservers);
+            return (tenant, timeline, safekeepers, PageserverUris(request.Pageservers));
         }
         catch (ArgumentException e)
         {
             throw new RpcException(GrpcStatusCode.InvalidArgument, e.Message);
         }
+    }
+
+    private static List<Uri> PageserverUris(IReadOnlyList<string> addresses)
+    {
+        if (addresses.Count == 0) throw new ArgumentException("at least one pageserver address is needed (basebackups come from it)");
+        return addresses.Select(s => Uri.TryCreate(s, UriKind.Absolute, out var u) && u.Scheme is "http" or "https"
+            ? u : throw new ArgumentException($"pageserver address '{s}' is not an http:// URI")).ToList();
     }
 
     [GeneratedRegex("^[a-z_][a-z0-9_]{0,62}$")]

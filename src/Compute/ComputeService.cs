@@ -12,5 +12,6 @@ internal sealed class ComputeService(ComputeAgent agent)
         server.MapUnary(ComputeApi.Detach, (_, call) => agent.DetachAsync(call.CancellationToken));
         server.MapUnary(ComputeApi.Status, (_, _) => Task.FromResult(agent.Status()));
         server.MapUnary(ComputeApi.Heartbeat, (_, _) => Task.FromResult(agent.Heartbeat()));
+        server.MapUnary(ComputeApi.Prepare, (request, call) => agent.PrepareAsync(request, call.CancellationToken));
     }
 }

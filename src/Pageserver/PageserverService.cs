@@ -99,21 +99,44 @@ internal sealed class PageserverService(TimelineManager timelines, PageserverOpt
                     ? $"{lsn} is above the safekeepers' commit LSN {commit} of {timeline.TenantId}/{timeline.TimelineId}"
                     : $"WAL of {timeline.TenantId}/{timeline.TimelineId} is ingested only up to {timeline.IngestedLsn}, not yet {lsn} (waited {wait.TotalSeconds:0.#} s)");
         }
+        if (request.BaseImageLsn != 0)
+        {
+            await WalSinceImageAsync(timeline, request, lsn, responses, ct);
+            return;
+        }
         var image = timeline.Images.NewestAtOrBelow(lsn)
             ?? throw new RpcException(GrpcStatusCode.OutOfRange, $"no image of {timeline.TenantId}/{timeline.TimelineId} at or below {lsn}");
         Stream tar;
         try { tar = await timeline.Images.OpenVerifiedAsync(image, ct); }
         catch (CorruptFileException e) { throw new RpcException(GrpcStatusCode.DataLoss, $"image {image.End} of {timeline.TenantId}/{timeline.TimelineId} is damaged: {e.Message}"); }
         await using var _ = tar;
-        await using var chunks = new ChunkWriter(responses, image.EndLsn, ct);
+        await StreamAsync(timeline, image, lsn, "", responses, output => BasebackupWriter.WriteAsync(tar, image, timeline.Wal, lsn, output, ct), ct);
+    }
+
+    /// <summary>Only pg_wal, for a caller that holds the image's files: a pooled VM prepared for the timeline.</summary>
+    private async Task WalSinceImageAsync(PageserverTimeline timeline, BasebackupRequest request, Lsn lsn, IGrpcStreamWriter<BasebackupChunk> responses, CancellationToken ct)
+    {
+        var image = timeline.Images.All.FirstOrDefault(i => i.EndLsn == request.BaseImageLsn && i.TarCrc32C == request.BaseImageCrc32C)
+            ?? throw new RpcException(GrpcStatusCode.FailedPrecondition,
+                $"image {new Lsn(request.BaseImageLsn)} (CRC {request.BaseImageCrc32C:X8}) of {timeline.TenantId}/{timeline.TimelineId} is not kept any more; ask for a whole basebackup");
+        if (lsn < image.End)
+            throw new RpcException(GrpcStatusCode.InvalidArgument, $"a basebackup at {lsn} cannot be built on the image at {image.End}");
+        await StreamAsync(timeline, image, lsn, " (WAL only)", responses, output => BasebackupWriter.WriteWalOnlyAsync(image, timeline.Wal, lsn, output, ct), ct);
+    }
+
+    /// <summary>Sends what <paramref name="write"/> writes as chunks, the last with the size and CRC-32C of all of it.</summary>
+    private async Task StreamAsync(PageserverTimeline timeline, ImageLayer image, Lsn lsn, string part, IGrpcStreamWriter<BasebackupChunk> responses,
+        Func<Stream, Task> write, CancellationToken ct)
+    {
+        await using var chunks = new ChunkWriter(responses, image, ct);
         await using (var checksummed = new Crc32CWriteStream(chunks))
         {
-            await BasebackupWriter.WriteAsync(tar, image, timeline.Wal, lsn, checksummed, ct);
+            await write(checksummed);
             await checksummed.FlushAsync(ct);
             await chunks.FinishAsync(checksummed.BytesWritten, checksummed.Crc32C);
             metrics.Basebackup(timeline.TenantId, timeline.TimelineId, checksummed.BytesWritten);
-            logger.LogInformation("basebackup of {TenantId}/{TimelineId} at {Lsn} served from image {Image}: {Bytes} bytes",
-                timeline.TenantId, timeline.TimelineId, lsn, image.End, checksummed.BytesWritten);
+            logger.LogInformation("basebackup of {TenantId}/{TimelineId} at {Lsn} served from image {Image}{Part}: {Bytes} bytes",
+                timeline.TenantId, timeline.TimelineId, lsn, image.End, part, checksummed.BytesWritten);
         }
     }
 
@@ -160,7 +183,7 @@ internal sealed class PageserverService(TimelineManager timelines, PageserverOpt
         Uri.TryCreate(address, UriKind.Absolute, out var uri) ? uri : throw new RpcException(GrpcStatusCode.InvalidArgument, $"'{address}' is not a safekeeper address");
 
     /// <summary>Cuts the tar stream into BasebackupChunk messages; the last one carries size and CRC.</summary>
-    private sealed class ChunkWriter(IGrpcStreamWriter<BasebackupChunk> responses, ulong imageLsn, CancellationToken ct) : Stream
+    private sealed class ChunkWriter(IGrpcStreamWriter<BasebackupChunk> responses, ImageLayer image, CancellationToken ct) : Stream
     {
         private readonly byte[] _buffer = new byte[ChunkSize];
         private int _filled;
@@ -187,7 +210,7 @@ internal sealed class PageserverService(TimelineManager timelines, PageserverOpt
         private async Task SendAsync(bool last, ulong total, uint crc)
         {
             var chunk = new BasebackupChunk { Data = ByteString.CopyFrom(_buffer, 0, _filled), Last = last, TotalBytes = total, Crc32C = crc };
-            if (_first) { chunk.ImageLsn = imageLsn; _first = false; }
+            if (_first) { (chunk.ImageLsn, chunk.ImageCrc32C) = (image.EndLsn, image.TarCrc32C); _first = false; }
             _filled = 0;
             await responses.WriteAsync(chunk, ct);
         }

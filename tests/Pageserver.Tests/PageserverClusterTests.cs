@@ -246,6 +246,19 @@ public sealed class PageserverClusterTests
             cluster.Pageserver.CreateTimelineAsync(cluster.TenantId, TimelineIds.New(), ancestor: cluster.TimelineId, ancestorLsn: new Lsn(start.Value - 16)));
         Assert.Equal(GrpcStatusCode.OutOfRange, beforeStart.Status);
 
+        // Built on an image the caller holds (a prepared VM): exactly the pg_wal part of the whole basebackup.
+        using var whole = new MemoryStream();
+        var image = await PageserverClient.BasebackupAsync(ps, cluster.TenantId, cluster.TimelineId, start, whole, TimeSpan.FromSeconds(5));
+        using var walOnly = new MemoryStream();
+        Assert.Equal(image, await PageserverClient.BasebackupAsync(ps, cluster.TenantId, cluster.TimelineId, start, walOnly, TimeSpan.FromSeconds(5), baseImage: image));
+        var wholeWal = TarEntries(whole).Where(e => e.StartsWith("pg_wal/", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(wholeWal);
+        Assert.Equal(wholeWal, TarEntries(walOnly));
+        var otherImage = await Assert.ThrowsAsync<RpcException>(() => PageserverClient.BasebackupAsync(ps, cluster.TenantId, cluster.TimelineId, start,
+            Stream.Null, TimeSpan.FromSeconds(5), baseImage: image with { Crc32C = image.Crc32C ^ 1 }));
+        Assert.Equal(GrpcStatusCode.FailedPrecondition, otherImage.Status);
+        Assert.Contains("not kept", otherImage.Detail);
+
         // A flipped byte in the image: refused with its checksum named, never served.
         var images = Path.Combine(cluster.Pageserver.DataDirectory, "tenants", cluster.TenantId, "timelines", cluster.TimelineId, "images");
         var tar = Directory.EnumerateFiles(images, "image-*.tar").Single();
@@ -262,5 +275,20 @@ public sealed class PageserverClusterTests
             PageserverClient.BasebackupAsync(ps, cluster.TenantId, cluster.TimelineId, start, Stream.Null, TimeSpan.FromSeconds(5)));
         Assert.Equal(GrpcStatusCode.DataLoss, damaged.Status);
         Assert.Contains("CRC", damaged.Detail);
+    }
+
+    /// <summary>Each entry of a tar as "name sha256-of-its-bytes".</summary>
+    private static List<string> TarEntries(MemoryStream tar)
+    {
+        tar.Position = 0;
+        using var reader = new System.Formats.Tar.TarReader(tar, leaveOpen: true);
+        var entries = new List<string>();
+        while (reader.GetNextEntry() is { } entry)
+        {
+            using var data = new MemoryStream();
+            entry.DataStream?.CopyTo(data);
+            entries.Add($"{entry.Name} {Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(data.ToArray()))}");
+        }
+        return entries;
     }
 }

@@ -38,6 +38,7 @@ public sealed class ComputeVm(string name, int grpcPort, int httpPort, int postg
     public Task<HeartbeatResponse> HeartbeatAsync() => CallAsync(ComputeApi.Heartbeat, new HeartbeatRequest());
     public Task<ComputeStatus> AttachAsync(AttachRequest request) => CallAsync(ComputeApi.Attach, request, TimeSpan.FromMinutes(3));
     public Task<ComputeStatus> DetachAsync() => CallAsync(ComputeApi.Detach, new DetachRequest(), TimeSpan.FromMinutes(1));
+    public Task<PreparedImage> PrepareAsync(PrepareRequest request) => CallAsync(ComputeApi.Prepare, request, TimeSpan.FromMinutes(2));
 
     public ValueTask DisposeAsync() => Process.DisposeAsync();
 }
@@ -139,6 +140,14 @@ public sealed class ComputeCluster : IAsyncDisposable
         request.Pageservers.AddRange(_pageservers.Select(p => p.Uri.ToString())); // the compute skips one that is down or only secondary
         // Small and quick: tests run many computes on 2 cores.
         request.Endpoint.PostgresSettings.Add("shared_buffers", "32MB");
+        return request;
+    }
+
+    /// <summary>A prepare of the default timeline on this cluster's pageservers.</summary>
+    public PrepareRequest NewPrepareRequest()
+    {
+        var request = new PrepareRequest { TenantId = TenantId, TimelineId = TimelineId };
+        request.Pageservers.AddRange(_pageservers.Select(p => p.Uri.ToString()));
         return request;
     }
 

@@ -76,13 +76,13 @@ public static class StatusCommand
 
     private static Table Table(IReadOnlyList<ComputeReport> reports)
     {
-        var table = new Table().AddColumns("VM", "pid", "pool", "agent", "endpoint", "postgres", "term", "start LSN", "streamed LSN", "commit LSN", "restarts", "reason");
+        var table = new Table().AddColumns("VM", "pid", "pool", "agent", "endpoint", "postgres", "term", "start LSN", "streamed LSN", "commit LSN", "image", "restarts", "reason");
         foreach (var r in reports)
         {
             var state = r.State switch { "Running" => "[green]running[/]", "Idle" => "idle", _ => $"[red]{Markup.Escape(r.State.ToLowerInvariant())}[/]" };
             var postgres = r.PostgresPid != 0 ? $"pid {r.PostgresPid} :{r.PostgresPort}" : "-";
             table.AddRow(r.Name, r.Pid?.ToString() ?? "-", r.PoolState, state, r.Endpoint, postgres, r.Term.ToString(), r.StartLsn, r.StreamedLsn, r.CommitLsn,
-                r.RestartCount.ToString(), Markup.Escape(r.Error ?? r.Reason));
+                r.Image.Length > 0 ? r.Image : "-", r.RestartCount.ToString(), Markup.Escape(r.Error ?? r.Reason));
         }
         return table;
     }

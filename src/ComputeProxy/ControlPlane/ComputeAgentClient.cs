@@ -26,5 +26,8 @@ public sealed class ComputeAgentClient(Uri address) : IDisposable
     public Task<ComputeStatus> DetachAsync(TimeSpan timeout, CancellationToken ct = default) =>
         _channel.UnaryAsync(ComputeApi.Detach, new DetachRequest(), new CallOptions(timeout, ct));
 
+    public Task<PreparedImage> PrepareAsync(PrepareRequest request, TimeSpan timeout, CancellationToken ct) =>
+        _channel.UnaryAsync(ComputeApi.Prepare, request, new CallOptions(timeout, ct));
+
     public void Dispose() => _channel.Dispose();
 }

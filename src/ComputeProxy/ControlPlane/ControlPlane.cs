@@ -17,6 +17,7 @@ public sealed class ControlPlane : IAsyncDisposable
     private readonly HeartbeatMonitor _monitor;
     private readonly IdleSuspender _suspender;
     private readonly Reattacher _reattacher;
+    private readonly SparePreparer _preparer;
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _loops = new();
     private AdminApi? _admin;
@@ -34,7 +35,9 @@ public sealed class ControlPlane : IAsyncDisposable
         Endpoints = new EndpointRegistry(store, options.DefaultSuspendTimeout);
         Pool = new VmPool(options, store, Metrics, _loggers.CreateLogger("Storage.ControlPlane.VmPool"));
         Sessions = new SessionTracker(TimeProvider.System);
-        Attacher = new EndpointAttacher(options, Endpoints, Pool, Sessions, Metrics, _log);
+        var pageservers = new PageserverRoute(options, _log);
+        Attacher = new EndpointAttacher(options, Endpoints, Pool, Sessions, pageservers, Metrics, _log);
+        _preparer = new SparePreparer(options, Endpoints, Pool, pageservers, Metrics, _log);
         _reattacher = new Reattacher(Pool, Endpoints, Attacher, Metrics, _log);
         _monitor = new HeartbeatMonitor(options, Pool, _reattacher, Metrics, _log);
         _suspender = new IdleSuspender(options, Endpoints, Sessions, Attacher, Metrics, _log);
@@ -63,6 +66,7 @@ public sealed class ControlPlane : IAsyncDisposable
         }
         _loops.Add(Task.Run(() => _monitor.RunAsync(_stop.Token)));
         _loops.Add(Task.Run(() => _suspender.RunAsync(_stop.Token)));
+        _loops.Add(Task.Run(() => _preparer.RunAsync(_stop.Token)));
         if (_options.AdminEndpoint is { } admin)
         {
             _admin = new AdminApi(this, _loggers);

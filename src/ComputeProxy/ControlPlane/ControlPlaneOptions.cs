@@ -33,6 +33,8 @@ public sealed record ControlPlaneOptions
     /// <summary>The compute agent assembly; null: Storage.Compute.dll beside the running program.</summary>
     public string? ComputeAssembly { get; init; }
     public TimeSpan VmStartTimeout { get; init; } = TimeSpan.FromSeconds(60);
+    /// <summary>How often idle VMs are prepared (or refreshed) for the attached endpoints' timelines; zero: never.</summary>
+    public TimeSpan PrepareInterval { get; init; } = TimeSpan.FromSeconds(2);
 
     internal void Validate()
     {

@@ -11,13 +11,12 @@ namespace Storage.ComputeProxy.ControlPlane;
 /// (a wake never races a suspend), and concurrent wakes of one endpoint share a single attach.
 /// </summary>
 public sealed class EndpointAttacher(ControlPlaneOptions options, EndpointRegistry registry, VmPool pool, SessionTracker sessions,
-    ControlPlaneMetrics metrics, ILogger log) : IDisposable
+    PageserverRoute pageservers, ControlPlaneMetrics metrics, ILogger log) : IDisposable
 {
     private static readonly TimeSpan DetachTimeout = TimeSpan.FromSeconds(60);
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _gates = new();
     private readonly Dictionary<string, Task<ComputeAddress>> _wakes = new();
     private readonly CancellationTokenSource _stopping = new();
-    private readonly PageserverRoute _pageservers = new(options, log);
 
     /// <summary>The VM serving the endpoint now, or null while it has none. Throws for an unknown endpoint.</summary>
     public ComputeAddress? CurrentAddress(string endpointId)
@@ -66,7 +65,8 @@ public sealed class EndpointAttacher(ControlPlaneOptions options, EndpointRegist
         {
             for (int attempt = 0; ; attempt++)
             {
-                var vm = await pool.AcquireIdleAsync(endpoint.Id, deadline.Token);
+                // A VM prepared for this timeline needs only the WAL since its image.
+                var vm = await pool.AcquireIdleAsync(endpoint.Id, v => v.IsPreparedFor(endpoint.TenantId, endpoint.TimelineId), deadline.Token);
                 clock.Mark("idle VM");
                 bool attached = false;
                 try
@@ -118,7 +118,7 @@ public sealed class EndpointAttacher(ControlPlaneOptions options, EndpointRegist
         };
         foreach (var (name, value) in endpoint.PostgresSettings) request.Endpoint.PostgresSettings[name] = value;
         request.Safekeepers.AddRange(options.Safekeepers.Select(u => u.ToString()));
-        request.Pageservers.AddRange((await _pageservers.ForTimelineAsync(endpoint.TenantId, endpoint.TimelineId, ct)).Select(u => u.ToString()));
+        request.Pageservers.AddRange((await pageservers.ForTimelineAsync(endpoint.TenantId, endpoint.TimelineId, ct)).Select(u => u.ToString()));
         return request;
     }
 

@@ -52,6 +52,7 @@ public sealed class HeartbeatMonitor(ControlPlaneOptions options, VmPool pool, R
         catch (Exception) { return; } // stopping, or it died meanwhile
         Interlocked.Exchange(ref vm.Misses, 0);
         vm.AgentState = beat.State;
+        vm.Prepared = beat.Prepared;
         vm.LastHeartbeat = DateTime.UtcNow;
         if (vm.State == VmState.Attached && !Serves(beat, vm.EndpointId))
             await reattacher.OnVmDeadAsync(vm, $"it no longer serves endpoint '{vm.EndpointId}' (agent state {beat.State}, endpoint '{beat.EndpointId}'{(beat.Reason.Length > 0 ? ": " + beat.Reason : "")})");

@@ -24,6 +24,11 @@ public sealed class Vm : IDisposable
     /// <summary>What the agent said in its last answered heartbeat.</summary>
     public ComputeState AgentState { get; internal set; }
     public DateTime? LastHeartbeat { get; internal set; }
+    /// <summary>The image the agent holds ready while idle (from its last heartbeat or prepare); null: none known.</summary>
+    public PreparedImage? Prepared { get; internal set; }
+
+    public bool IsPreparedFor(string tenantId, string timelineId) =>
+        Prepared is { } p && p.TenantId == tenantId && p.TimelineId == timelineId && p.ImageLsn != 0;
     internal int Misses;
 
     public ComputeAddress Address => new("127.0.0.1", Record.PostgresPort, Id);

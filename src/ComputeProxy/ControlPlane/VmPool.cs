@@ -122,14 +122,18 @@ public sealed class VmPool(ControlPlaneOptions options, StateStore store, Contro
         log.LogInformation("started VM {VmId} (pid {Pid}): agent 127.0.0.1:{GrpcPort}, PostgreSQL port {PostgresPort}", id, process.Pid, grpc, postgres);
     }
 
-    /// <summary>Takes an idle VM for <paramref name="endpointId"/>, waiting (and refilling) while there is none.</summary>
-    public async Task<Vm> AcquireIdleAsync(string endpointId, CancellationToken ct)
+    /// <summary>
+    /// Takes an idle VM for <paramref name="endpointId"/>, a <paramref name="preferred"/> one if any,
+    /// waiting (and refilling) while there is none.
+    /// </summary>
+    public async Task<Vm> AcquireIdleAsync(string endpointId, Func<Vm, bool> preferred, CancellationToken ct)
     {
         while (true)
         {
             lock (_lock)
             {
-                if (_vms.FirstOrDefault(v => v.State == VmState.Idle) is { } vm)
+                var idle = _vms.Where(v => v.State == VmState.Idle).ToList();
+                if ((idle.FirstOrDefault(preferred) ?? idle.FirstOrDefault()) is { } vm)
                 {
                     vm.State = VmState.Attaching;
                     vm.EndpointId = endpointId;

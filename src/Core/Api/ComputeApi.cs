@@ -19,4 +19,7 @@ public static class ComputeApi
 
     public static readonly GrpcMethod<HeartbeatRequest, HeartbeatResponse> Heartbeat =
         new(MethodType.Unary, Service, "Heartbeat", HeartbeatRequest.Parser, HeartbeatResponse.Parser);
+
+    public static readonly GrpcMethod<PrepareRequest, PreparedImage> Prepare =
+        new(MethodType.Unary, Service, "Prepare", PrepareRequest.Parser, PreparedImage.Parser);
 }

@@ -48,26 +48,29 @@ public static class PageserverClient
 
     /// <summary>
     /// Streams <c>Basebackup(lsn)</c> into <paramref name="destination"/> and verifies its size and
-    /// CRC-32C against the last chunk. Returns the image LSN it started from.
+    /// CRC-32C against the last chunk. Returns the image it was built on. With
+    /// <paramref name="baseImage"/>, only pg_wal comes: the caller holds that image's files.
     /// </summary>
-    public static async Task<ulong> BasebackupAsync(Uri address, string tenantId, string timelineId, Lsn lsn, Stream destination,
-        TimeSpan timeout, CancellationToken ct = default)
+    public static async Task<ImageIdentity> BasebackupAsync(Uri address, string tenantId, string timelineId, Lsn lsn, Stream destination,
+        TimeSpan timeout, CancellationToken ct = default, ImageIdentity? baseImage = null)
     {
         using var channel = new GrpcChannel(address);
         var request = new BasebackupRequest { Timeline = Id(tenantId, timelineId), Lsn = lsn.Value, WaitMillis = (uint)Math.Min(timeout.TotalMilliseconds, uint.MaxValue) };
+        if (baseImage is { } image) (request.BaseImageLsn, request.BaseImageCrc32C) = (image.End.Value, image.Crc32C);
         using var call = channel.ServerStreaming(PageserverApi.Basebackup, request, new CallOptions(timeout + TimeSpan.FromMinutes(10), ct));
         uint crc = Crc32C.Initial;
-        ulong total = 0, imageLsn = 0;
+        ulong total = 0;
+        ImageIdentity origin = default;
         await foreach (var chunk in call.ResponseStream.ReadAllAsync(ct))
         {
-            if (chunk.ImageLsn != 0) imageLsn = chunk.ImageLsn;
+            if (chunk.ImageLsn != 0) origin = new ImageIdentity(new Lsn(chunk.ImageLsn), chunk.ImageCrc32C);
             crc = Crc32C.Append(crc, chunk.Data.Span);
             total += (ulong)chunk.Data.Length;
             await destination.WriteAsync(chunk.Data.Memory, ct);
             if (!chunk.Last) continue;
             if (chunk.TotalBytes != total || chunk.Crc32C != Crc32C.Finish(crc))
                 throw new InvalidDataException($"basebackup of {tenantId}/{timelineId} at {lsn} arrived damaged: {total} bytes with CRC {Crc32C.Finish(crc):X8}, the pageserver sent {chunk.TotalBytes} bytes with CRC {chunk.Crc32C:X8}");
-            return imageLsn;
+            return origin;
         }
         throw new RpcException(GrpcStatusCode.Unavailable, $"the pageserver ended the basebackup of {tenantId}/{timelineId} at {lsn} after {total} bytes, before its last chunk");
     }
@@ -80,7 +83,27 @@ public static class PageserverClient
 /// </summary>
 public sealed class PageserverBasebackupSource(IReadOnlyList<Uri> pageservers, TimeSpan wait) : IBasebackupSource
 {
-    public async Task FetchAsync(string tenantId, string timelineId, Lsn lsn, string targetDirectory, CancellationToken ct)
+    public Task<ImageIdentity> FetchAsync(string tenantId, string timelineId, Lsn lsn, string targetDirectory, CancellationToken ct) =>
+        FromFirstAnsweringAsync(tenantId, timelineId, lsn, () => { if (Directory.Exists(targetDirectory)) Directory.Delete(targetDirectory, recursive: true); }, pageserver =>
+        {
+            Directory.CreateDirectory(targetDirectory);
+            if (Directory.EnumerateFileSystemEntries(targetDirectory).Any()) throw new InvalidOperationException($"{targetDirectory} is not empty");
+            return FetchFromAsync(pageserver, tenantId, timelineId, lsn, targetDirectory, null, ct);
+        });
+
+    public async Task FetchWalSinceImageAsync(string tenantId, string timelineId, Lsn lsn, ImageIdentity image, string targetDirectory, CancellationToken ct)
+    {
+        var pgWal = Path.Combine(targetDirectory, "pg_wal");
+        void DeleteWal() { if (Directory.Exists(pgWal)) Directory.Delete(pgWal, recursive: true); }
+        await FromFirstAnsweringAsync(tenantId, timelineId, lsn, DeleteWal, pageserver =>
+        {
+            DeleteWal(); // the image's own WAL (from its redo point to its end) is part of what comes
+            return FetchFromAsync(pageserver, tenantId, timelineId, lsn, targetDirectory, image, ct);
+        });
+    }
+
+    /// <summary>Tries each pageserver in turn; <paramref name="undo"/> removes what a failed one left.</summary>
+    private async Task<ImageIdentity> FromFirstAnsweringAsync(string tenantId, string timelineId, Lsn lsn, Action undo, Func<Uri, Task<ImageIdentity>> fetch)
     {
         if (pageservers.Count == 0) throw new ArgumentException("no pageserver to get a basebackup from");
         Exception? last = null;
@@ -88,8 +111,7 @@ public sealed class PageserverBasebackupSource(IReadOnlyList<Uri> pageservers, T
         {
             try
             {
-                await FetchFromAsync(pageserver, tenantId, timelineId, lsn, targetDirectory, ct);
-                return;
+                return await fetch(pageserver);
             }
             // A pageserver that is down, or holds the timeline only as a secondary (or not at all),
             // is skipped: the next one in the list may be the attached one.
@@ -97,21 +119,19 @@ public sealed class PageserverBasebackupSource(IReadOnlyList<Uri> pageservers, T
                                           or IOException or HttpRequestException)
             {
                 last = e;
-                if (Directory.Exists(targetDirectory)) Directory.Delete(targetDirectory, recursive: true);
+                undo();
             }
         }
         throw new InvalidOperationException($"no pageserver could serve a basebackup of {tenantId}/{timelineId} at {lsn}: {last?.Message}", last);
     }
 
-    private async Task FetchFromAsync(Uri pageserver, string tenantId, string timelineId, Lsn lsn, string targetDirectory, CancellationToken ct)
+    private async Task<ImageIdentity> FetchFromAsync(Uri pageserver, string tenantId, string timelineId, Lsn lsn, string targetDirectory, ImageIdentity? baseImage, CancellationToken ct)
     {
-        Directory.CreateDirectory(targetDirectory);
-        if (Directory.EnumerateFileSystemEntries(targetDirectory).Any()) throw new InvalidOperationException($"{targetDirectory} is not empty");
         var pipe = new System.IO.Pipelines.Pipe();
         var receive = Task.Run(async () =>
         {
             await using var writer = pipe.Writer.AsStream();
-            try { await PageserverClient.BasebackupAsync(pageserver, tenantId, timelineId, lsn, writer, wait, ct); }
+            try { return await PageserverClient.BasebackupAsync(pageserver, tenantId, timelineId, lsn, writer, wait, ct, baseImage); }
             catch (Exception e) { await pipe.Writer.CompleteAsync(e); throw; }
         }, ct);
         await using (var reader = pipe.Reader.AsStream())
@@ -119,8 +139,9 @@ public sealed class PageserverBasebackupSource(IReadOnlyList<Uri> pageservers, T
             try { await TarFile.ExtractToDirectoryAsync(reader, targetDirectory, overwriteFiles: false, ct); }
             catch when (receive.IsFaulted) { await receive; throw; }
         }
-        await receive; // throws if the checksum did not match: the directory is then not used
+        var image = await receive; // throws if the checksum did not match: the directory is then not used
         DataDirectoryAssembler.PadWalSegments(targetDirectory);
         await DataDirectoryAssembler.HandToPostgresAsync(targetDirectory, ct);
+        return image;
     }
 }

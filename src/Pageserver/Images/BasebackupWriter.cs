@@ -35,6 +35,23 @@ internal static class BasebackupWriter
                 await writer.WriteEntryAsync(entry, ct);
             }
         }
+        await WriteWalAsync(writer, image, wal, lsn, ct);
+    }
+
+    /// <summary>
+    /// Only the pg_wal part, for a caller that holds the image's files already (from a basebackup at
+    /// the image's end): together they are the same data directory as <see cref="WriteAsync"/> gives.
+    /// </summary>
+    public static async Task WriteWalOnlyAsync(ImageLayer image, WalSegmentStore wal, Lsn lsn, Stream output, CancellationToken ct)
+    {
+        if (lsn < image.End) throw new ArgumentException($"a basebackup at {lsn} cannot start from the image at {image.End}");
+        await using var writer = new TarWriter(output, TarEntryFormat.Pax, leaveOpen: true);
+        await WriteWalAsync(writer, image, wal, lsn, ct);
+    }
+
+    /// <summary>pg_wal with the segments from the image's redo point to lsn, the bytes after lsn zeroed.</summary>
+    private static async Task WriteWalAsync(TarWriter writer, ImageLayer image, WalSegmentStore wal, Lsn lsn, CancellationToken ct)
+    {
         await writer.WriteEntryAsync(DirectoryEntry("pg_wal/"), ct);
         await writer.WriteEntryAsync(DirectoryEntry("pg_wal/archive_status/"), ct);
         var geometry = wal.Geometry;

@@ -1,0 +1,149 @@
+using Microsoft.Extensions.Logging;
+using Storage.Core;
+using Storage.Core.Api;
+using Storage.Core.Basebackup;
+using Storage.Core.Grpc;
+using Storage.Proto.Compute;
+using Storage.Proto.Pageserver;
+
+namespace Storage.Compute;
+
+/// <summary>
+/// What an idle VM holds ready for one timeline: that timeline's newest image, unpacked (a
+/// basebackup at the image's end) in a directory of its own. An attach of the timeline takes the
+/// directory as its data directory and fetches only the WAL since the image, instead of the whole
+/// database. Prepares run one at a time; an attach cancels one in flight.
+/// </summary>
+internal sealed class PreparedImageStore
+{
+    private static readonly TimeSpan PageserverTimeout = TimeSpan.FromSeconds(5);
+    private readonly string _ready;
+    private readonly string _partial;
+    private readonly ILogger _log;
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly object _lock = new();
+    private CancellationTokenSource _cancel = new();
+    private Prepared? _prepared;
+
+    private sealed record Prepared(string TenantId, string TimelineId, ImageIdentity Image);
+
+    /// <param name="directory">On the data directory's file system: taking the prepared copy is a rename.</param>
+    public PreparedImageStore(string directory, ILogger log)
+    {
+        _ready = Path.Combine(directory, "prepared");
+        _partial = Path.Combine(directory, "preparing");
+        _log = log;
+        Delete(_ready); // what a previous life left is not known to be whole
+        Delete(_partial);
+    }
+
+    /// <summary>What is held ready now (empty when nothing is).</summary>
+    public PreparedImage Current
+    {
+        get
+        {
+            lock (_lock)
+                return _prepared is { } p
+                    ? new PreparedImage { TenantId = p.TenantId, TimelineId = p.TimelineId, ImageLsn = p.Image.End.Value, ImageCrc32C = p.Image.Crc32C }
+                    : new PreparedImage();
+        }
+    }
+
+    /// <summary>The token a prepare starting now runs under; <see cref="CancelAsync"/> cancels it.</summary>
+    public CancellationToken Token { get { lock (_lock) return _cancel.Token; } }
+
+    /// <summary>
+    /// Holds the timeline's newest image ready: asks the first pageserver serving the timeline for
+    /// its newest image and, unless that one is held already, unpacks a basebackup at its end.
+    /// </summary>
+    public async Task<PreparedImage> PrepareAsync(string tenant, string timeline, IReadOnlyList<Uri> pageservers, CancellationToken ct)
+    {
+        await _gate.WaitAsync(ct);
+        try
+        {
+            var (pageserver, newest) = await NewestImageAsync(tenant, timeline, pageservers, ct);
+            lock (_lock)
+                if (_prepared is { } p && p.TenantId == tenant && p.TimelineId == timeline && p.Image.End == newest) return Current;
+            Delete(_partial);
+            var source = new PageserverBasebackupSource([pageserver], PageserverTimeout);
+            var started = DateTime.UtcNow;
+            var image = await source.FetchAsync(tenant, timeline, newest, _partial, ct);
+            lock (_lock)
+            {
+                ct.ThrowIfCancellationRequested();
+                _prepared = null;
+                Delete(_ready);
+                Directory.Move(_partial, _ready);
+                _prepared = new Prepared(tenant, timeline, image);
+            }
+            _log.LogInformation("prepared {TenantId}/{TimelineId}: image {Image} from {Pageserver} unpacked in {Millis:F0} ms",
+                tenant, timeline, image, pageserver, (DateTime.UtcNow - started).TotalMilliseconds);
+            return Current;
+        }
+        catch
+        {
+            Delete(_partial);
+            throw;
+        }
+        finally { _gate.Release(); }
+    }
+
+    /// <summary>The first pageserver that serves the timeline (not a secondary), and its newest image's end.</summary>
+    private static async Task<(Uri Pageserver, Lsn Newest)> NewestImageAsync(string tenant, string timeline, IReadOnlyList<Uri> pageservers, CancellationToken ct)
+    {
+        var reasons = new List<string>();
+        foreach (var pageserver in pageservers)
+        {
+            try
+            {
+                var info = await PageserverClient.GetTimelineAsync(pageserver, tenant, timeline, PageserverTimeout, ct);
+                if (info.Mode == LocationMode.Secondary) { reasons.Add($"{pageserver}: secondary"); continue; }
+                if (info.LatestImageLsn == 0) throw new RpcException(GrpcStatusCode.FailedPrecondition, $"{pageserver} holds no image of {tenant}/{timeline} yet");
+                return (pageserver, new Lsn(info.LatestImageLsn));
+            }
+            catch (RpcException e) when (e.Status is GrpcStatusCode.Unavailable or GrpcStatusCode.DeadlineExceeded or GrpcStatusCode.NotFound)
+            {
+                reasons.Add($"{pageserver}: {e.Message}");
+            }
+        }
+        throw new RpcException(GrpcStatusCode.Unavailable, $"no pageserver serves {tenant}/{timeline}: {string.Join("; ", reasons)}");
+    }
+
+    /// <summary>Cancels a prepare in flight and waits until it has stopped.</summary>
+    public async Task CancelAsync()
+    {
+        CancellationTokenSource old;
+        lock (_lock) (old, _cancel) = (_cancel, new CancellationTokenSource());
+        await old.CancelAsync();
+        await _gate.WaitAsync();
+        _gate.Release();
+        old.Dispose();
+    }
+
+    /// <summary>
+    /// Moves the prepared copy to <paramref name="dataDirectory"/> when it is of this timeline and
+    /// not past <paramref name="startLsn"/>, and returns its image; otherwise drops it (an attached
+    /// VM has no use for it) and returns null. Call after <see cref="CancelAsync"/>.
+    /// </summary>
+    public ImageIdentity? TakeInto(string tenant, string timeline, Lsn startLsn, string dataDirectory)
+    {
+        lock (_lock)
+        {
+            var prepared = _prepared;
+            _prepared = null;
+            if (prepared is null || prepared.TenantId != tenant || prepared.TimelineId != timeline || prepared.Image.End > startLsn || !Directory.Exists(_ready))
+            {
+                Delete(_ready);
+                return null;
+            }
+            Delete(dataDirectory);
+            Directory.Move(_ready, dataDirectory);
+            return prepared.Image;
+        }
+    }
+
+    private static void Delete(string directory)
+    {
+        if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
+    }
+}

@@ -1,0 +1,81 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Storage.Proto.Compute;
+
+namespace Storage.ComputeProxy.ControlPlane;
+
+/// <summary>
+/// Keeps idle VMs prepared for the attached endpoints' timelines (the newest image unpacked, see
+/// the agent's Prepare), so that when an endpoint's VM dies, its reattach fetches only the WAL since
+/// that image instead of the whole database. Each idle VM keeps the timeline it is prepared for
+/// while that endpoint stays attached; otherwise it takes the attached timeline with the fewest
+/// prepared VMs. Every round refreshes them: a VM re-prepares when the pageserver has a newer image.
+/// </summary>
+public sealed class SparePreparer(ControlPlaneOptions options, EndpointRegistry registry, VmPool pool, PageserverRoute pageservers,
+    ControlPlaneMetrics metrics, ILogger log)
+{
+    private static readonly TimeSpan PrepareTimeout = TimeSpan.FromMinutes(2);
+    private readonly ConcurrentDictionary<string, Task> _inFlight = new();
+
+    public async Task RunAsync(CancellationToken ct)
+    {
+        if (options.PrepareInterval <= TimeSpan.Zero) return; // switched off
+        using var timer = new PeriodicTimer(options.PrepareInterval);
+        try
+        {
+            do
+            {
+                try { Round(ct); }
+                catch (Exception e) when (e is not OperationCanceledException) { log.LogError("preparing idle VMs failed: {Error}", e.Message); }
+            } while (await timer.WaitForNextTickAsync(ct));
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
+    }
+
+    /// <summary>Starts a prepare on every idle VM that has none running.</summary>
+    private void Round(CancellationToken ct)
+    {
+        var wanted = registry.List().Where(e => e.VmId is not null).DistinctBy(e => (e.TenantId, e.TimelineId)).ToList();
+        if (wanted.Count == 0) return;
+        var idle = pool.Snapshot().Where(v => v.State == VmState.Idle).ToList();
+        var preparedFor = wanted.ToDictionary(e => e, e => idle.Count(v => v.IsPreparedFor(e.TenantId, e.TimelineId)));
+        foreach (var vm in idle)
+        {
+            if (_inFlight.ContainsKey(vm.Id)) continue;
+            var endpoint = wanted.FirstOrDefault(e => vm.IsPreparedFor(e.TenantId, e.TimelineId));
+            if (endpoint is null)
+            {
+                endpoint = wanted.MinBy(e => preparedFor[e])!;
+                preparedFor[endpoint]++;
+            }
+            var task = PrepareAsync(vm, endpoint, ct);
+            if (!_inFlight.TryAdd(vm.Id, task)) continue;
+            _ = task.ContinueWith(_ => _inFlight.TryRemove(vm.Id, out var _), TaskScheduler.Default);
+        }
+    }
+
+    private async Task PrepareAsync(Vm vm, EndpointRecord endpoint, CancellationToken ct)
+    {
+        await Task.Yield(); // registered in _inFlight first
+        try
+        {
+            var request = new PrepareRequest { TenantId = endpoint.TenantId, TimelineId = endpoint.TimelineId };
+            request.Pageservers.AddRange((await pageservers.ForTimelineAsync(endpoint.TenantId, endpoint.TimelineId, ct)).Select(u => u.ToString()));
+            var before = vm.Prepared;
+            var prepared = await vm.Client.PrepareAsync(request, PrepareTimeout, ct);
+            vm.Prepared = prepared;
+            if (before?.ImageLsn != prepared.ImageLsn || before?.TimelineId != prepared.TimelineId)
+            {
+                metrics.Prepares.Add(1);
+                log.LogInformation("VM {VmId} prepared for endpoint {EndpointId} ({TenantId}/{TimelineId}) at image {ImageLsn}",
+                    vm.Id, endpoint.Id, endpoint.TenantId, endpoint.TimelineId, new Storage.Core.Lsn(prepared.ImageLsn));
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
+        catch (Exception e)
+        {
+            // Attached meanwhile, no image yet, a pageserver down: the next round tries again.
+            log.LogDebug("VM {VmId} not prepared for {EndpointId}: {Error}", vm.Id, endpoint.Id, e.Message);
+        }
+    }
+}
