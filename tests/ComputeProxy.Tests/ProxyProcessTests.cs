@@ -3,8 +3,11 @@ using System.Net.Http.Json;
 using Npgsql;
 using Xunit.Abstractions;
 using Storage.ComputeProxy.ControlPlane;
+using Storage.Core.Api;
+using Storage.Core.Grpc;
 using Storage.Core.Postgres;
 using Storage.Core.Processes;
+using Storage.Proto.Compute;
 using Storage.Testing;
 
 namespace Storage.ComputeProxy.Tests;
@@ -62,6 +65,11 @@ public sealed class ProxyProcessTests(ITestOutputHelper output)
             }
             await WriteAsync(1, 20);
 
+            // The idle VM gets prepared for main's timeline (its newest image unpacked ahead of time).
+            await Eventually.ReachAsync(() => StatusAsync(proxy),
+                s => s.Vms.Any(v => v.State == "idle" && v.PreparedTimelineId == cluster.TimelineId && v.PreparedImageLsn > 0),
+                TimeSpan.FromSeconds(60), () => proxy.LogTail());
+
             // The VM dies with its PostgreSQL: the control plane reattaches main to the other VM.
             var before = (await StatusAsync(proxy)).Endpoints.Single(e => e.Id == "main");
             var vm = (await StatusAsync(proxy)).Vms.Single(v => v.Id == before.VmId);
@@ -73,6 +81,12 @@ public sealed class ProxyProcessTests(ITestOutputHelper output)
             var failover = clock.Elapsed;
             var after = (await StatusAsync(proxy)).Endpoints.Single(e => e.Id == "main");
             Assert.NotEqual(before.VmId, after.VmId);
+            var reattached = (await StatusAsync(proxy)).Vms.Single(v => v.Id == after.VmId);
+            using (var channel = new GrpcChannel(new Uri($"http://127.0.0.1:{reattached.GrpcPort}")))
+            {
+                var agent = await channel.UnaryAsync(ComputeApi.Status, new StatusRequest(), new CallOptions(TimeSpan.FromSeconds(10)));
+                Assert.True(agent.BuiltOnPreparedImage, $"main was reattached from a whole basebackup: {agent}");
+            }
 
             // PostgreSQL alone dies: its agent restarts it on the same VM.
             var status = await StatusAsync(proxy);

@@ -29,7 +29,9 @@ public sealed class AdminApi(ControlPlane controlPlane, ILoggerFactory loggers) 
     public sealed record EndpointView(string Id, string TenantId, string TimelineId, string RoleName, string RolePassword,
         IReadOnlyDictionary<string, string> PostgresSettings, double SuspendTimeoutSeconds, string State, string? VmId, string? Host, int? Port, int Sessions);
 
-    public sealed record VmView(string Id, string State, string AgentState, string? EndpointId, int Pid, int GrpcPort, int HttpPort, int PostgresPort, DateTime? LastHeartbeat);
+    /// <param name="PreparedTimelineId">The timeline whose newest image an idle VM holds ready (null: none), ending at <paramref name="PreparedImageLsn"/>.</param>
+    public sealed record VmView(string Id, string State, string AgentState, string? EndpointId, int Pid, int GrpcPort, int HttpPort, int PostgresPort, DateTime? LastHeartbeat,
+        string? PreparedTimelineId = null, ulong PreparedImageLsn = 0);
 
     public sealed record StatusView(IReadOnlyList<EndpointView> Endpoints, IReadOnlyList<VmView> Vms);
 
@@ -115,7 +117,8 @@ public sealed class AdminApi(ControlPlane controlPlane, ILoggerFactory loggers) 
     }
 
     private List<VmView> Vms() => controlPlane.Pool.Snapshot().Select(v => new VmView(v.Id, v.State.ToString().ToLowerInvariant(),
-        v.AgentState.ToString().ToUpperInvariant(), v.EndpointId, v.Pid, v.Record.GrpcPort, v.Record.HttpPort, v.Record.PostgresPort, v.LastHeartbeat)).ToList();
+        v.AgentState.ToString().ToUpperInvariant(), v.EndpointId, v.Pid, v.Record.GrpcPort, v.Record.HttpPort, v.Record.PostgresPort, v.LastHeartbeat,
+        v.Prepared is { ImageLsn: > 0 } p ? p.TimelineId : null, v.Prepared?.ImageLsn ?? 0)).ToList();
 
     public async ValueTask DisposeAsync()
     {
