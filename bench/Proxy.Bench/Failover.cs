@@ -15,9 +15,10 @@ namespace Storage.Proxy.Bench;
 /// </summary>
 public static class Failover
 {
-    public static async Task<(double Seconds, string Breakdown)> MeasureAsync(ProxyProcess proxy, TimeSpan timeout)
+    /// <param name="preparedAtLeast">Wait until the spare VM holds an image of main's timeline ending at or after this LSN.</param>
+    public static async Task<(double Seconds, string Breakdown)> MeasureAsync(ProxyProcess proxy, string timelineId, ulong preparedAtLeast, string pageserverLog, TimeSpan timeout)
     {
-        var vm = await ReadyVmAsync(proxy);
+        var vm = await ReadyVmAsync(proxy, timelineId, preparedAtLeast);
         await using var probe = new CommitProbe(proxy.ConnectionString(timeoutSeconds: 30), "insert into failover_probe default values");
         await probe.StartAsync();
         var postmaster = proxy.PostmasterPid(vm.Id);
@@ -26,11 +27,14 @@ public static class Failover
         OsUser.Signal(vm.Pid, OsUser.SigKill);
         OsUser.Signal(postmaster, OsUser.SigKill);
         var took = await probe.WaitRecoveredAsync(timeout);
-        return (took.TotalSeconds, Breakdown(proxy, killedAt));
+        return (took.TotalSeconds, Breakdown(proxy, pageserverLog, killedAt));
     }
 
-    /// <summary>Waits until main is served and the pool holds a spare idle VM (a refill after a kill); returns main's VM.</summary>
-    private static async Task<AdminApi.VmView> ReadyVmAsync(ProxyProcess proxy)
+    /// <summary>
+    /// Waits until main is served and the pool holds a spare idle VM (a refill after a kill) prepared
+    /// with an image of main's timeline at or after <paramref name="preparedAtLeast"/>; returns main's VM.
+    /// </summary>
+    private static async Task<AdminApi.VmView> ReadyVmAsync(ProxyProcess proxy, string timelineId, ulong preparedAtLeast)
     {
         var clock = Stopwatch.StartNew();
         while (true)
@@ -39,8 +43,9 @@ public static class Failover
             var status = await StatusAsync(proxy);
             var main = status.Endpoints.Single(e => e.Id == "main");
             var serving = status.Vms.SingleOrDefault(v => v.Id == main.VmId);
-            if (serving is not null && status.Vms.Any(v => v.Id != main.VmId && string.Equals(v.State, nameof(VmState.Idle), StringComparison.OrdinalIgnoreCase))) return serving;
-            if (clock.Elapsed > TimeSpan.FromMinutes(2)) throw new TimeoutException("the pool has no spare idle VM after 2 min");
+            if (serving is not null && status.Vms.Any(v => v.Id != main.VmId && string.Equals(v.State, nameof(VmState.Idle), StringComparison.OrdinalIgnoreCase)
+                    && v.PreparedTimelineId == timelineId && v.PreparedImageLsn >= preparedAtLeast)) return serving;
+            if (clock.Elapsed > TimeSpan.FromMinutes(2)) throw new TimeoutException("the pool has no spare idle VM prepared for main after 2 min");
             await Task.Delay(250);
         }
     }
@@ -49,7 +54,7 @@ public static class Failover
     /// Where the time went, from the logs: when the control plane declared the VM dead and when the
     /// endpoint was attached again (ms after the kill), with the control plane's and the agent's phases.
     /// </summary>
-    private static string Breakdown(ProxyProcess proxy, DateTime killedAt)
+    private static string Breakdown(ProxyProcess proxy, string pageserverLog, DateTime killedAt)
     {
         IEnumerable<(DateTime At, string Message)> Read(string file) =>
             !File.Exists(file) ? [] : File.ReadLines(file).Select(line =>
@@ -61,9 +66,9 @@ public static class Failover
                 }
                 catch (Exception e) when (e is JsonException or KeyNotFoundException or FormatException or InvalidOperationException) { return (DateTime.MinValue, ""); }
             }).Where(x => x.Item1 >= killedAt.AddMilliseconds(-5));
-        var lines = Read(proxy.Log).Concat(Directory.GetFiles(Path.Combine(proxy.DataDirectory, "vms"), "*.log").SelectMany(Read))
+        var lines = Read(proxy.Log).Concat(Read(pageserverLog)).Concat(Directory.GetFiles(Path.Combine(proxy.DataDirectory, "vms"), "*.log").SelectMany(Read))
             .Where(x => x.Message.Contains("is dead", StringComparison.Ordinal) || x.Message.Contains(" attached to ", StringComparison.Ordinal)
-                || x.Message.Contains(" took: ", StringComparison.Ordinal))
+                || x.Message.Contains(" took: ", StringComparison.Ordinal) || x.Message.Contains("served from image", StringComparison.Ordinal))
             .OrderBy(x => x.At);
         return string.Join("\n", lines.Select(x => $"  +{(x.At - killedAt).TotalMilliseconds,5:F0} ms {x.Message}"));
     }

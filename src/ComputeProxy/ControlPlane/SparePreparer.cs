@@ -36,22 +36,33 @@ public sealed class SparePreparer(ControlPlaneOptions options, EndpointRegistry 
     private void Round(CancellationToken ct)
     {
         var wanted = registry.List().Where(e => e.VmId is not null).DistinctBy(e => (e.TenantId, e.TimelineId)).ToList();
-        if (wanted.Count == 0) return;
         var idle = pool.Snapshot().Where(v => v.State == VmState.Idle).ToList();
-        var preparedFor = wanted.ToDictionary(e => e, e => idle.Count(v => v.IsPreparedFor(e.TenantId, e.TimelineId)));
-        foreach (var vm in idle)
+        foreach (var (vm, endpoint) in Assign(idle, wanted, (v, e) => v.IsPreparedFor(e.TenantId, e.TimelineId)))
         {
             if (_inFlight.ContainsKey(vm.Id)) continue;
-            var endpoint = wanted.FirstOrDefault(e => vm.IsPreparedFor(e.TenantId, e.TimelineId));
-            if (endpoint is null)
-            {
-                endpoint = wanted.MinBy(e => preparedFor[e])!;
-                preparedFor[endpoint]++;
-            }
             var task = PrepareAsync(vm, endpoint, ct);
             if (!_inFlight.TryAdd(vm.Id, task)) continue;
             _ = task.ContinueWith(_ => _inFlight.TryRemove(vm.Id, out var _), TaskScheduler.Default);
         }
+    }
+
+    /// <summary>
+    /// Which timeline (by one of its attached endpoints) each idle VM is prepared for: the one it is
+    /// prepared for already, if still wanted; otherwise the wanted timeline with the fewest prepared VMs.
+    /// </summary>
+    public static IReadOnlyList<(TVm Vm, EndpointRecord Endpoint)> Assign<TVm>(IReadOnlyList<TVm> idle, IReadOnlyList<EndpointRecord> wanted,
+        Func<TVm, EndpointRecord, bool> isPreparedFor)
+    {
+        if (wanted.Count == 0) return [];
+        var keep = idle.Select(vm => (Vm: vm, Endpoint: wanted.FirstOrDefault(e => isPreparedFor(vm, e)))).ToList();
+        var prepared = wanted.ToDictionary(e => e, e => keep.Count(k => k.Endpoint == e));
+        return keep.Select(k =>
+        {
+            if (k.Endpoint is not null) return (k.Vm, k.Endpoint);
+            var fewest = wanted.MinBy(e => prepared[e])!;
+            prepared[fewest]++;
+            return (k.Vm, fewest);
+        }).ToList();
     }
 
     private async Task PrepareAsync(Vm vm, EndpointRecord endpoint, CancellationToken ct)
