@@ -10,7 +10,7 @@ public sealed record PageserverOptions
     public required PostgresBinaries Binaries { get; init; }
     /// <summary>The safekeepers timelines stream WAL from.</summary>
     public IReadOnlyList<Uri> Safekeepers { get; init; } = [];
-    /// <summary>Take an image after this much WAL since the last one...</summary>
+    /// <summary>Take an image once this much WAL came since the last one's redo point (a basebackup's replay)...</summary>
     public long ImageAfterBytes { get; init; } = 64L << 20;
     /// <summary>...or after this long, if any WAL came since.</summary>
     public TimeSpan ImageAfter { get; init; } = TimeSpan.FromMinutes(5);

@@ -225,9 +225,10 @@ internal sealed partial class PageserverTimeline : IWalSink, IAsyncDisposable
     }
 
     /// <summary>
-    /// An image is taken when enough WAL or time has passed since the last one, and the WAL holds a
-    /// checkpoint newer than the last image's redo point (a standby's backup starts at its last
-    /// restartpoint, so without a new checkpoint a new image would need the same WAL as the old).
+    /// An image is taken when enough WAL has come since the last image's redo point (what a
+    /// basebackup from it must carry and PostgreSQL must replay) or enough time since it was taken,
+    /// and the WAL holds a checkpoint newer than that redo point (a standby's backup starts at its
+    /// last restartpoint, so without a new checkpoint a new image would need the same WAL as the old).
     /// </summary>
     private async Task MaybeTakeImageAsync(CancellationToken ct)
     {
@@ -235,7 +236,7 @@ internal sealed partial class PageserverTimeline : IWalSink, IAsyncDisposable
         var latest = Images.Latest!;
         var ingested = IngestedLsn;
         if (ingested <= latest.End) return;
-        bool due = ingested - latest.End >= _options.ImageAfterBytes || DateTime.UtcNow - latest.CreatedUtc >= _options.ImageAfter;
+        bool due = ingested - latest.Redo >= _options.ImageAfterBytes || DateTime.UtcNow - latest.CreatedUtc >= _options.ImageAfter;
         if (!due || DateTime.UtcNow - _lastImageAttempt < TimeSpan.FromSeconds(5)) return;
         var checkpoint = Checkpoints().LastOrDefault(c => c.Redo > latest.Redo);
         if (checkpoint == default) return;
