@@ -151,9 +151,9 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
             (_builtOn, _builtOnPrepared) = (default, false);
         }
         _metrics.Attached();
-        await _prepared.CancelAsync(); // the cores are the attach's now
         try
         {
+            await _prepared.CancelAsync(); // the cores are the attach's now
             await AttachStepsAsync(request, tenant, timeline, safekeepers, ct);
             lock (_lock) _state = ComputeState.Running;
             _log.LogInformation("endpoint {EndpointId} on {TenantId}/{TimelineId} is running on port {Port} from {StartLsn}",
@@ -629,5 +629,7 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
         await _slotTimer.DisposeAsync();
         await _operation.WaitAsync();
         await ReleaseAsync(ShutdownMode.Fast);
+        await _prepared.CancelAsync();
+        _prepared.Clear();
     }
 }

@@ -33,8 +33,10 @@ internal sealed class PreparedImageStore
         _ready = Path.Combine(directory, "prepared");
         _partial = Path.Combine(directory, "preparing");
         _log = log;
-        Delete(_ready); // what a previous life left is not known to be whole
-        Delete(_partial);
+        // What a previous life left is not known to be whole.
+        if (Directory.Exists(directory))
+            foreach (var leftover in Directory.GetDirectories(directory, "prepar*").Concat(Directory.GetDirectories(directory, "*.old-*")))
+                Delete(leftover);
     }
 
     /// <summary>What is held ready now (empty when nothing is).</summary>
@@ -63,19 +65,21 @@ internal sealed class PreparedImageStore
         {
             var (pageserver, newest) = await NewestImageAsync(tenant, timeline, pageservers, ct);
             lock (_lock)
-                if (_prepared is { } p && p.TenantId == tenant && p.TimelineId == timeline && p.Image.End == newest) return Current;
+                if (_prepared is { } p && p.TenantId == tenant && p.TimelineId == timeline && p.Image == newest) return Current;
             Delete(_partial);
             var source = new PageserverBasebackupSource([pageserver], PageserverTimeout);
             var started = DateTime.UtcNow;
-            var image = await source.FetchAsync(tenant, timeline, newest, _partial, ct);
+            var image = await source.FetchAsync(tenant, timeline, newest.End, _partial, ct);
+            string? old;
             lock (_lock)
             {
                 ct.ThrowIfCancellationRequested();
                 _prepared = null;
-                Delete(_ready);
+                old = MoveAside(_ready);
                 Directory.Move(_partial, _ready);
                 _prepared = new Prepared(tenant, timeline, image);
             }
+            Delete(old);
             _log.LogInformation("prepared {TenantId}/{TimelineId}: image {Image} from {Pageserver} unpacked in {Millis:F0} ms",
                 tenant, timeline, image, pageserver, (DateTime.UtcNow - started).TotalMilliseconds);
             return Current;
@@ -88,8 +92,8 @@ internal sealed class PreparedImageStore
         finally { _gate.Release(); }
     }
 
-    /// <summary>The first pageserver that serves the timeline (not a secondary), and its newest image's end.</summary>
-    private static async Task<(Uri Pageserver, Lsn Newest)> NewestImageAsync(string tenant, string timeline, IReadOnlyList<Uri> pageservers, CancellationToken ct)
+    /// <summary>The first pageserver that serves the timeline (not a secondary), and its newest image.</summary>
+    private static async Task<(Uri Pageserver, ImageIdentity Newest)> NewestImageAsync(string tenant, string timeline, IReadOnlyList<Uri> pageservers, CancellationToken ct)
     {
         var reasons = new List<string>();
         foreach (var pageserver in pageservers)
@@ -99,7 +103,7 @@ internal sealed class PreparedImageStore
                 var info = await PageserverClient.GetTimelineAsync(pageserver, tenant, timeline, PageserverTimeout, ct);
                 if (info.Mode == LocationMode.Secondary) { reasons.Add($"{pageserver}: secondary"); continue; }
                 if (info.LatestImageLsn == 0) throw new RpcException(GrpcStatusCode.FailedPrecondition, $"{pageserver} holds no image of {tenant}/{timeline} yet");
-                return (pageserver, new Lsn(info.LatestImageLsn));
+                return (pageserver, new ImageIdentity(new Lsn(info.LatestImageLsn), info.LatestImageCrc32C));
             }
             catch (RpcException e) when (e.Status is GrpcStatusCode.Unavailable or GrpcStatusCode.DeadlineExceeded or GrpcStatusCode.NotFound)
             {
@@ -127,23 +131,49 @@ internal sealed class PreparedImageStore
     /// </summary>
     public ImageIdentity? TakeInto(string tenant, string timeline, Lsn startLsn, string dataDirectory)
     {
+        string? unused;
+        ImageIdentity? taken = null;
         lock (_lock)
         {
             var prepared = _prepared;
             _prepared = null;
             if (prepared is null || prepared.TenantId != tenant || prepared.TimelineId != timeline || prepared.Image.End > startLsn || !Directory.Exists(_ready))
+                unused = MoveAside(_ready);
+            else
             {
-                Delete(_ready);
-                return null;
+                unused = MoveAside(dataDirectory);
+                Directory.Move(_ready, dataDirectory);
+                taken = prepared.Image;
             }
-            Delete(dataDirectory);
-            Directory.Move(_ready, dataDirectory);
-            return prepared.Image;
         }
+        Delete(unused); // outside the lock: heartbeats read Current, and a database takes a while to delete
+        return taken;
     }
 
-    private static void Delete(string directory)
+    /// <summary>Drops what is held (at shutdown); call after <see cref="CancelAsync"/>.</summary>
+    public void Clear()
     {
-        if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
+        string? unused;
+        lock (_lock)
+        {
+            _prepared = null;
+            unused = MoveAside(_ready);
+        }
+        Delete(unused);
+        Delete(_partial);
+    }
+
+    /// <summary>Renames <paramref name="directory"/> (if it exists) to a name of its own, to be deleted outside the lock.</summary>
+    private static string? MoveAside(string directory)
+    {
+        if (!Directory.Exists(directory)) return null;
+        var aside = $"{directory}.old-{Guid.NewGuid():N}";
+        Directory.Move(directory, aside);
+        return aside;
+    }
+
+    private static void Delete(string? directory)
+    {
+        if (directory is not null && Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
     }
 }

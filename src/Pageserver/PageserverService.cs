@@ -121,7 +121,15 @@ internal sealed class PageserverService(TimelineManager timelines, PageserverOpt
                 $"image {new Lsn(request.BaseImageLsn)} (CRC {request.BaseImageCrc32C:X8}) of {timeline.TenantId}/{timeline.TimelineId} is not kept any more; ask for a whole basebackup");
         if (lsn < image.End)
             throw new RpcException(GrpcStatusCode.InvalidArgument, $"a basebackup at {lsn} cannot be built on the image at {image.End}");
-        await StreamAsync(timeline, image, lsn, " (WAL only)", responses, output => BasebackupWriter.WriteWalOnlyAsync(image, timeline.Wal, lsn, output, ct), ct);
+        await StreamAsync(timeline, image, lsn, " (WAL only)", responses, async output =>
+        {
+            await BasebackupWriter.WriteWalOnlyAsync(image, timeline.Wal, lsn, output, ct);
+            // Retention drops an image before the WAL it needs: while the image is still listed, every
+            // segment read above was there (a deleted one would have read as zeros).
+            if (!timeline.Images.All.Contains(image))
+                throw new RpcException(GrpcStatusCode.FailedPrecondition,
+                    $"image {image.End} of {timeline.TenantId}/{timeline.TimelineId} fell out of retention while its WAL was sent; ask for a whole basebackup");
+        }, ct);
     }
 
     /// <summary>Sends what <paramref name="write"/> writes as chunks, the last with the size and CRC-32C of all of it.</summary>
@@ -153,6 +161,7 @@ internal sealed class PageserverService(TimelineManager timelines, PageserverOpt
             RemoteConsistentLsn = metadata.RemoteConsistentLsn,
             OldestBasebackupLsn = images.Count > 0 ? images[0].EndLsn : 0,
             LatestImageLsn = images.Count > 0 ? images[^1].EndLsn : 0,
+            LatestImageCrc32C = images.Count > 0 ? images[^1].TarCrc32C : 0,
             ImageCount = (uint)images.Count,
             Generation = metadata.Generation,
             AncestorTimelineId = metadata.AncestorTimelineId ?? "",
