@@ -14,14 +14,12 @@ namespace Storage.Compute.Tests;
 /// </summary>
 public sealed class PreparedImageTests
 {
-    /// <summary>An image after every MB of WAL or second: the test's writes get one of their own.</summary>
-    private static readonly string[] FrequentImages = ["--image-after-mb", "1", "--image-after-seconds", "1"];
     private static readonly TimeSpan Slow = TimeSpan.FromSeconds(120);
 
     [Fact]
     public async Task A_prepared_vm_attaches_with_only_the_wal_since_its_image_and_every_row()
     {
-        await using var cluster = await ComputeCluster.StartAsync(vms: 2, pageserverArguments: FrequentImages);
+        await using var cluster = await ComputeCluster.StartAsync(vms: 2, pageserverArguments: PageserverNode.FrequentImages);
         var (first, spare) = (cluster.Vms[0], cluster.Vms[1]);
         await cluster.AttachOrThrowAsync(first);
         var cs = Sql.ConnectionString(cluster, first);
@@ -59,7 +57,7 @@ public sealed class PreparedImageTests
     [Fact]
     public async Task A_vm_whose_prepared_image_is_gone_attaches_from_a_whole_basebackup()
     {
-        await using var cluster = await ComputeCluster.StartAsync(vms: 2, pageserverArguments: [.. FrequentImages, "--retention-seconds", "2"]);
+        await using var cluster = await ComputeCluster.StartAsync(vms: 2, pageserverArguments: [.. PageserverNode.FrequentImages, "--retention-seconds", "2"]);
         var (first, spare) = (cluster.Vms[0], cluster.Vms[1]);
         await cluster.AttachOrThrowAsync(first);
         var prepared = await spare.PrepareAsync(cluster.NewPrepareRequest()); // initdb's image

@@ -13,9 +13,6 @@ namespace Storage.Pageserver.Tests;
 /// </summary>
 public sealed class PageserverClusterTests
 {
-    /// <summary>Images every MB of WAL or second, so tests see several.</summary>
-    private static readonly string[] FrequentImages = ["--image-after-mb", "1", "--image-after-seconds", "1"];
-
     /// <summary>For waits on images and retention: generous, as the whole suite shares two cores.</summary>
     private static readonly TimeSpan Slow = TimeSpan.FromSeconds(180);
 
@@ -35,7 +32,7 @@ public sealed class PageserverClusterTests
     [Fact]
     public async Task Images_come_from_the_replay_instance_and_a_fresh_vm_starts_from_the_newest_one()
     {
-        await using var cluster = await ComputeCluster.StartAsync(vms: 2, pageserverArguments: FrequentImages);
+        await using var cluster = await ComputeCluster.StartAsync(vms: 2, pageserverArguments: PageserverNode.FrequentImages);
         await cluster.AttachOrThrowAsync(cluster.Vms[0]);
         var cs = Sql.ConnectionString(cluster, cluster.Vms[0]);
         await Sql.ExecAsync(cs, "create table t (id int primary key, pad text)");
@@ -193,7 +190,7 @@ public sealed class PageserverClusterTests
     [Fact]
     public async Task Retention_drops_old_images_and_wal_and_refuses_basebackups_below_its_horizon()
     {
-        await using var cluster = await ComputeCluster.StartAsync(vms: 2, pageserverArguments: [.. FrequentImages, "--retention-seconds", "2"]);
+        await using var cluster = await ComputeCluster.StartAsync(vms: 2, pageserverArguments: [.. PageserverNode.FrequentImages, "--retention-seconds", "2"]);
         await cluster.AttachOrThrowAsync(cluster.Vms[0]);
         var cs = Sql.ConnectionString(cluster, cluster.Vms[0]);
         await Sql.ExecAsync(cs, "create table r (id int, pad text)");

@@ -22,6 +22,9 @@ public sealed class PageserverNode(string root, IReadOnlyList<Uri> safekeepers, 
     public Uri HttpUri => new($"http://127.0.0.1:{_httpPort}");
     public int? Pid => _process?.Pid;
 
+    /// <summary>Pageserver options for an image after every MB of WAL or second, so tests see several.</summary>
+    public static readonly string[] FrequentImages = ["--image-after-mb", "1", "--image-after-seconds", "1"];
+
     public static async Task<PageserverNode> StartAsync(string root, IReadOnlyList<Uri> safekeepers, IReadOnlyList<string>? extraArguments = null, string name = "ps1")
     {
         var node = new PageserverNode(root, safekeepers, extraArguments, name);
