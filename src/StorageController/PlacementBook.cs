@@ -70,8 +70,7 @@ public sealed class PlacementBook(ControllerStore store)
     /// </summary>
     public PlacementRecord Place(string tenantId, string timelineId, IReadOnlyCollection<string> onlineNodes, PlacementRecord? ancestor) => store.Update(d =>
     {
-        if (!TimelineIds.IsValid(tenantId) || !TimelineIds.IsValid(timelineId))
-            throw new RpcException(GrpcStatusCode.InvalidArgument, $"'{tenantId}'/'{timelineId}' is not a tenant/timeline id (32 hex characters each)");
+        TimelineIds.EnsureValid(tenantId, timelineId);
         if (d.Placements.ContainsKey(Key(tenantId, timelineId)))
             throw new RpcException(GrpcStatusCode.AlreadyExists, $"timeline {tenantId}/{timelineId} is already placed");
         string attached;

@@ -18,6 +18,23 @@ public static class AtomicFile
             await file.FlushAsync(ct);
             FileSync.DataSync(file.SafeFileHandle);
         }
+        MoveIntoPlace(temp, path, directory);
+    }
+
+    /// <summary>The same for bytes at hand, into an existing directory (small state files).</summary>
+    public static void Write(string path, ReadOnlySpan<byte> bytes)
+    {
+        var temp = path + ".tmp";
+        using (var handle = File.OpenHandle(temp, FileMode.Create, FileAccess.Write))
+        {
+            RandomAccess.Write(handle, bytes, 0);
+            FileSync.DataSync(handle);
+        }
+        MoveIntoPlace(temp, path, Path.GetDirectoryName(Path.GetFullPath(path))!);
+    }
+
+    private static void MoveIntoPlace(string temp, string path, string directory)
+    {
         File.Move(temp, path, overwrite: true);
         FileSync.SyncDirectory(directory);
     }

@@ -29,16 +29,7 @@ public static class ChecksummedFile
         BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(8), (uint)payload.Length);
         payload.CopyTo(bytes.AsSpan(HeaderSize));
         BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(HeaderSize + payload.Length), Crc32C.Compute(bytes.AsSpan(0, HeaderSize + payload.Length)));
-
-        var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        var temp = path + ".tmp";
-        using (var handle = File.OpenHandle(temp, FileMode.Create, FileAccess.Write))
-        {
-            RandomAccess.Write(handle, bytes, 0);
-            FileSync.DataSync(handle);
-        }
-        File.Move(temp, path, overwrite: true);
-        FileSync.SyncDirectory(directory);
+        AtomicFile.Write(path, bytes);
     }
 
     /// <summary>Reads and verifies a file; returns the payload and its format version.</summary>

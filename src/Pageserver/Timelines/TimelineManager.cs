@@ -32,17 +32,11 @@ internal sealed class TimelineManager(PageserverOptions options, IObjectStore? r
 
     public PageserverTimeline Get(string tenantId, string timelineId)
     {
-        CheckIds(tenantId, timelineId);
+        TimelineIds.EnsureValid(tenantId, timelineId);
         if (_timelines.TryGetValue((tenantId, timelineId), out var timeline)) return timeline;
         throw _secondaries.ContainsKey((tenantId, timelineId))
             ? new RpcException(GrpcStatusCode.FailedPrecondition, $"timeline {tenantId}/{timelineId} is only a secondary on pageserver {options.NodeId}: ask the attached pageserver")
             : new RpcException(GrpcStatusCode.NotFound, $"timeline {tenantId}/{timelineId} is not on this pageserver");
-    }
-
-    private static void CheckIds(string tenantId, string timelineId)
-    {
-        if (!TimelineIds.IsValid(tenantId) || !TimelineIds.IsValid(timelineId))
-            throw new RpcException(GrpcStatusCode.InvalidArgument, $"'{tenantId}'/'{timelineId}' is not a tenant/timeline id (32 hex characters each)");
     }
 
     /// <summary>
@@ -108,7 +102,7 @@ internal sealed class TimelineManager(PageserverOptions options, IObjectStore? r
     /// </summary>
     public async Task<object> SetLocationAsync(string tenantId, string timelineId, LocationMode mode, ulong generation, CancellationToken ct)
     {
-        CheckIds(tenantId, timelineId);
+        TimelineIds.EnsureValid(tenantId, timelineId);
         if (mode == LocationMode.Attached && generation == 0) throw new RpcException(GrpcStatusCode.InvalidArgument, "an attach needs the generation the storage controller issued");
         await _createLock.WaitAsync(ct);
         try
@@ -345,11 +339,11 @@ internal sealed class TimelineManager(PageserverOptions options, IObjectStore? r
 
     private TimelinePaths PrepareNew(string tenantId, string timelineId)
     {
-        CheckIds(tenantId, timelineId);
+        TimelineIds.EnsureValid(tenantId, timelineId);
         if (_timelines.ContainsKey((tenantId, timelineId)) || _secondaries.ContainsKey((tenantId, timelineId)))
             throw new RpcException(GrpcStatusCode.AlreadyExists, $"timeline {tenantId}/{timelineId} exists");
         var paths = TimelinePaths.For(options.DataDirectory, tenantId, timelineId);
-        if (Directory.Exists(paths.Root)) Directory.Delete(paths.Root, recursive: true); // a creation cut short
+        Wipe(paths); // a creation cut short
         Directory.CreateDirectory(paths.Root);
         return paths;
     }
