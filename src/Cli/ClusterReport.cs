@@ -52,62 +52,55 @@ public static class ClusterReport
     public static async Task<IReadOnlyList<SafekeeperReport>> GatherAsync(ClusterState state) =>
         await Task.WhenAll(state.Safekeepers.Select(GatherAsync));
 
-    private static async Task<SafekeeperReport> GatherAsync(SafekeeperEntry sk)
+    private static Task<SafekeeperReport> GatherAsync(SafekeeperEntry sk)
     {
-        bool alive = ClusterProcesses.IsRunning(sk);
         var address = $"127.0.0.1:{sk.Port}";
-        if (!alive) return new(sk.Name, sk.AvailabilityZone, sk.Pid, false, address, false, "process not running", []);
-        try
+        return AskAsync(sk, async () =>
         {
             var list = await SafekeeperClient.ListTimelinesAsync(sk.Uri, Timeout);
             var timelines = list.Timelines
                 .Select(t => new TimelineReport(t.Timeline.TenantId, t.Timeline.TimelineId, t.Term, new Lsn(t.FlushLsn).ToString(), new Lsn(t.CommitLsn).ToString(),
                     new Lsn(t.BackupLsn).ToString(), new Lsn(t.RemoteConsistentLsn).ToString(), new Lsn(t.LocalStartLsn).ToString()))
                 .ToList();
-            return new(sk.Name, sk.AvailabilityZone, sk.Pid, true, address, true, null, timelines);
-        }
-        catch (Exception e) when (IsUnreachable(e))
-        {
-            return new(sk.Name, sk.AvailabilityZone, sk.Pid, true, address, false, e.Message, []);
-        }
+            return new SafekeeperReport(sk.Name, sk.AvailabilityZone, sk.Pid, true, address, true, null, timelines);
+        }, (alive, error) => new(sk.Name, sk.AvailabilityZone, sk.Pid, alive, address, false, error, []));
     }
 
     public static async Task<IReadOnlyList<PageserverReport>> GatherPageserversAsync(ClusterState state) =>
         await Task.WhenAll(state.Pageservers.Select(GatherAsync));
 
-    private static async Task<PageserverReport> GatherAsync(PageserverEntry ps)
+    private static Task<PageserverReport> GatherAsync(PageserverEntry ps)
     {
-        bool alive = ClusterProcesses.IsRunning(ps);
         var address = $"127.0.0.1:{ps.Port}";
-        if (!alive) return new(ps.Name, ps.Pid, false, address, false, "process not running", []);
-        try
+        return AskAsync(ps, async () =>
         {
             var list = await PageserverClient.ListTimelinesAsync(ps.Uri, Timeout);
-            return new(ps.Name, ps.Pid, true, address, true, null, list.Timelines.Select(PageserverTimelineReport.From).ToList());
-        }
-        catch (Exception e) when (IsUnreachable(e))
-        {
-            return new(ps.Name, ps.Pid, true, address, false, e.Message, []);
-        }
+            return new PageserverReport(ps.Name, ps.Pid, true, address, true, null, list.Timelines.Select(PageserverTimelineReport.From).ToList());
+        }, (alive, error) => new(ps.Name, ps.Pid, alive, address, false, error, []));
     }
 
     public static async Task<ControllerReport?> GatherControllerAsync(ClusterState state)
     {
         if (state.Controller is not { } controller) return null;
-        bool alive = ClusterProcesses.IsRunning(controller);
         var address = $"127.0.0.1:{controller.Port}";
-        if (!alive) return new(controller.Pid, false, address, false, "process not running", 0, [], []);
-        try
+        return await AskAsync(controller, async () =>
         {
             var status = await ControllerClient.StatusAsync(controller.Uri, Timeout);
-            return new(controller.Pid, true, address, true, null, status.Failovers,
+            return new ControllerReport(controller.Pid, true, address, true, null, status.Failovers,
                 status.Nodes.Where(n => n.Online).Select(n => n.NodeId).ToList(),
                 status.Placements.Select(p => new PlacementReport(p.Timeline.TenantId, p.Timeline.TimelineId, p.AttachedNode, p.SecondaryNode, p.Generation)).ToList());
-        }
-        catch (Exception e) when (IsUnreachable(e))
-        {
-            return new(controller.Pid, true, address, false, e.Message, 0, [], []);
-        }
+        }, (alive, error) => new(controller.Pid, alive, address, false, error, 0, [], []));
+    }
+
+    /// <summary>
+    /// Asks a recorded process for its report; one whose process is gone, or that does not answer,
+    /// gets <paramref name="unanswered"/> (alive or not, and why).
+    /// </summary>
+    private static async Task<T> AskAsync<T>(IProcessEntry process, Func<Task<T>> ask, Func<bool, string, T> unanswered)
+    {
+        if (!ClusterProcesses.IsRunning(process)) return unanswered(false, "process not running");
+        try { return await ask(); }
+        catch (Exception e) when (IsUnreachable(e)) { return unanswered(true, e.Message); }
     }
 
     public static async Task<ControlPlaneReport> GatherControlPlaneAsync(ClusterState state)
