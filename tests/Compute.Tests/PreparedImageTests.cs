@@ -1,5 +1,6 @@
 using Storage.Core;
 using Storage.Core.Api;
+using Storage.Core.Basebackup;
 using Storage.Core.Grpc;
 using Storage.Core.Postgres;
 using Storage.Proto.Compute;
@@ -45,6 +46,11 @@ public sealed class PreparedImageTests
             prepared = again;
         }
         Assert.Equal(prepared, (await spare.HeartbeatAsync()).Prepared);
+        // WAL since an image cannot end before the image does.
+        var held = new ImageIdentity(new Lsn(prepared.ImageLsn), prepared.ImageCrc32C);
+        var before = await Assert.ThrowsAsync<RpcException>(() => PageserverClient.BasebackupAsync(cluster.Pageserver.Uri, cluster.TenantId, cluster.TimelineId,
+            new Lsn(cluster.Timeline.StartLsn), Stream.Null, TimeSpan.FromSeconds(10), baseImage: held));
+        Assert.Equal(GrpcStatusCode.InvalidArgument, before.Status);
 
         // Rows after the image come from the WAL; then the attached VM dies with its PostgreSQL.
         await Sql.ExecAsync(cs, "insert into kept select g, 'after' from generate_series(5001, 5100) g");
