@@ -73,6 +73,7 @@ public sealed class ControllerService(PlacementBook book, NodeHealth health, Con
             {
                 var info = await PageserverClient.CreateTimelineAsync(new Uri(node.Address), create, ct);
                 health.Observed(node.Id, info);
+                book.Created(placement);
             }
             catch
             {

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Storage.Core.Api;
+using Storage.Core.Grpc;
 using Storage.Proto.Pageserver;
 
 namespace Storage.StorageController;
@@ -9,12 +10,27 @@ namespace Storage.StorageController;
 public sealed record Heartbeat(DateTime AtUtc, IReadOnlyList<TimelineInfo> Timelines);
 
 /// <summary>
-/// Heartbeats every known pageserver (ListTimelines with a short deadline, each node on its own
-/// task so a hung node delays no other) and says which are online: answered within the failure timeout.
+/// Whether a pageserver is online, from when it last answered and how the heartbeats since failed:
+/// refused connections (nothing listens: the process is gone) condemn it after the failure timeout,
+/// timeouts (it may only be slow) after the longer unresponsive timeout.
+/// </summary>
+public static class Liveness
+{
+    public static bool IsOnline(DateTime lastAnswerUtc, bool refusing, DateTime nowUtc, ControllerOptions options) =>
+        nowUtc - lastAnswerUtc < (refusing ? options.FailureTimeout : options.UnresponsiveTimeout);
+
+    /// <summary>A failed call that shows nothing serves there: the connection was refused or dropped.</summary>
+    public static bool IsRefusal(Exception e) => e is RpcException { Status: GrpcStatusCode.Unavailable };
+}
+
+/// <summary>
+/// Heartbeats every known pageserver (ListTimelines, each node on its own task so a hung node
+/// delays no other) and says which are online (<see cref="Liveness"/>).
 /// </summary>
 public sealed class NodeHealth(PlacementBook book, ControllerOptions options, ControllerMetrics metrics, ILogger log) : IAsyncDisposable
 {
     private readonly ConcurrentDictionary<string, Heartbeat> _last = new();
+    private readonly ConcurrentDictionary<string, bool> _refusing = new(); // the latest heartbeat was refused
     private readonly ConcurrentDictionary<string, Task> _loops = new();
     private readonly CancellationTokenSource _stop = new();
     // A controller that just started has heard nobody yet: give every node one timeout to answer.
@@ -32,19 +48,24 @@ public sealed class NodeHealth(PlacementBook book, ControllerOptions options, Co
     public bool IsOnline(string nodeId)
     {
         var seen = _last.TryGetValue(nodeId, out var heartbeat) ? heartbeat.AtUtc : _startedUtc;
-        return DateTime.UtcNow - seen < options.FailureTimeout;
+        return Liveness.IsOnline(seen, _refusing.GetValueOrDefault(nodeId), DateTime.UtcNow, options);
     }
 
     public IReadOnlyList<string> OnlineNodes() => book.Nodes.Select(n => n.Id).Where(IsOnline).ToList();
 
     /// <summary>A node that just (re)started is online now; what it held before its restart is forgotten.</summary>
-    public void Registered(string nodeId) => _last[nodeId] = new Heartbeat(DateTime.UtcNow, []);
+    public void Registered(string nodeId)
+    {
+        _last[nodeId] = new Heartbeat(DateTime.UtcNow, []);
+        _refusing[nodeId] = false;
+    }
 
     /// <summary>A node answered a call about one timeline: that is as good as a heartbeat for it.</summary>
     public void Observed(string nodeId, TimelineInfo timeline)
     {
         var others = _last.GetValueOrDefault(nodeId)?.Timelines.Where(t => !t.Timeline.Equals(timeline.Timeline)) ?? [];
         _last[nodeId] = new Heartbeat(DateTime.UtcNow, others.Append(timeline).ToList());
+        _refusing[nodeId] = false;
     }
 
     private async Task LoopAsync(string nodeId, CancellationToken ct)
@@ -56,19 +77,27 @@ public sealed class NodeHealth(PlacementBook book, ControllerOptions options, Co
             if (node is null) return;
             try
             {
-                var timeout = TimeSpan.FromMilliseconds(Math.Max(200, options.FailureTimeout.TotalMilliseconds / 2));
+                // A slow answer still counts: the deadline is half the time a silent node is given.
+                var timeout = TimeSpan.FromMilliseconds(Math.Max(200, options.UnresponsiveTimeout.TotalMilliseconds / 2));
                 var reply = await PageserverClient.ListTimelinesAsync(new Uri(node.Address), timeout, ct);
                 _last[nodeId] = new Heartbeat(DateTime.UtcNow, reply.Timelines.ToList());
+                _refusing[nodeId] = false;
                 metrics.HeartbeatOk(nodeId);
             }
             catch (Exception e) when (!ct.IsCancellationRequested)
             {
+                _refusing[nodeId] = Liveness.IsRefusal(e);
                 metrics.HeartbeatFailed(nodeId);
                 log.LogDebug("heartbeat to pageserver {NodeId} failed: {Error}", nodeId, e.Message);
             }
             bool online = IsOnline(nodeId);
             if (online != wasOnline)
-                log.LogWarning("pageserver {NodeId} is {State}", nodeId, online ? "back online" : $"offline (no heartbeat for {options.FailureTimeout.TotalMilliseconds} ms)");
+            {
+                var why = _refusing.GetValueOrDefault(nodeId)
+                    ? $"connections refused for {options.FailureTimeout.TotalMilliseconds} ms"
+                    : $"no answer for {options.UnresponsiveTimeout.TotalMilliseconds} ms";
+                log.LogWarning("pageserver {NodeId} is {State}", nodeId, online ? "back online" : $"offline ({why})");
+            }
             metrics.Online(nodeId, online);
             wasOnline = online;
             try { await Task.Delay(options.HeartbeatInterval, ct); } catch (OperationCanceledException) { return; }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Storage.Core.Api;
 using Storage.Core.Grpc;
 using Storage.Core.Storage;
@@ -30,7 +31,17 @@ public sealed class ControllerStore(string path) : ChecksummedJsonState<Controll
 /// </summary>
 public sealed class PlacementBook(ControllerStore store)
 {
+    // Placed, but the pageserver is still creating the timeline: it exists nowhere yet, so there is
+    // nothing to fail over or reconcile. In memory only: a controller restart ends the create call.
+    private readonly ConcurrentDictionary<string, bool> _creating = new();
+
     public static string Key(string tenantId, string timelineId) => tenantId + "/" + timelineId;
+
+    /// <summary>Whether the timeline was placed and its creation on the pageserver has not finished.</summary>
+    public bool IsBeingCreated(string key) => _creating.ContainsKey(key);
+
+    /// <summary>The pageserver created the placed timeline: from now on it is reconciled (and failed over).</summary>
+    public void Created(PlacementRecord placement) => _creating.TryRemove(placement.Key, out _);
 
     public IReadOnlyList<NodeRecord> Nodes => store.Read(d => d.Nodes.Values.OrderBy(n => n.Id, StringComparer.Ordinal).ToList());
     public IReadOnlyList<PlacementRecord> Placements => store.Read(d => d.Placements.Values.OrderBy(p => p.Key, StringComparer.Ordinal).ToList());
@@ -88,12 +99,17 @@ public sealed class PlacementBook(ControllerStore store)
         var secondary = onlineNodes.Where(n => n != attached)
             .OrderBy(n => d.Placements.Values.Count(p => p.Secondary == n)).ThenBy(n => n, StringComparer.Ordinal).FirstOrDefault();
         var placement = new PlacementRecord(tenantId, timelineId, attached, secondary, Generation: 1);
+        _creating[placement.Key] = true;
         d.Placements[placement.Key] = placement;
         return placement;
     });
 
     /// <summary>Forgets a placement whose creation failed on the pageserver.</summary>
-    public void Remove(PlacementRecord placement) => store.Update(d => { d.Placements.Remove(placement.Key); });
+    public void Remove(PlacementRecord placement)
+    {
+        store.Update(d => { d.Placements.Remove(placement.Key); });
+        _creating.TryRemove(placement.Key, out _);
+    }
 
     /// <summary>
     /// Fails a timeline over: its secondary becomes attached with the next generation, the old

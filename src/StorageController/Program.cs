@@ -8,7 +8,8 @@ using Storage.Core.Processes;
 using Storage.StorageController;
 
 // The storage controller process. Options: --listen HOST:PORT --http HOST:PORT --data-dir DIR
-// --heartbeat-ms N (default 500) --failure-timeout-ms N (default 2000) --log-format json|text
+// --heartbeat-ms N (default 500) --failure-timeout-ms N (default 2000: a refusing pageserver)
+// --unresponsive-timeout-ms N (default 10000: a pageserver whose heartbeats time out) --log-format json|text
 var config = new ConfigurationBuilder().AddCommandLine(args).Build();
 var listen = IPEndPoint.Parse(config["listen"] ?? "127.0.0.1:1234");
 var http = config["http"] is { } h ? IPEndPoint.Parse(h) : null;
@@ -17,7 +18,13 @@ var options = new ControllerOptions
     DataDirectory = Path.GetFullPath(config["data-dir"] ?? ".storage/controller"),
     HeartbeatInterval = TimeSpan.FromMilliseconds(double.Parse(config["heartbeat-ms"] ?? "500", CultureInfo.InvariantCulture)),
     FailureTimeout = TimeSpan.FromMilliseconds(double.Parse(config["failure-timeout-ms"] ?? "2000", CultureInfo.InvariantCulture)),
+    UnresponsiveTimeout = TimeSpan.FromMilliseconds(double.Parse(config["unresponsive-timeout-ms"] ?? "10000", CultureInfo.InvariantCulture)),
 };
+if (options.UnresponsiveTimeout < options.FailureTimeout)
+{
+    Console.Error.WriteLine("--unresponsive-timeout-ms must be at least --failure-timeout-ms");
+    return 2;
+}
 Directory.CreateDirectory(options.DataDirectory);
 
 using var loggers = Logging.CreateFactory(config["log-format"]);

@@ -33,6 +33,7 @@ public sealed class Reconciler(PlacementBook book, NodeHealth health, Controller
         health.Watch();
         foreach (var placement in book.Placements)
         {
+            if (book.IsBeingCreated(placement.Key)) continue; // it exists nowhere yet
             if (!health.IsOnline(placement.Attached)) await FailOverAsync(placement, ct);
             else await ReconcileAsync(placement, ct);
         }

@@ -127,11 +127,17 @@ public sealed class ClusterLifecycleTests
         Assert.True(startController.ExitCode == 0, startController.ToString());
         Assert.Equal("ps2", (await WaitForPlacementAsync(ctl, timelineId, _ => true)).Attached);
         await ExecAsync(cs, "delete from greetings where id in (4, 5)");
+        // The branches fail over on their own reconcile passes: wait until each is attached on exactly one pageserver.
+        await ClusterStatus.ReadUntilAsync(ctl, s =>
+        {
+            var branches = s.Pageservers.SelectMany(p => p.Timelines).Where(t => t.Mode == "attached" && t.AncestorTimelineId == timelineId).ToList();
+            return branches.Count == 2 && branches.Select(t => t.TimelineId).Distinct().Count() == 2;
+        }, "both branches attached on one pageserver each");
         var list = await ctl.RunAsync("timeline", "list");
         Assert.True(list.ExitCode == 0, list.ToString());
         Assert.Contains(branchId, list.Stdout);
         Assert.Contains($"{timelineId} (default)", list.Stdout);
-        Assert.Equal(2, list.Stdout.Split($"{timelineId}@").Length - 1); // both branches name their ancestor
+        Assert.True(list.Stdout.Split($"{timelineId}@").Length - 1 == 2, list.ToString()); // both branches name their ancestor
     }
 
     /// <summary>

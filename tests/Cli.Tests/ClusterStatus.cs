@@ -8,7 +8,7 @@ public sealed record ClusterStatus(string TimelineId, IReadOnlyList<ClusterStatu
     ClusterStatus.ProxyStatus Proxy, IReadOnlyList<ClusterStatus.Endpoint> Endpoints, IReadOnlyList<ClusterStatus.Vm> Vms, ClusterStatus.ControllerStatus? Controller)
 {
     public sealed record Safekeeper(bool Alive, bool Reachable);
-    public sealed record PageserverTimeline(string TimelineId, Lsn Start, Lsn Ingested, string Mode);
+    public sealed record PageserverTimeline(string TimelineId, Lsn Start, Lsn Ingested, string Mode, string? AncestorTimelineId);
     public sealed record Pageserver(string Name, bool Alive, bool Reachable, IReadOnlyList<PageserverTimeline> Timelines);
     public sealed record Placement(string TimelineId, string Attached, string Secondary, ulong Generation);
     public sealed record ControllerStatus(bool Reachable, ulong Failovers, IReadOnlyList<string> OnlinePageservers, IReadOnlyList<Placement> Placements);
@@ -52,7 +52,7 @@ public sealed record ClusterStatus(string TimelineId, IReadOnlyList<ClusterStatu
         var pageservers = root.GetProperty("pageservers").EnumerateArray()
             .Select(p => new Pageserver(Str(p, "name")!, p.GetProperty("alive").GetBoolean(), p.GetProperty("reachable").GetBoolean(),
                 p.GetProperty("timelines").EnumerateArray().Select(t => new PageserverTimeline(Str(t, "timelineId")!,
-                    Lsn.Parse(Str(t, "startLsn")!), Lsn.Parse(Str(t, "ingestedLsn")!), Str(t, "mode")!)).ToList()))
+                    Lsn.Parse(Str(t, "startLsn")!), Lsn.Parse(Str(t, "ingestedLsn")!), Str(t, "mode")!, Str(t, "ancestorTimelineId"))).ToList()))
             .ToList();
         var c = root.GetProperty("controller");
         var controller = c.ValueKind != JsonValueKind.Object ? null : new ControllerStatus(c.GetProperty("reachable").GetBoolean(), c.GetProperty("failovers").GetUInt64(),

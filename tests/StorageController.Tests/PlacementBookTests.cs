@@ -144,6 +144,24 @@ public sealed class PlacementBookTests : IDisposable
     }
 
     [Fact]
+    public void A_placed_timeline_is_being_created_until_Created_or_Remove_and_a_reopened_book_forgets_it()
+    {
+        var book = OpenBook();
+        var first = book.Place(Tenant, T1, ["ps-1", "ps-2"], ancestor: null);
+        var second = book.Place(Tenant, T2, ["ps-1", "ps-2"], ancestor: null);
+        Assert.True(book.IsBeingCreated(first.Key));
+        Assert.True(book.IsBeingCreated(second.Key));
+
+        book.Created(first);
+        book.Remove(second);
+
+        Assert.False(book.IsBeingCreated(first.Key));
+        Assert.False(book.IsBeingCreated(second.Key));
+        var third = book.Place(Tenant, T3, ["ps-1", "ps-2"], ancestor: null);
+        Assert.False(OpenBook().IsBeingCreated(third.Key)); // the create call died with the controller
+    }
+
+    [Fact]
     public void Place_with_no_online_node_is_unavailable_and_records_nothing()
     {
         var book = OpenBook();

@@ -73,7 +73,8 @@ public static class TimelineCommand
         list.SetAction((result, ct) => CliRunner.RunAsync(async () =>
         {
             var state = CommonOptions.ClusterDir(result).Load();
-            var response = await ListOnPageserverAsync(state, ct);
+            var response = await ListOnPageserverAsync(state, ct,
+                (name, e) => Console.Error.WriteLine($"warning: {name} could not list its timelines ({e.Status}: {e.Detail}); those it holds are missing below"));
             var table = new Table().AddColumns("tenant", "timeline", "start LSN", "ancestor@LSN", "ingested LSN");
             foreach (var t in response.Timelines.Select(PageserverTimelineReport.From).OrderBy(t => t.TenantId).ThenBy(t => t.AncestorTimelineId is not null))
             {
@@ -116,15 +117,16 @@ public static class TimelineCommand
         return list.Timelines.Any(t => t.Timeline.TenantId == tenantId && t.Timeline.TimelineId == timelineId);
     }
 
-    /// <summary>Every timeline, as the pageserver it is attached to reports it.</summary>
-    public static async Task<ListTimelinesResponse> ListOnPageserverAsync(ClusterState state, CancellationToken ct)
+    /// <summary>Every timeline, as the pageserver it is attached to reports it; <paramref name="unreachable"/> hears of each pageserver that did not answer.</summary>
+    public static async Task<ListTimelinesResponse> ListOnPageserverAsync(ClusterState state, CancellationToken ct,
+        Action<string, RpcException>? unreachable = null)
     {
         var response = new ListTimelinesResponse();
         RpcException? failure = null;
         foreach (var pageserver in state.Pageservers)
         {
             try { response.Timelines.AddRange((await PageserverClient.ListTimelinesAsync(pageserver.Uri, ct: ct)).Timelines.Where(t => t.Mode == LocationMode.Attached)); }
-            catch (RpcException e) { failure ??= e; }
+            catch (RpcException e) { failure ??= e; unreachable?.Invoke(pageserver.Name, e); }
         }
         if (response.Timelines.Count == 0 && failure is not null)
             throw new CliError($"no pageserver could list timelines: {failure.Detail}");

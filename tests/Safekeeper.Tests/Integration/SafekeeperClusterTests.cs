@@ -110,8 +110,13 @@ public class SafekeeperClusterTests
         // The second one commits new WAL after the first one's.
         var next = second.Append(source.Next(50_000));
         await CommittedAsync(second, next, cluster);
+        // A quorum acknowledged; the third safekeeper learns the new term when the proposer reaches it.
         for (int i = 0; i < 3; i++)
-            Assert.Equal(second.Term, (await cluster.StatusAsync(i)).Term);
+        {
+            int index = i;
+            await WaitUntilAsync(async () => (await cluster.StatusAsync(index)).Term == second.Term, cluster,
+                () => DescribeAsync(cluster, second));
+        }
     }
 
     [Fact]
