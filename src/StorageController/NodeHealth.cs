@@ -18,9 +18,6 @@ public static class Liveness
 {
     public static bool IsOnline(DateTime lastAnswerUtc, bool refusing, DateTime nowUtc, ControllerOptions options) =>
         nowUtc - lastAnswerUtc < (refusing ? options.FailureTimeout : options.UnresponsiveTimeout);
-
-    /// <summary>A failed call that shows nothing serves there: the connection was refused or dropped.</summary>
-    public static bool IsRefusal(Exception e) => e is RpcException { Status: GrpcStatusCode.Unavailable };
 }
 
 /// <summary>
@@ -86,7 +83,7 @@ public sealed class NodeHealth(PlacementBook book, ControllerOptions options, Co
             }
             catch (Exception e) when (!ct.IsCancellationRequested)
             {
-                _refusing[nodeId] = Liveness.IsRefusal(e);
+                _refusing[nodeId] = RpcException.IsRefusal(e);
                 metrics.HeartbeatFailed(nodeId);
                 log.LogDebug("heartbeat to pageserver {NodeId} failed: {Error}", nodeId, e.Message);
             }

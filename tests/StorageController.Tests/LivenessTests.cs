@@ -23,9 +23,9 @@ public sealed class LivenessTests
     [Fact]
     public void Only_an_unavailable_call_is_a_refusal()
     {
-        Assert.True(Liveness.IsRefusal(new RpcException(GrpcStatusCode.Unavailable, "connection refused")));
-        Assert.False(Liveness.IsRefusal(new RpcException(GrpcStatusCode.DeadlineExceeded, "no status within 00:00:05")));
-        Assert.False(Liveness.IsRefusal(new RpcException(GrpcStatusCode.Internal, "bug")));
-        Assert.False(Liveness.IsRefusal(new TimeoutException()));
+        Assert.True(RpcException.IsRefusal(new RpcException(GrpcStatusCode.Unavailable, "connection refused")));
+        Assert.False(RpcException.IsRefusal(new RpcException(GrpcStatusCode.DeadlineExceeded, "no status within 00:00:05")));
+        Assert.False(RpcException.IsRefusal(new RpcException(GrpcStatusCode.Internal, "bug")));
+        Assert.False(RpcException.IsRefusal(new TimeoutException()));
     }
 }

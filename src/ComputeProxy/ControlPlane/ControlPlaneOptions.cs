@@ -22,8 +22,14 @@ public sealed record ControlPlaneOptions
     /// basebackup on two cores) must not be killed for a slow answer.
     /// </summary>
     public TimeSpan HeartbeatTimeout { get; init; } = TimeSpan.FromSeconds(1);
-    /// <summary>Consecutive missed heartbeats after which a VM whose process still exists counts as dead.</summary>
+    /// <summary>Consecutive refused heartbeats after which a VM whose process still exists counts as dead.</summary>
     public int HeartbeatMisses { get; init; } = 3;
+    /// <summary>
+    /// How long a VM whose process lives may leave heartbeats timing out before it counts as dead (a
+    /// hung agent). Longer than the misses above: on two starved cores a live agent can be slow for
+    /// seconds, and killing it costs its endpoint a reattach.
+    /// </summary>
+    public TimeSpan UnresponsiveTimeout { get; init; } = TimeSpan.FromSeconds(10);
     /// <summary>How long a wake (or a reattach) may take: finding an idle VM, attaching, PostgreSQL accepting connections.</summary>
     public TimeSpan WakeTimeout { get; init; } = TimeSpan.FromSeconds(90);
     /// <summary>Suspend timeout of endpoints created without one.</summary>

@@ -1,11 +1,13 @@
 using Microsoft.Extensions.Logging;
+using Storage.Core.Grpc;
 using Storage.Proto.Compute;
 
 namespace Storage.ComputeProxy.ControlPlane;
 
 /// <summary>
 /// Heartbeats every VM each interval (all at once, so one slow VM does not delay the others). A VM
-/// is dead when its process is gone, after K consecutive missed heartbeats, or when an attached VM
+/// is dead when its process is gone, after K consecutive refused heartbeats, after heartbeats that
+/// time out for the unresponsive timeout (a hung agent, not just a slow one), or when an attached VM
 /// no longer serves its endpoint (idle, fenced, another endpoint). An agent that reports FAILED
 /// for its own endpoint is restarting PostgreSQL: that is its job, so it is left alone.
 /// </summary>
@@ -46,11 +48,14 @@ public sealed class HeartbeatMonitor(ControlPlaneOptions options, VmPool pool, R
         {
             metrics.HeartbeatFailures.Add(1);
             int misses = Interlocked.Increment(ref vm.Misses);
-            if (misses >= options.HeartbeatMisses) await reattacher.OnVmDeadAsync(vm, $"{misses} heartbeats in a row failed, the last: {e.Message}");
+            var silentFor = DateTime.UtcNow - (vm.SilentSinceUtc ??= DateTime.UtcNow);
+            bool dead = misses >= options.HeartbeatMisses && (RpcException.IsRefusal(e) || silentFor >= options.UnresponsiveTimeout);
+            if (dead) await reattacher.OnVmDeadAsync(vm, $"{misses} heartbeats in a row failed over {silentFor.TotalSeconds:F1} s, the last: {e.Message}");
             return;
         }
         catch (Exception) { return; } // stopping, or it died meanwhile
         Interlocked.Exchange(ref vm.Misses, 0);
+        vm.SilentSinceUtc = null;
         vm.AgentState = beat.State;
         vm.Prepared = beat.Prepared;
         vm.LastHeartbeat = DateTime.UtcNow;

@@ -30,6 +30,8 @@ public sealed class Vm : IDisposable
     public bool IsPreparedFor(string tenantId, string timelineId) =>
         Prepared is { } p && p.TenantId == tenantId && p.TimelineId == timelineId && p.ImageLsn != 0;
     internal int Misses;
+    /// <summary>When the current run of failed heartbeats began; null while it answers.</summary>
+    internal DateTime? SilentSinceUtc;
 
     public ComputeAddress Address => new("127.0.0.1", Record.PostgresPort, Id);
     public string PostgresPidFile => Path.Combine(Record.WorkDirectory, "postgres.pid");

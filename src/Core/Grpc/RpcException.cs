@@ -23,4 +23,10 @@ public sealed class RpcException : Exception
     public GrpcStatusCode Status { get; }
 
     public string Detail { get; }
+
+    /// <summary>
+    /// Whether a failed call shows that nothing serves there (connection refused or dropped), as
+    /// opposed to a timeout, which a live but slow or starved server also causes.
+    /// </summary>
+    public static bool IsRefusal(Exception e) => e is RpcException { Status: GrpcStatusCode.Unavailable };
 }
