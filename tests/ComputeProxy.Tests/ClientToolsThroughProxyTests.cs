@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Npgsql;
+using Storage.ComputeProxy.Proxy;
 using Storage.Core.Postgres;
 
 namespace Storage.ComputeProxy.Tests;
@@ -158,6 +159,33 @@ public sealed class ClientToolsThroughProxyTests(ScramPostgresFixture pg) : ICla
         await using var connection = new NpgsqlConnection(proxy.ConnectionString("endpoint=ep1"));
         await connection.OpenAsync();
         Assert.Single(proxy.Locator.Invalidated);
+    }
+
+    [Fact]
+    public async Task A_compute_whose_postgres_is_starting_up_is_retried_and_the_client_sees_no_error()
+    {
+        // PostgreSQL answers 57P03 while the agent restarts it; the proxy tries again instead of relaying that.
+        using var starting = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        starting.Start();
+        var answered = Task.Run(async () =>
+        {
+            using var client = await starting.AcceptTcpClientAsync();
+            var stream = client.GetStream();
+            await stream.ReadAtLeastAsync(new byte[1024], 1, throwOnEndOfStream: false); // the startup packet
+            var error = ErrorResponse.Build("FATAL", "57P03", "the database system is starting up");
+            await stream.WriteAsync(error.AsMemory(0, 3)); // split: the proxy must wait for the whole message
+            await Task.Delay(50);
+            await stream.WriteAsync(error.AsMemory(3));
+        });
+        await using var proxy = NewProxy();
+        var startingUp = new ComputeAddress("127.0.0.1", ((System.Net.IPEndPoint)starting.LocalEndpoint).Port, "vm-restarting");
+        proxy.Locator.Set("ep1", startingUp, pg.Address);
+        await using var connection = new NpgsqlConnection(proxy.ConnectionString("endpoint=ep1"));
+        await connection.OpenAsync();
+        await answered;
+        Assert.Equal((("ep1", startingUp)), Assert.Single(proxy.Locator.Invalidated));
+        await using var command = new NpgsqlCommand("select 1", connection);
+        Assert.Equal(1, await command.ExecuteScalarAsync());
     }
 
     [Fact]

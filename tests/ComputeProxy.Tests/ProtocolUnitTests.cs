@@ -86,6 +86,24 @@ public sealed class StartupPacketTests
         var fields = ErrorResponse.ParseFields(bytes.AsSpan(5));
         Assert.Equal(("FATAL", "3D000", "endpoint \"x\" does not exist", "check it"), (fields['S'], fields['C'], fields['M'], fields['H']));
     }
+
+    [Fact]
+    public void Peek_waits_for_a_whole_error_response_in_any_split_and_passes_other_messages()
+    {
+        var error = ErrorResponse.Build("FATAL", "57P03", "the database system is starting up");
+        for (int cut = 0; cut < error.Length; cut++)
+            Assert.False(ErrorResponse.TryPeek(new ReadOnlySequence<byte>(error, 0, cut), out _), $"complete after {cut} bytes");
+        var withMore = error.Concat(new byte[] { (byte)'Z', 0, 0, 0, 5, (byte)'I' }).ToArray();
+        Assert.True(ErrorResponse.TryPeek(new ReadOnlySequence<byte>(withMore), out var fields));
+        Assert.Equal(("57P03", "the database system is starting up"), (fields!['C'], fields['M']));
+
+        byte[] authOk = [(byte)'R', 0, 0, 0, 8, 0, 0, 0, 0];
+        Assert.True(ErrorResponse.TryPeek(new ReadOnlySequence<byte>(authOk, 0, 1), out fields));
+        Assert.Null(fields);
+        byte[] huge = [(byte)'E', 0x7f, 0, 0, 0];
+        Assert.True(ErrorResponse.TryPeek(new ReadOnlySequence<byte>(huge), out fields)); // relayed unread, never awaited whole
+        Assert.Null(fields);
+    }
 }
 
 public sealed class BackendKeySnifferTests

@@ -6,6 +6,9 @@ namespace Storage.ComputeProxy.Proxy;
 /// <summary>A TCP connection to a compute's PostgreSQL that has been sent the startup packet and has answered.</summary>
 public sealed class ComputeConnection : IAsyncDisposable
 {
+    /// <summary>PostgreSQL's "cannot connect now": starting up, in crash recovery, or shutting down.</summary>
+    private const string CannotConnectNow = "57P03";
+
     public ComputeAddress Address { get; }
     public Socket Socket { get; }
     public NetworkStream Stream { get; }
@@ -20,9 +23,10 @@ public sealed class ComputeConnection : IAsyncDisposable
     }
 
     /// <summary>
-    /// Connects, sends <paramref name="startupPacket"/> and waits for PostgreSQL's first byte, all
-    /// within <paramref name="timeout"/>. A compute that closes before answering (it is dying) fails
-    /// like a refused connect, so the caller retries elsewhere before the client has seen anything.
+    /// Connects, sends <paramref name="startupPacket"/> and waits for PostgreSQL's first message, all
+    /// within <paramref name="timeout"/>. A compute that closes before answering (it is dying), or
+    /// answers "cannot connect now" (its PostgreSQL is being restarted), fails like a refused connect,
+    /// so the caller retries before the client has seen anything.
     /// </summary>
     public static async Task<ComputeConnection> OpenAsync(ComputeAddress address, byte[] startupPacket, TimeSpan timeout, CancellationToken ct)
     {
@@ -36,8 +40,16 @@ public sealed class ComputeConnection : IAsyncDisposable
             connection = new ComputeConnection(address, socket);
             await connection.Stream.WriteAsync(startupPacket, deadline.Token);
             var first = await connection.Reader.ReadAsync(deadline.Token);
+            Dictionary<char, string>? error;
+            while (!ErrorResponse.TryPeek(first.Buffer, out error) && !first.IsCompleted)
+            {
+                connection.Reader.AdvanceTo(first.Buffer.Start, first.Buffer.End);
+                first = await connection.Reader.ReadAsync(deadline.Token);
+            }
             if (first.Buffer.IsEmpty) throw new IOException("the compute closed the connection before answering");
-            // Nothing consumed or examined: the relay's first read returns these bytes at once.
+            if (error is not null && error.GetValueOrDefault('C') == CannotConnectNow)
+                throw new IOException($"the compute does not accept connections yet: {error.GetValueOrDefault('M')}");
+            // Nothing consumed: the relay's first read returns these bytes at once.
             connection.Reader.AdvanceTo(first.Buffer.Start);
             return connection;
         }

@@ -1,11 +1,15 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;
 
 namespace Storage.ComputeProxy.Proxy;
 
-/// <summary>Builds a backend ErrorResponse ('E') message, as PostgreSQL sends it before closing.</summary>
+/// <summary>Builds a backend ErrorResponse ('E') message, as PostgreSQL sends it before closing, and reads one.</summary>
 public static class ErrorResponse
 {
+    /// <summary>Longest ErrorResponse <see cref="TryPeek"/> waits for; a longer one is relayed unread.</summary>
+    private const int MaxPeekLength = 16 * 1024;
+
     public static byte[] Build(string severity, string sqlState, string message, string? hint = null)
     {
         var fields = new List<(char Code, string Value)>
@@ -31,6 +35,26 @@ public static class ErrorResponse
     }
 
     public static byte[] Fatal(ProxyRejectException e) => Build("FATAL", e.SqlState, e.Message, e.Hint);
+
+    /// <summary>
+    /// Looks at the message <paramref name="buffer"/> starts with, consuming nothing: false while an
+    /// ErrorResponse is still arriving (or nothing has); true with its <paramref name="fields"/> once it
+    /// is whole; true with null fields when the buffer starts with another message (or an oversized one).
+    /// </summary>
+    public static bool TryPeek(ReadOnlySequence<byte> buffer, out Dictionary<char, string>? fields)
+    {
+        fields = null;
+        if (buffer.IsEmpty) return false;
+        if (buffer.FirstSpan[0] != (byte)'E') return true;
+        if (buffer.Length < 5) return false;
+        Span<byte> header = stackalloc byte[5];
+        buffer.Slice(0, 5).CopyTo(header);
+        int length = BinaryPrimitives.ReadInt32BigEndian(header[1..]);
+        if (length < 4 || length > MaxPeekLength) return true;
+        if (buffer.Length < 1 + length) return false;
+        fields = ParseFields(buffer.Slice(5, length - 4).ToArray());
+        return true;
+    }
 
     /// <summary>The fields of an ErrorResponse body (after type and length), by field code; for tests and diagnostics.</summary>
     public static Dictionary<char, string> ParseFields(ReadOnlySpan<byte> body)

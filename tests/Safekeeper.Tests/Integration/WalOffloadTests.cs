@@ -42,7 +42,8 @@ public sealed class WalOffloadTests : IDisposable
         var expected = Enumerable.Range(0, 3).Select(i => geometry.SegmentFileName(1, geometry.SegmentNumber(start) + (ulong)i)).ToList();
         await WaitUntilAsync(async () => (await ListAsync(store, prefix)).Count(k => expected.Contains(k)) == 3, "three segments offloaded");
 
-        // Byte for byte what the safekeepers hold.
+        // Byte for byte what the safekeepers hold (sk1 may be the member a quorum did not wait for: wait for its segments).
+        await WaitUntilAsync(() => Task.FromResult(expected.All(name => File.Exists(Path.Combine(cluster.TimelineDir(0), name)))), "sk1 finished the three segments");
         foreach (var name in expected)
         {
             await using var remote = await store.GetAsync(prefix + name);
@@ -50,9 +51,14 @@ public sealed class WalOffloadTests : IDisposable
             await remote.CopyToAsync(copy);
             Assert.Equal(File.ReadAllBytes(Path.Combine(cluster.TimelineDir(0), name)), copy.ToArray());
         }
-        var holder = await LeaseHolderAsync(store, prefix);
-        var statuses = await Task.WhenAll(Enumerable.Range(0, 3).Select(cluster.StatusAsync));
-        Assert.Equal(geometry.SegmentStart(geometry.SegmentNumber(start) + 3).Value, statuses[(int)holder - 1].BackupLsn);
+        // The offloader records its progress after each upload (and a slow round may hand the lease on): wait for it.
+        var backedUp = geometry.SegmentStart(geometry.SegmentNumber(start) + 3).Value;
+        ulong holder = 0;
+        await WaitUntilAsync(async () =>
+        {
+            holder = await LeaseHolderAsync(store, prefix);
+            return (await cluster.StatusAsync((int)holder - 1)).BackupLsn == backedUp;
+        }, "the lease holder's backup LSN at the end of the third segment");
 
         // The offloader dies: after its lease runs out another safekeeper carries on.
         cluster.Kill((int)holder - 1);
