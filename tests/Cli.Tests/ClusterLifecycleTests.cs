@@ -28,7 +28,9 @@ public sealed class ClusterLifecycleTests
         await ExecAsync(cs, "insert into greetings values (1, 'hello'), (2, 'quorum')");
         Assert.Equal(2L, await ScalarAsync(cs, "select count(*) from greetings"));
 
-        var status = await ClusterStatus.ReadUntilAsync(ctl, s => s.Safekeepers.All(sk => sk.Reachable), "every safekeeper reachable");
+        var status = await ClusterStatus.ReadUntilAsync(ctl,
+            s => s.Safekeepers.All(sk => sk.Reachable) && s.Proxy.Reachable && ServesMain(s) && s.Vms.Count == 2 && s.Controller?.Placements.Count > 0,
+            "every safekeeper, the proxy with its pool and the controller reachable");
         Assert.True(status.Proxy.Reachable, status.ToString());
         Assert.Equal($"127.0.0.1:{ctl.BasePort + 19}", status.Proxy.PostgresAddress);
         Assert.Equal("attached", status.Endpoints.Single(e => e.Id == "main").State);
@@ -47,7 +49,7 @@ public sealed class ClusterLifecycleTests
         await StorageKillsAndBranchesAsync(ctl, cs, timelineId);
 
         // The compute's first WAL segment (initdb's WAL and ours) decodes record by record.
-        var vm = (await ClusterStatus.ReadAsync(ctl)).VmOf("main").Name;
+        var vm = (await ClusterStatus.ReadUntilAsync(ctl, ServesMain, "the VM of main")).VmOf("main").Name;
         var segment = Path.Combine(ctl.WorkDir, ".storage", "controlplane", "vms", vm, "pgdata", "pg_wal", "000000010000000000000001");
         var dump = await ctl.RunAsync("wal", "dump", segment);
         Assert.True(dump.ExitCode == 0, dump.ToString());
@@ -59,9 +61,9 @@ public sealed class ClusterLifecycleTests
         await ExecAsync(cs, "create table chaos (id int primary key)");
         var acked = new List<int>();
         acked.AddRange(await UnderWritesAsync(ctl, cs, "vm:main", firstId: 1));
-        var pgBefore = await ClusterStatus.ReadAsync(ctl);
+        var pgBefore = await ClusterStatus.ReadUntilAsync(ctl, ServesMain, "the VM of main");
         acked.AddRange(await UnderWritesAsync(ctl, cs, "postgres:main", firstId: 100_000));
-        var pgAfter = (await ClusterStatus.ReadAsync(ctl)).VmOf("main");
+        var pgAfter = (await ClusterStatus.ReadUntilAsync(ctl, s => ServesMain(s) && s.VmOf("main").RestartCount >= 1, "main's PostgreSQL restarted")).VmOf("main");
         Assert.Equal(pgBefore.VmOf("main").Name, pgAfter.Name); // the agent restarted PostgreSQL on the same VM
         Assert.True(pgAfter.RestartCount >= 1, pgAfter.ToString());
         acked.AddRange(await UnderWritesAsync(ctl, cs, "proxy", firstId: 200_000));
@@ -69,7 +71,8 @@ public sealed class ClusterLifecycleTests
         Assert.Equal(3L, await ScalarAsync(cs, "select count(*) from greetings"));
 
         // down stops everything, the VMs included; up brings the same data back.
-        var before = await ClusterStatus.ReadAsync(ctl);
+        var before = await ClusterStatus.ReadUntilAsync(ctl, s => ServesMain(s) && s.VmOf("main").PostgresPid > 0 && s.Vms.All(v => v.Pid is not null),
+            "every VM's agent and main's PostgreSQL");
         var pids = ctl.RecordedPids().OfType<int>().Concat(before.Vms.Select(v => v.Pid).OfType<int>())
             .Concat(before.Vms.Select(v => v.PostgresPid).Where(p => p > 0)).ToList();
         Assert.True(pids.Count >= 10, string.Join(",", pids)); // 7 processes, 2 VMs, a PostgreSQL
@@ -139,6 +142,10 @@ public sealed class ClusterLifecycleTests
         Assert.Contains($"{timelineId} (default)", list.Stdout);
         Assert.True(list.Stdout.Split($"{timelineId}@").Length - 1 == 2, list.ToString()); // both branches name their ancestor
     }
+
+    /// <summary>Whether status shows endpoint main on a VM it lists (a probe that timed out shows neither).</summary>
+    private static bool ServesMain(ClusterStatus s) =>
+        s.Endpoints.SingleOrDefault(e => e.Id == "main") is { Vm: { } vm } && s.Vms.Any(v => v.Name == vm);
 
     /// <summary>
     /// Kills <paramref name="component"/> while a client writes through the URI (a killed proxy is
