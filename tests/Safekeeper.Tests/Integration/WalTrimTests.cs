@@ -50,7 +50,12 @@ public sealed class WalTrimTests : IDisposable
 
         // Nothing is trimmed before a pageserver reports.
         var end = await writer.WritePastAsync(G.SegmentStart(first + 2) + 1000L);
-        await Task.Delay(600); // three trim rounds
+        for (int i = 0; i < 3; i++) // a quorum committed; the third may still be writing
+        {
+            int index = i;
+            await SafekeeperClusterTests.WaitUntilAsync(async () => new Lsn((await cluster.StatusAsync(index)).FlushLsn) >= end, cluster, () => Task.FromResult(cluster.Logs()));
+        }
+        await Task.Delay(600); // three trim rounds, which must delete nothing
         Assert.All(Enumerable.Range(0, 3), i => Assert.True(SegmentFiles(cluster, i) >= 3));
 
         // Six segments flow; after each the pageserver reports and every safekeeper keeps only
@@ -102,6 +107,7 @@ public sealed class WalTrimTests : IDisposable
         Assert.Contains($"safekeeper_remote_consistent_lsn{{tenant_id=\"{cluster.TenantId}\",timeline_id=\"{cluster.TimelineId}\"}} {ahead.RemoteConsistentLsn}", metrics);
 
         // SIGKILL with the leading segments gone: everything comes back as it was, and WAL flows on.
+        await SafekeeperClusterTests.WaitUntilAsync(async () => new Lsn((await cluster.StatusAsync(2)).FlushLsn) >= end, cluster, () => Task.FromResult(cluster.Logs()));
         var before = await cluster.StatusAsync(2);
         cluster.Kill(2);
         await cluster.StartAsync(2);
