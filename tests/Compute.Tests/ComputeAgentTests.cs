@@ -211,7 +211,7 @@ public sealed class ComputeAgentTests
         // The VM dies with its PostgreSQL, and its disk is gone.
         first.Process.Kill();
         OsUser.Signal(status.PostgresPid, OsUser.SigKill);
-        Directory.Delete(first.WorkDirectory, recursive: true);
+        Eventually.DeleteDirectory(first.WorkDirectory);
 
         await AttachAsync(cluster, second);
         var cs2 = ConnectionString(cluster, second);

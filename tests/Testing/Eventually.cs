@@ -28,6 +28,24 @@ public static class Eventually
             await Task.Delay(200);
         }
     }
+
+    /// <summary>
+    /// Deletes a directory tree, retrying for up to 10 s while it changes under the delete: the
+    /// children of a SIGKILLed postmaster (checkpointer, walwriter) may still write until they notice.
+    /// </summary>
+    public static void DeleteDirectory(string path)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                if (Directory.Exists(path)) Directory.Delete(path, recursive: true);
+                return;
+            }
+            catch (IOException) when (clock.Elapsed < TimeSpan.FromSeconds(10)) { Thread.Sleep(100); }
+        }
+    }
 }
 
 /// <summary>

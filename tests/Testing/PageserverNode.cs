@@ -72,7 +72,7 @@ public sealed class PageserverNode(string root, IReadOnlyList<Uri> safekeepers, 
     public void WipeDisk()
     {
         if (_process is not null) throw new InvalidOperationException("stop the pageserver first");
-        if (Directory.Exists(DataDirectory)) Directory.Delete(DataDirectory, recursive: true);
+        Eventually.DeleteDirectory(DataDirectory); // its replay PostgreSQL may outlive it briefly
     }
 
     public Task<TimelineInfo> CreateTimelineAsync(string tenantId, string timelineId, string? ancestor = null, Lsn ancestorLsn = default, DateTimeOffset? ancestorTime = null)
