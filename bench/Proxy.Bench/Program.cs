@@ -17,6 +17,7 @@ using Storage.Testing;
 // --failovers 5 --out FILE (default bench/results/proxy-<date>.md) --keep-logs DIR (copies every process's log there).
 // --classic N (default: --failovers) classic primary/standby failovers;
 // --runs 0 skips the pgbench runs, --failovers 0 the failovers; --workloads select,tpcb,connect picks pgbench workloads.
+// Select-only also runs through pgbouncer (session pool) when it is installed: the classic bar, in the same run.
 var config = new ConfigurationBuilder().AddCommandLine(args).Build();
 int Option(string name, int fallback) => int.Parse(config[name] ?? fallback.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
 int duration = Option("duration", 15), runs = Option("runs", 3), clients = Option("clients", 8), scale = Option("scale", 10), failovers = Option("failovers", 5);
@@ -33,6 +34,7 @@ var started = DateTime.UtcNow;
 var results = new Dictionary<(string Workload, string Path), List<PgbenchRun>>();
 var failoverSeconds = new List<double>();
 var classic = new List<ClassicFailover.Result>();
+bool pgbouncerRan = false;
 await using (var cluster = await ComputeCluster.StartAsync(vms: 0))
 {
     var root = Directory.CreateTempSubdirectory("proxy-bench-").FullName;
@@ -43,25 +45,36 @@ await using (var cluster = await ComputeCluster.StartAsync(vms: 0))
         await CreateMainAsync(proxy, cluster);
         await Sql.ExecAsync(proxy.ConnectionString(), "select 1"); // wakes main on a pooled VM
         var main = (await Failover.StatusAsync(proxy)).Endpoints.Single(e => e.Id == "main");
+        int computePort = main.Port ?? throw new InvalidOperationException("main has no port");
         var paths = new Dictionary<string, Pgbench>
         {
-            ["direct"] = new(main.Port ?? throw new InvalidOperationException("main has no port"), ComputeCluster.Role, cluster.Password),
+            ["direct"] = new(computePort, ComputeCluster.Role, cluster.Password),
             ["proxy"] = new(proxy.PgPort, ComputeCluster.Role, cluster.Password),
         };
         Log($"pgbench -i -s {scale} through the proxy ...");
         await paths["proxy"].InitAsync(scale);
+        await using var pgbouncer = runs > 0 && workloads.Any(w => w.Name == allWorkloads[0].Name) && PgbouncerProcess.Executable is { } bouncer
+            ? await PgbouncerProcess.StartAsync(bouncer, computePort, ComputeCluster.Role, cluster.Password)
+            : null;
+        if (pgbouncer is not null) paths["pgbouncer"] = new(pgbouncer.Port, ComputeCluster.Role, cluster.Password);
+        pgbouncerRan = pgbouncer is not null;
+        var middlePid = new Dictionary<string, int> { ["proxy"] = proxy.Pid };
+        if (pgbouncer is not null) middlePid["pgbouncer"] = pgbouncer.Pid;
         for (int run = 1; run <= runs; run++)
             foreach (var (name, options) in workloads)
-                foreach (var path in run % 2 == 1 ? new[] { "direct", "proxy" } : ["proxy", "direct"])
+            {
+                string[] order = run % 2 == 1 ? ["direct", "proxy", "pgbouncer"] : ["pgbouncer", "proxy", "direct"];
+                foreach (var path in order.Where(p => paths.ContainsKey(p) && (p != "pgbouncer" || name == allWorkloads[0].Name)))
                 {
-                    var cpuBefore = CpuTime(proxy.Pid);
+                    var cpuBefore = middlePid.TryGetValue(path, out var pid) ? CpuTime(pid) : TimeSpan.Zero;
                     var result = await paths[path].RunAsync(clients, duration, options);
-                    if (path == "proxy") result = result with { ProxyCpuMicrosPerTransaction = (CpuTime(proxy.Pid) - cpuBefore).TotalMicroseconds / (result.Tps * duration) };
+                    if (middlePid.ContainsKey(path)) result = result with { ProxyCpuMicrosPerTransaction = (CpuTime(pid) - cpuBefore).TotalMicroseconds / (result.Tps * duration) };
                     Log($"run {run}/{runs} {name} {path}: {result.Tps:F0} tps" + (result.ConnectMs is { } ms ? $", connect {ms:F2} ms" : "")
                         + (result.ProxyCpuMicrosPerTransaction is { } cpu ? $", proxy CPU {cpu:F1} us/transaction" : ""));
                     results.TryAdd((name, path), []);
                     results[(name, path)].Add(result);
                 }
+            }
 
         await Sql.ExecAsync(proxy.ConnectionString(), "create table failover_probe (id bigserial primary key, at timestamptz default now())");
         // As the anchors do before each run: a checkpoint, so the pageserver's next image starts from
@@ -150,6 +163,20 @@ string Report()
         r.AppendLine($"Goal: select-only, {clients} clients, proxy/direct >= 0.9: {selectRatio:F2} **{Pass(selectRatio >= 0.9)}**. " +
             "Connect ms: pgbench's `average connection time` (reported with -C).");
         r.AppendLine();
+        var select = allWorkloads[0].Name;
+        if (pgbouncerRan && results.ContainsKey((select, "pgbouncer")))
+        {
+            r.AppendLine("Classic bar, same run: pgbouncer (session pool, auth_type any, as the anchors run it) in front of the same compute, select-only, alternating with the two paths above.");
+            r.AppendLine();
+            r.AppendLine("| path | TPS | /direct | CPU of the middle process us/transaction |");
+            r.AppendLine("|---|---:|---:|---:|");
+            r.AppendLine($"| pgbouncer | {Range(results[(select, "pgbouncer")].Select(x => x.Tps), "F0")} | {Tps(select, "pgbouncer") / Tps(select, "direct"):F2} | {Range(results[(select, "pgbouncer")].Select(x => x.ProxyCpuMicrosPerTransaction ?? 0), "F1")} |");
+            r.AppendLine($"| our proxy | {Range(results[(select, "proxy")].Select(x => x.Tps), "F0")} | {selectRatio:F2} | {Range(results[(select, "proxy")].Select(x => x.ProxyCpuMicrosPerTransaction ?? 0), "F1")} |");
+            r.AppendLine();
+            r.AppendLine($"Our proxy/pgbouncer TPS: {Tps(select, "proxy") / Tps(select, "pgbouncer"):F2}.");
+            r.AppendLine();
+        }
+        else if (runs > 0) { r.AppendLine("pgbouncer is not installed (`apt-get install pgbouncer`): the classic bar was not measured in this run."); r.AppendLine(); }
     }
     if (failoverSeconds.Count == 0) return r.ToString();
     r.AppendLine("## 3. Failover through the proxy");

@@ -120,8 +120,10 @@ public sealed class ComputeCluster : IAsyncDisposable
         var name = $"vm{_vms.Count + 1}";
         int grpc = ServiceProcess.FreePort(), http = ServiceProcess.FreePort(), pg = ServiceProcess.FreePort();
         var work = Path.Combine(Root, name);
-        var process = await ServiceProcess.StartAsync(ComputeCommand.Assembly, ComputeCommand.Arguments(name, grpc, http, work, pg),
-            Path.Combine(Root, name + ".log"), readyTimeout: TimeSpan.FromSeconds(60));
+        var process = await PortRace.StartAsync(
+            () => ServiceProcess.StartAsync(ComputeCommand.Assembly, ComputeCommand.Arguments(name, grpc, http, work, pg),
+                Path.Combine(Root, name + ".log"), readyTimeout: TimeSpan.FromSeconds(60)),
+            () => (grpc, http) = (ServiceProcess.FreePort(), ServiceProcess.FreePort()));
         var vm = new ComputeVm(name, grpc, http, pg, work, process);
         _vms.Add(vm);
         return vm;

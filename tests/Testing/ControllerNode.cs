@@ -25,9 +25,13 @@ public sealed class ControllerNode(string root) : IAsyncDisposable
     /// <summary>Heartbeats every 200 ms, failover after 1.5 s without an answer: quick tests.</summary>
     public async Task StartAsync()
     {
-        if (_grpcPort == 0) (_grpcPort, _httpPort) = (ServiceProcess.FreePort(), ServiceProcess.FreePort());
-        _process = await ServiceProcess.StartAsync(ControllerCommand.Assembly,
+        bool first = _grpcPort == 0;
+        if (first) (_grpcPort, _httpPort) = (ServiceProcess.FreePort(), ServiceProcess.FreePort());
+        Task<ServiceProcess> Start() => ServiceProcess.StartAsync(ControllerCommand.Assembly,
             ControllerCommand.Arguments(_grpcPort, _httpPort, DataDirectory, TimeSpan.FromMilliseconds(200), TimeSpan.FromMilliseconds(1500)), LogFile);
+        _process = first
+            ? await PortRace.StartAsync(Start, () => (_grpcPort, _httpPort) = (ServiceProcess.FreePort(), ServiceProcess.FreePort()))
+            : await Start();
     }
 
     public async Task KillAsync()

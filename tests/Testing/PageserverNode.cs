@@ -34,13 +34,17 @@ public sealed class PageserverNode(string root, IReadOnlyList<Uri> safekeepers, 
 
     public async Task StartAsync()
     {
-        if (_grpcPort == 0) (_grpcPort, _httpPort) = (ServiceProcess.FreePort(), ServiceProcess.FreePort());
+        bool first = _grpcPort == 0;
+        if (first) (_grpcPort, _httpPort) = (ServiceProcess.FreePort(), ServiceProcess.FreePort());
         var extra = new List<string>();
         // The local folder, unless the arguments name an S3 endpoint instead.
         if (extraArguments?.Contains("--s3-endpoint") != true) extra.AddRange(["--remote-storage", RemoteStorage]);
         if (extraArguments is not null) extra.AddRange(extraArguments);
-        _process = await ServiceProcess.StartAsync(PageserverCommand.Assembly,
+        Task<ServiceProcess> Start() => ServiceProcess.StartAsync(PageserverCommand.Assembly,
             PageserverCommand.Arguments(name, _grpcPort, _httpPort, DataDirectory, safekeepers, extra: extra), LogFile, readyTimeout: TimeSpan.FromSeconds(120));
+        _process = first
+            ? await PortRace.StartAsync(Start, () => (_grpcPort, _httpPort) = (ServiceProcess.FreePort(), ServiceProcess.FreePort()))
+            : await Start();
     }
 
     /// <summary>

@@ -9,8 +9,9 @@ namespace Storage.Testing;
 public sealed class ProxyProcess(string dataDir, ComputeCluster cluster, int poolSize = 2) : IAsyncDisposable
 {
     private ServiceProcess? _process;
-    private readonly int _adminPort = ServiceProcess.FreePort();
-    public int PgPort { get; } = ServiceProcess.FreePort();
+    private int _adminPort = ServiceProcess.FreePort();
+    private bool _started; // a restart keeps the ports clients know
+    public int PgPort { get; private set; } = ServiceProcess.FreePort();
     public Uri Admin => new($"http://127.0.0.1:{_adminPort}");
     public string DataDirectory => dataDir;
     public string Log => dataDir + ".log";
@@ -24,10 +25,14 @@ public sealed class ProxyProcess(string dataDir, ComputeCluster cluster, int poo
     /// <summary>The PID of the PostgreSQL postmaster on a VM of the pool.</summary>
     public int PostmasterPid(string vmId) => int.Parse(File.ReadAllText(Path.Combine(dataDir, "vms", vmId, "postgres.pid")).Trim());
 
-    public async Task StartAsync() =>
-        _process = await ServiceProcess.StartAsync(ProxyCommand.Assembly,
+    public async Task StartAsync()
+    {
+        Task<ServiceProcess> Start() => ServiceProcess.StartAsync(ProxyCommand.Assembly,
             ProxyCommand.Arguments(PgPort, _adminPort, dataDir, cluster.Safekeepers.Uris, [cluster.Pageserver.Uri], poolSize,
                 extra: ["--default-endpoint", "main", "--heartbeat-ms", "300"]), Log, readyTimeout: TimeSpan.FromSeconds(120));
+        _process = _started ? await Start() : await PortRace.StartAsync(Start, () => (PgPort, _adminPort) = (ServiceProcess.FreePort(), ServiceProcess.FreePort()));
+        _started = true;
+    }
 
     public async Task KillAsync()
     {

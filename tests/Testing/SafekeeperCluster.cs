@@ -18,6 +18,7 @@ public sealed class SafekeeperCluster : IAsyncDisposable
     private readonly ServiceProcess?[] _processes = new ServiceProcess?[3];
     private readonly int[] _ports = Enumerable.Range(0, 3).Select(_ => ServiceProcess.FreePort()).ToArray();
     private readonly int[] _httpPorts = Enumerable.Range(0, 3).Select(_ => ServiceProcess.FreePort()).ToArray();
+    private readonly bool[] _started = new bool[3]; // a restart keeps the ports the proposers know
 
     public string Root { get; } = Directory.CreateTempSubdirectory("sk-cluster-").FullName;
     public string TenantId { get; } = TimelineIds.New();
@@ -51,9 +52,13 @@ public sealed class SafekeeperCluster : IAsyncDisposable
 
     public async Task StartAsync(int i)
     {
-        _processes[i] = await ServiceProcess.StartAsync(SafekeeperCommand.Assembly,
+        Task<ServiceProcess> Start() => ServiceProcess.StartAsync(SafekeeperCommand.Assembly,
             SafekeeperCommand.Arguments((ulong)i + 1, _ports[i], _httpPorts[i], DataDir(i), $"az-{(char)('a' + i)}", extra: _extraArguments),
             Path.Combine(Root, $"sk{i + 1}.log"), readyTimeout: TimeSpan.FromSeconds(60));
+        _processes[i] = _started[i]
+            ? await Start()
+            : await PortRace.StartAsync(Start, () => (_ports[i], _httpPorts[i]) = (ServiceProcess.FreePort(), ServiceProcess.FreePort()));
+        _started[i] = true;
     }
 
     /// <summary>The PID of safekeeper <paramref name="i"/> (null when it is not running).</summary>

@@ -114,20 +114,24 @@ public sealed class ServiceProcess : IAsyncDisposable
                     if (line.IndexOf("READY ", StringComparison.Ordinal) is int at and >= 0) return line[at..];
             }
             if (!IsAlive(pid))
-                throw new InvalidOperationException($"the service exited before it was ready; see {logFile}:\n{Tail(logFile, from)}");
+            {
+                var written = Written(logFile, from);
+                var message = $"the service exited before it was ready; see {logFile}:\n{(written.Length > 2000 ? written[^2000..] : written)}";
+                var portTaken = written.Split('\n').FirstOrDefault(l => l.Contains("address already in use", StringComparison.OrdinalIgnoreCase));
+                throw portTaken is null ? new InvalidOperationException(message) : new PortInUseException($"{portTaken.Trim()}\n{message}");
+            }
             await Task.Delay(50, ct);
         }
         throw new TimeoutException($"the service was not ready within {timeout.TotalSeconds:0} s; see {logFile}");
     }
 
-    private static string Tail(string logFile, long from)
+    /// <summary>What the service wrote to its log from <paramref name="from"/> on.</summary>
+    private static string Written(string logFile, long from)
     {
         try
         {
             var text = File.ReadAllText(logFile);
-            if (text.Length <= from) return "";
-            var written = text[(int)from..];
-            return written.Length > 2000 ? written[^2000..] : written;
+            return text.Length <= from ? "" : text[(int)from..];
         }
         catch (IOException) { return ""; }
     }
@@ -212,3 +216,6 @@ public sealed class ServiceProcess : IAsyncDisposable
 
     private static string Quote(string s) => s.All(c => char.IsLetterOrDigit(c) || "-_./:=@,".Contains(c)) ? s : "'" + s.Replace("'", "'\\''") + "'";
 }
+
+/// <summary>A service exited before it was ready because a port it was told to listen on was taken.</summary>
+public sealed class PortInUseException(string message) : InvalidOperationException(message);

@@ -3,6 +3,7 @@ using Google.Protobuf;
 using Storage.Core;
 using Storage.Core.Api;
 using Storage.Core.Grpc;
+using Storage.Core.Processes;
 using Storage.Proto.Safekeeper;
 
 namespace Storage.Safekeeper.Tests.Integration;
@@ -12,6 +13,24 @@ namespace Storage.Safekeeper.Tests.Integration;
 public class BadInputTests
 {
     private static readonly CallOptions Bounded = new(Timeout: TimeSpan.FromSeconds(10));
+
+    [Fact]
+    public async Task A_safekeeper_told_a_taken_port_exits_and_says_so()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        int port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+        var root = Directory.CreateTempSubdirectory("sk-port-").FullName;
+        try
+        {
+            var e = await Assert.ThrowsAsync<PortInUseException>(() => ServiceProcess.StartAsync(
+                SafekeeperCommand.Assembly,
+                SafekeeperCommand.Arguments(1, port, null, Path.Combine(root, "sk1"), "az-a"),
+                Path.Combine(root, "sk1.log"), readyTimeout: TimeSpan.FromSeconds(60)));
+            Assert.Contains("address already in use", e.Message, StringComparison.OrdinalIgnoreCase);
+        }
+        finally { Directory.Delete(root, recursive: true); }
+    }
 
     [Fact]
     public async Task Unknown_or_malformed_timelines_are_refused_clearly()
