@@ -81,7 +81,8 @@ public sealed class NodeHealth(PlacementBook book, ControllerOptions options, Co
                 _refusing[nodeId] = false;
                 metrics.HeartbeatOk(nodeId);
             }
-            catch (Exception e) when (!ct.IsCancellationRequested)
+            catch (Exception) when (ct.IsCancellationRequested) { return; } // stopping: the call in flight was cancelled
+            catch (Exception e)
             {
                 _refusing[nodeId] = RpcException.IsRefusal(e);
                 metrics.HeartbeatFailed(nodeId);

@@ -114,6 +114,9 @@ public sealed class ClusterLifecycleTests
         var killPs = await ctl.RunAsync("kill", "ps1");
         Assert.True(killPs.ExitCode == 0, killPs.ToString());
         Assert.False((await ClusterStatus.ReadAsync(ctl)).PageserverNamed("ps1").Alive);
+        // What ps1 holds cannot be listed: the list says so rather than silently showing less.
+        var partial = await ctl.RunAsync("timeline", "list");
+        Assert.Contains("warning: ps1 could not list its timelines", partial.Stderr);
         await ExecAsync(cs, "insert into greetings values (4, 'no pageserver needed')");
         var promoted = await WaitForPlacementAsync(ctl, timelineId, p => p.Attached == "ps2");
         Assert.Equal(("ps1", 2UL), (promoted.Secondary, promoted.Generation));
