@@ -50,11 +50,7 @@ public sealed class WalTrimTests : IDisposable
 
         // Nothing is trimmed before a pageserver reports.
         var end = await writer.WritePastAsync(G.SegmentStart(first + 2) + 1000L);
-        for (int i = 0; i < 3; i++) // a quorum committed; the third may still be writing
-        {
-            int index = i;
-            await SafekeeperClusterTests.WaitUntilAsync(async () => new Lsn((await cluster.StatusAsync(index)).FlushLsn) >= end, cluster, () => Task.FromResult(cluster.Logs()));
-        }
+        for (int i = 0; i < 3; i++) await FlushedAsync(cluster, i, end); // a quorum committed; the third may still be writing
         await Task.Delay(600); // three trim rounds, which must delete nothing
         Assert.All(Enumerable.Range(0, 3), i => Assert.True(SegmentFiles(cluster, i) >= 3));
 
@@ -107,7 +103,7 @@ public sealed class WalTrimTests : IDisposable
         Assert.Contains($"safekeeper_remote_consistent_lsn{{tenant_id=\"{cluster.TenantId}\",timeline_id=\"{cluster.TimelineId}\"}} {ahead.RemoteConsistentLsn}", metrics);
 
         // SIGKILL with the leading segments gone: everything comes back as it was, and WAL flows on.
-        await SafekeeperClusterTests.WaitUntilAsync(async () => new Lsn((await cluster.StatusAsync(2)).FlushLsn) >= end, cluster, () => Task.FromResult(cluster.Logs()));
+        await FlushedAsync(cluster, 2, end);
         var before = await cluster.StatusAsync(2);
         cluster.Kill(2);
         await cluster.StartAsync(2);
@@ -116,7 +112,7 @@ public sealed class WalTrimTests : IDisposable
         Assert.Equal(before.LocalStartLsn, after.LocalStartLsn);
         Assert.Equal(before.FlushLsn, after.FlushLsn);
         end = await writer.WritePastAsync(end + 100_000L);
-        await SafekeeperClusterTests.WaitUntilAsync(async () => new Lsn((await cluster.StatusAsync(2)).FlushLsn) >= end, cluster, () => Task.FromResult(cluster.Logs()));
+        await FlushedAsync(cluster, 2, end);
     }
 
     [Fact]
@@ -147,7 +143,7 @@ public sealed class WalTrimTests : IDisposable
         var writer = new Writer(proposer, start);
         ulong first = G.SegmentNumber(start);
         var end = await writer.WritePastAsync(start + 100_000L);
-        await SafekeeperClusterTests.WaitUntilAsync(async () => new Lsn((await cluster.StatusAsync(2)).FlushLsn) >= end, cluster, () => Task.FromResult(cluster.Logs()));
+        await FlushedAsync(cluster, 2, end);
 
         // sk3 is down while four segments flow and the other two trim past its WAL end.
         var lagging = new Lsn((await cluster.StatusAsync(2)).FlushLsn);
@@ -166,7 +162,7 @@ public sealed class WalTrimTests : IDisposable
         // Back up, it cannot recover its gap from anyone: it starts its WAL where they still hold WAL.
         await cluster.StartAsync(2);
         end = await writer.WritePastAsync(end + 200_000L);
-        await SafekeeperClusterTests.WaitUntilAsync(async () => new Lsn((await cluster.StatusAsync(2)).FlushLsn) >= end, cluster, () => Task.FromResult(cluster.Logs()));
+        await FlushedAsync(cluster, 2, end);
         var rejoined = await cluster.StatusAsync(2);
         var peer = await cluster.StatusAsync(1);
         Assert.True(new Lsn(rejoined.LocalStartLsn) > lagging);
@@ -199,4 +195,8 @@ public sealed class WalTrimTests : IDisposable
     {
         try { Directory.Delete(_remote, recursive: true); } catch (IOException) { }
     }
+
+    /// <summary>Waits (bounded) until safekeeper <paramref name="i"/> has flushed WAL up to <paramref name="lsn"/>.</summary>
+    private static Task FlushedAsync(SafekeeperCluster cluster, int i, Lsn lsn) =>
+        SafekeeperClusterTests.WaitUntilAsync(async () => new Lsn((await cluster.StatusAsync(i)).FlushLsn) >= lsn, cluster, () => Task.FromResult(cluster.Logs()));
 }
