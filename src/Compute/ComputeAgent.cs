@@ -253,7 +253,7 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
 
         // 4. The walproposer, and beside it the endpoint's role and slot: their commit simply waits
         // until the walproposer streams (synchronous_standby_names), so the two connect at once.
-        var streamer = new WalStreamer(LocalConnectionString(), proposer, _startLsn, _log, _metrics);
+        var streamer = new WalStreamer(_options.SocketDirectory, _options.PostgresPort, Superuser, proposer, _startLsn, _log, _metrics);
         using var prepare = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token);
         var roleAndSlot = PrepareRoleAndSlotAsync(request.Endpoint, prepare.Token);
         try { await streamer.StartAsync(timeout.Token); }

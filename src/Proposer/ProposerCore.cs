@@ -13,6 +13,26 @@ public readonly record struct Outgoing(int Acceptor, ProposerMessage Message);
 /// <summary>WAL [From, To) that some acceptor needs and only a peer acceptor holds.</summary>
 public readonly record struct RecoveryNeed(Lsn From, Lsn To, IReadOnlyList<int> Sources);
 
+/// <summary>How much WAL the proposer sends at once and keeps in memory.</summary>
+public sealed record ProposerLimits
+{
+    /// <summary>Appends are cut at the last record end within this size (a longer record goes whole).</summary>
+    public int MaxAppendBytes { get; init; } = 128 * 1024;
+
+    /// <summary>
+    /// WAL sent to one acceptor and not yet acknowledged stays below this: a safekeeper that stops
+    /// acknowledging (frozen, partitioned, a full disk) gets no more, so nothing queues up for it
+    /// without bound; it is caught up from the buffer or from a peer once it answers again.
+    /// </summary>
+    public long MaxUnacknowledgedBytes { get; init; } = 16 * 1024 * 1024;
+
+    /// <summary>
+    /// The buffer keeps WAL below the commit LSN for lagging acceptors only this far back; one that
+    /// lags more recovers from a peer instead, so the proposer's memory stays bounded.
+    /// </summary>
+    public long MaxBufferedBehindCommit { get; init; } = 64 * 1024 * 1024;
+}
+
 /// <summary>
 /// The proposer side of the WAL consensus as a deterministic state machine: it consumes
 /// acceptor messages and connection events and leaves the messages to send in <see cref="Outbox"/>.
@@ -26,7 +46,8 @@ public readonly record struct RecoveryNeed(Lsn From, Lsn To, IReadOnlyList<int> 
 /// </summary>
 public sealed class ProposerCore
 {
-    public const int MaxAppendBytes = 128 * 1024;
+    /// <summary>The defaults of <see cref="ProposerLimits"/> (the append size, the per-acceptor window and the buffer bound).</summary>
+    public static readonly ProposerLimits DefaultLimits = new();
 
     private sealed class Peer
     {
@@ -35,6 +56,7 @@ public sealed class ProposerCore
         public VoteResponse? Vote;      // the vote response received on the current connection
         public bool ElectedSent;
         public Lsn NextToSend;
+        public Lsn SendingFrom;         // where this conversation started (or restarted) sending WAL
         public Lsn AckedFlush;          // the highest flush LSN acknowledged in this term
         public Lsn SentCommit;
     }
@@ -45,10 +67,14 @@ public sealed class ProposerCore
     private int _donor = -1;
     private readonly TimelineKey? _timeline;
 
-    public ProposerCore(string proposerId, int acceptorCount, ulong minimumTerm = 0, TimelineKey? timeline = null)
+    private readonly ProposerLimits _limits;
+
+    public ProposerCore(string proposerId, int acceptorCount, ulong minimumTerm = 0, TimelineKey? timeline = null, ProposerLimits? limits = null)
     {
         _timeline = timeline;
+        _limits = limits ?? DefaultLimits;
         if (acceptorCount < 1) throw new ArgumentOutOfRangeException(nameof(acceptorCount));
+        if (minimumTerm == ulong.MaxValue) throw new ArgumentOutOfRangeException(nameof(minimumTerm), "no term is above the largest one");
         ProposerId = proposerId;
         _peers = Enumerable.Range(0, acceptorCount).Select(_ => new Peer()).ToArray();
         _highestSeenTerm = minimumTerm;
@@ -74,6 +100,9 @@ public sealed class ProposerCore
 
     /// <summary>The vote response of the donor (what the election chose E from).</summary>
     internal VoteResponse? DonorVote { get; private set; }
+
+    /// <summary>How many bytes of WAL the proposer holds in memory.</summary>
+    public int BufferedBytes => _wal?.Length ?? 0;
 
     /// <summary>Acceptor flush LSNs acknowledged in this term (for status and tests).</summary>
     public Lsn AckedFlush(int acceptor) => _peers[acceptor].AckedFlush;
@@ -111,12 +140,16 @@ public sealed class ProposerCore
         }
     }
 
-    /// <summary>Adds new WAL at <see cref="EndLsn"/> and sends it to every acceptor that is ready.</summary>
-    public void AppendWal(ReadOnlySpan<byte> bytes)
+    /// <summary>
+    /// Adds whole WAL records at <see cref="EndLsn"/> and sends them to every acceptor that is ready.
+    /// <paramref name="recordEnds"/> names record ends inside <paramref name="bytes"/> (ascending);
+    /// the end of <paramref name="bytes"/> must be a record end too. Appends are cut only there.
+    /// </summary>
+    public void AppendWal(ReadOnlySpan<byte> bytes, ReadOnlySpan<Lsn> recordEnds = default)
     {
         if (Phase == ProposerPhase.Fenced) throw new InvalidOperationException($"proposer is fenced: {FenceReason}");
         if (Phase != ProposerPhase.Elected || _wal is null) throw new InvalidOperationException("proposer is not elected yet");
-        _wal.Append(bytes);
+        _wal.Append(bytes, recordEnds);
         PumpAll();
     }
 
@@ -141,14 +174,20 @@ public sealed class ProposerCore
         }
     }
 
-    /// <summary>WAL [from, from + bytes.Length) read from a peer acceptor of this term.</summary>
-    public void OnRecoveredWal(Lsn from, ReadOnlySpan<byte> bytes)
+    /// <summary>
+    /// WAL [from, from + bytes.Length) read from a peer acceptor of this term, with the record ends
+    /// inside it (the driver decoded it, checking every record's CRC, before handing it over).
+    /// </summary>
+    public void OnRecoveredWal(Lsn from, ReadOnlySpan<byte> bytes, ReadOnlySpan<Lsn> recordEnds = default)
     {
         if (_wal is null || Phase != ProposerPhase.Elected) return;
         if (from >= _wal.Start) return; // already have it
         var end = from + (ulong)bytes.Length;
         if (end < _wal.Start) throw new ArgumentException($"recovered WAL ends at {end}, before the buffered WAL starts at {_wal.Start}");
-        _wal.Prepend(from, bytes[..(int)(_wal.Start - from)]);
+        var needed = _wal.Start;
+        int keep = 0;
+        while (keep < recordEnds.Length && recordEnds[keep] < needed) keep++;
+        _wal.Prepend(from, bytes[..(int)(needed - from)], recordEnds[..keep]);
         PumpAll();
     }
 
@@ -169,7 +208,7 @@ public sealed class ProposerCore
             var peer = _peers[i];
             if (!peer.ElectedSent || peer.NextToSend >= firstAvailable) continue;
             Send(i, new ProposerMessage { StartWalAt = new StartWalAt { Term = Term, Lsn = firstAvailable.Value, CommitLsn = CommitLsn.Value } });
-            peer.NextToSend = firstAvailable;
+            peer.NextToSend = peer.SendingFrom = firstAvailable;
             moved = true;
             Pump(i);
             if (peer.NextToSend == firstAvailable && firstAvailable == _wal.End)
@@ -187,6 +226,11 @@ public sealed class ProposerCore
         if (Term == 0)
         {
             if (_peers.Count(p => p.Greeted) < Quorum) return;
+            if (_highestSeenTerm == ulong.MaxValue)
+            {
+                Fence($"the term space of this timeline is exhausted: a safekeeper reports term {_highestSeenTerm}");
+                return;
+            }
             Term = _highestSeenTerm + 1;
             for (int i = 0; i < _peers.Length; i++)
                 if (_peers[i].Greeted) Send(i, new ProposerMessage { VoteRequest = new VoteRequest { Term = Term } });
@@ -250,7 +294,7 @@ public sealed class ProposerCore
         elected.TermHistory.AddRange(History.ToProto());
         Send(acceptor, new ProposerMessage { Elected = elected });
         peer.ElectedSent = true;
-        peer.NextToSend = start;
+        peer.NextToSend = peer.SendingFrom = start;
         Pump(acceptor);
         // An acceptor that already holds all our WAL still needs an append to acknowledge (and
         // learn the commit LSN); an empty one does.
@@ -268,6 +312,7 @@ public sealed class ProposerCore
         var flush = new Lsn(response.FlushLsn);
         if (flush > peer.AckedFlush) peer.AckedFlush = flush;
         AdvanceCommit();
+        Pump(acceptor); // its window of unacknowledged WAL may have room again
     }
 
     private void AdvanceCommit()
@@ -291,10 +336,12 @@ public sealed class ProposerCore
     private void TrimBuffer()
     {
         if (_wal is null) return;
-        // Keep what a connected acceptor may still need; a reconnecting one recovers from a peer.
+        // Keep what a connected acceptor may still need, within bounds; a reconnecting one, or one
+        // lagging further behind, recovers from a peer.
         var keepFrom = CommitLsn;
+        var oldestKept = CommitLsn.Value > (ulong)_limits.MaxBufferedBehindCommit ? new Lsn(CommitLsn.Value - (ulong)_limits.MaxBufferedBehindCommit) : Lsn.Zero;
         foreach (var p in _peers)
-            if (p.ElectedSent) keepFrom = Lsn.Min(keepFrom, p.AckedFlush);
+            if (p.ElectedSent && p.AckedFlush >= oldestKept) keepFrom = Lsn.Min(keepFrom, p.AckedFlush);
         if (keepFrom > _wal.Start) _wal.TrimTo(keepFrom);
     }
 
@@ -307,10 +354,13 @@ public sealed class ProposerCore
     {
         var peer = _peers[acceptor];
         if (!peer.ElectedSent || _wal is null || peer.NextToSend < _wal.Start) return;
-        while (peer.NextToSend < _wal.End)
+        // Unacknowledged WAL counts from what the acceptor acknowledged in this term (or, before
+        // its first acknowledgement, from where this conversation started sending).
+        var acked = Lsn.MaxOf(peer.AckedFlush, peer.SendingFrom);
+        while (peer.NextToSend < _wal.End && peer.NextToSend - acked < _limits.MaxUnacknowledgedBytes)
         {
-            var chunk = _wal.Read(peer.NextToSend, MaxAppendBytes);
-            SendAppend(acceptor, peer.NextToSend, chunk);
+            var end = _wal.SendableEnd(peer.NextToSend, _limits.MaxAppendBytes);
+            SendAppend(acceptor, peer.NextToSend, _wal.Read(peer.NextToSend, end));
         }
     }
 

@@ -6,6 +6,7 @@ using Polly.Retry;
 using Storage.Core;
 using Storage.Core.Api;
 using Storage.Core.Grpc;
+using Storage.Core.Wal;
 using Storage.Proto.Safekeeper;
 
 namespace Storage.Proposer;
@@ -20,6 +21,8 @@ public sealed record WalProposerOptions
     public ulong MinimumTerm { get; init; }
     public TimeSpan ReconnectDelay { get; init; } = TimeSpan.FromMilliseconds(50);
     public TimeSpan MaxReconnectDelay { get; init; } = TimeSpan.FromSeconds(1);
+    /// <summary>Append size, per-safekeeper window and buffer bound (defaults: <see cref="ProposerCore.DefaultLimits"/>).</summary>
+    public ProposerLimits? Limits { get; init; }
 }
 
 /// <summary>The proposer's term was superseded by another proposer: it can never commit again.</summary>
@@ -54,7 +57,7 @@ public sealed class WalProposer : IAsyncDisposable
         _options = options;
         _log = logger;
         _core = new ProposerCore(options.ProposerId, options.Safekeepers.Count, options.MinimumTerm,
-            SafekeeperClient.Key(options.TenantId, options.TimelineId));
+            SafekeeperClient.Key(options.TenantId, options.TimelineId), options.Limits);
         _channels = options.Safekeepers.Select(u => new GrpcChannel(u)).ToArray();
         _outbound = new Channel<ProposerMessage>?[options.Safekeepers.Count];
         _reportedDown = new bool[options.Safekeepers.Count];
@@ -102,13 +105,16 @@ public sealed class WalProposer : IAsyncDisposable
         return _elected.Task.Result;
     }
 
-    /// <summary>Appends WAL at <see cref="EndLsn"/>; returns the new end.</summary>
-    public Lsn Append(ReadOnlySpan<byte> wal)
+    /// <summary>
+    /// Appends whole WAL records at <see cref="EndLsn"/>; returns the new end. <paramref name="recordEnds"/>
+    /// names record ends inside <paramref name="wal"/>, where it may be cut into several appends.
+    /// </summary>
+    public Lsn Append(ReadOnlySpan<byte> wal, ReadOnlySpan<Lsn> recordEnds = default)
     {
         lock (_lock)
         {
             if (_core.Phase == ProposerPhase.Fenced) throw new ProposerFencedException(_core.FenceReason!);
-            _core.AppendWal(wal);
+            _core.AppendWal(wal, recordEnds);
             Drain();
             return _core.EndLsn;
         }
@@ -155,6 +161,8 @@ public sealed class WalProposer : IAsyncDisposable
     private async Task<DuplexCall<ProposerMessage, AcceptorMessage>> ConnectAsync(int index, CancellationToken ct)
     {
         var call = _channels[index].Duplex(SafekeeperApi.ProposerStream);
+        // Unbounded in messages, bounded in bytes: the core sends one safekeeper at most
+        // ProposerLimits.MaxUnacknowledgedBytes of WAL it has not acknowledged.
         var outbound = Channel.CreateUnbounded<ProposerMessage>(new UnboundedChannelOptions { SingleReader = true });
         try
         {
@@ -314,13 +322,21 @@ public sealed class WalProposer : IAsyncDisposable
                     var bytes = new MemoryStream();
                     await SafekeeperClient.ReadWalAsync(_channels[source], SafekeeperClient.Key(_options.TenantId, _options.TimelineId),
                         need.From, need.To, Term, bytes, TimeSpan.FromSeconds(30), _stop.Token);
+                    var wal = bytes.GetBuffer().AsSpan(0, (int)bytes.Length);
+                    // Nothing a peer sends is passed on unchecked: every record must decode with a good CRC.
+                    var recordEnds = WalRecordEnds.Find(need.From, wal);
                     _log.LogInformation("recovered WAL [{From}, {To}) from safekeeper {Safekeeper}", need.From, need.To, _options.Safekeepers[source]);
                     lock (_lock)
                     {
-                        _core.OnRecoveredWal(need.From, bytes.GetBuffer().AsSpan(0, (int)bytes.Length));
+                        _core.OnRecoveredWal(need.From, wal, recordEnds.ToArray());
                         Drain();
                     }
                     return;
+                }
+                catch (WalDecodeException e)
+                {
+                    _log.LogError("safekeeper {Safekeeper} sent damaged WAL for [{From}, {To}) of {TenantId}/{TimelineId}, not using it: {Error}",
+                        _options.Safekeepers[source], need.From, need.To, _options.TenantId, _options.TimelineId, e.Message);
                 }
                 catch (RpcException e)
                 {

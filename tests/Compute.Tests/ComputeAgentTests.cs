@@ -137,6 +137,34 @@ public sealed class ComputeAgentTests
     }
 
     [Fact]
+    public async Task Every_synchronous_commit_level_that_promises_a_standby_waits_for_the_quorum()
+    {
+        await using var cluster = await ComputeCluster.StartAsync();
+        var vm = cluster.Vms[0];
+        await AttachAsync(cluster, vm);
+        var cs = ConnectionString(cluster, vm);
+        await ExecAsync(cs, "create table acked (level text primary key)");
+
+        // The walproposer reports one position, the quorum commit LSN, as written, flushed and applied.
+        Assert.Equal("true", await Sql.TextAsync(cs,
+            "select (write_lsn = flush_lsn and flush_lsn = replay_lsn)::text from pg_stat_replication where application_name = 'walproposer'"));
+
+        cluster.Safekeepers.Kill(1);
+        cluster.Safekeepers.Kill(2);
+        string[] levels = ["on", "remote_write", "remote_apply"];
+        var commits = levels.Select(level => ExecAsync(cs, $"set synchronous_commit = {level}; insert into acked values ('{level}')")).ToList();
+        // Bounded check: without a quorum no COMMIT returns, whatever the level.
+        await Task.WhenAny(Task.WhenAny(commits), Task.Delay(TimeSpan.FromSeconds(5)));
+        foreach (var (level, commit) in levels.Zip(commits))
+            Assert.False(commit.IsCompleted, $"a COMMIT at synchronous_commit = {level} returned without a quorum: {commit.Exception?.GetBaseException().Message}");
+
+        await cluster.Safekeepers.StartAsync(1);
+        await Task.WhenAll(commits).WaitAsync(TimeSpan.FromSeconds(60)); // a quorum is back
+        Assert.Equal(3, await ScalarAsync(cs, "select count(*) from acked"));
+        await cluster.Safekeepers.StartAsync(2);
+    }
+
+    [Fact]
     public async Task A_second_compute_takes_the_timeline_and_the_first_is_fenced()
     {
         await using var cluster = await ComputeCluster.StartAsync(vms: 2);

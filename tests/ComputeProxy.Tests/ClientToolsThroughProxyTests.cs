@@ -1,3 +1,4 @@
+using Storage.Core.Postgres.Wire;
 using System.Diagnostics;
 using System.Globalization;
 using Npgsql;

@@ -1,3 +1,4 @@
+using Storage.Core.Postgres.Wire;
 using System.Buffers;
 using System.Buffers.Binary;
 using Storage.ComputeProxy.Proxy;

@@ -1,3 +1,4 @@
+using Storage.Core.Postgres.Wire;
 using System.Buffers.Binary;
 using System.Net.Sockets;
 using System.Text;

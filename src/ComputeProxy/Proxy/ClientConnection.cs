@@ -1,3 +1,4 @@
+using Storage.Core.Postgres.Wire;
 using System.IO.Pipelines;
 using System.Net.Security;
 using System.Net.Sockets;
@@ -40,7 +41,7 @@ internal sealed class ClientConnection(
         {
             metrics.Failed(e.Reason);
             logger.LogWarning("Refused client {Client}: {SqlState} {Message}", _client, e.SqlState, e.Message);
-            await TrySendAsync(ErrorResponse.Fatal(e));
+            await TrySendAsync(ErrorResponse.Build("FATAL", e.SqlState, e.Message, e.Hint));
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {

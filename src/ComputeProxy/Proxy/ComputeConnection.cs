@@ -1,3 +1,4 @@
+using Storage.Core.Postgres.Wire;
 using System.IO.Pipelines;
 using System.Net.Sockets;
 

@@ -2,9 +2,12 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;
 
-namespace Storage.ComputeProxy.Proxy;
+namespace Storage.Core.Postgres.Wire;
 
-/// <summary>Builds a backend ErrorResponse ('E') message, as PostgreSQL sends it before closing, and reads one.</summary>
+/// <summary>
+/// Builds a backend ErrorResponse ('E') message, as PostgreSQL sends it before closing, and reads
+/// one (the proxy, the walproposer's replication client and the safekeepers' walsender share it).
+/// </summary>
 public static class ErrorResponse
 {
     /// <summary>Longest ErrorResponse <see cref="TryPeek"/> waits for; a longer one is relayed unread.</summary>
@@ -34,8 +37,6 @@ public static class ErrorResponse
         return bytes;
     }
 
-    public static byte[] Fatal(ProxyRejectException e) => Build("FATAL", e.SqlState, e.Message, e.Hint);
-
     /// <summary>
     /// Looks at the message <paramref name="buffer"/> starts with, consuming nothing: false while an
     /// ErrorResponse is still arriving (or nothing has); true with its <paramref name="fields"/> once it
@@ -56,7 +57,7 @@ public static class ErrorResponse
         return true;
     }
 
-    /// <summary>The fields of an ErrorResponse body (after type and length), by field code; for tests and diagnostics.</summary>
+    /// <summary>The fields of an ErrorResponse body (after type and length), by field code.</summary>
     public static Dictionary<char, string> ParseFields(ReadOnlySpan<byte> body)
     {
         var fields = new Dictionary<char, string>();
