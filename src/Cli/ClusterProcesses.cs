@@ -83,13 +83,6 @@ public sealed class ClusterProcesses(ClusterDirectory dir)
     }
 
     /// <summary>The PID of the PostgreSQL a VM runs (its agent records it in postgres.pid of its work directory), if it is running.</summary>
-    public static int? PostmasterPid(string vmWorkDir)
-    {
-        var file = Path.Combine(vmWorkDir, "postgres.pid");
-        try
-        {
-            return File.Exists(file) && int.TryParse(File.ReadLines(file).FirstOrDefault(), out var pid) && OsUser.Signal(pid, 0) ? pid : null;
-        }
-        catch (IOException) { return null; }
-    }
+    public static int? PostmasterPid(string vmWorkDir) =>
+        PostmasterRecord.ReadFrom(vmWorkDir) is { } record && OsUser.Signal(record.Pid, 0) ? record.Pid : null;
 }

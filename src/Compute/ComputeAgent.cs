@@ -81,8 +81,6 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
         _slotTimer = new Timer(_ => _ = AdvanceRetentionSlotAsync(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
     }
 
-    /// <summary>The running postmaster's PID, for tools outside the agent.</summary>
-    private string PostgresPidFile => Path.Combine(_options.WorkDirectory, "postgres.pid");
 
     private string LocalConnectionString(string database = "postgres") =>
         $"Host={_options.SocketDirectory};Port={_options.PostgresPort};Username={Superuser};Database={database};Pooling=false;Timeout=10";
@@ -248,7 +246,7 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
             _options.SocketDirectory, _options.PostgresPort, _options.StartTimeout, timeout.Token);
         lock (_lock) _postgres = postgres;
         clock.Mark("postgres start");
-        File.WriteAllText(PostgresPidFile, postgres.ProcessId.ToString(CultureInfo.InvariantCulture)); // for chaos tools: `storagectl kill postgres`
+        new PostmasterRecord(postgres.ProcessId, _options.DataDirectory).WriteTo(_options.WorkDirectory); // for fencing and chaos tools
         _ = postgres.Exited.ContinueWith(t => OnPostgresExited(postgres, t.Result), TaskScheduler.Default);
 
         // 4. The walproposer, and beside it the endpoint's role and slot: their commit simply waits
@@ -423,7 +421,7 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
             await streamer.DisposeAsync();
         }
         if (proposer != null) await proposer.DisposeAsync();
-        File.Delete(PostgresPidFile);
+        File.Delete(PostmasterRecord.PathIn(_options.WorkDirectory));
         WipeDataDirectory();
     }
 

@@ -81,7 +81,7 @@ public sealed class ControlPlaneTests(ClusterFixture fixture, ITestOutputHelper 
         await Harness.WaitUntilAsync(() => Acknowledged() >= 50 || writer.IsCompleted, TimeSpan.FromSeconds(60), "50 rows written");
 
         var killedAt = Stopwatch.StartNew();
-        int postgresPid = int.Parse(File.ReadAllText(firstVm.PostgresPidFile).Trim());
+        int postgresPid = firstVm.Postmaster!.Pid;
         Assert.True(OsUser.Signal(firstVm.Pid, OsUser.SigKill));
         Assert.True(OsUser.Signal(postgresPid, OsUser.SigKill));
 
@@ -109,6 +109,32 @@ public sealed class ControlPlaneTests(ClusterFixture fixture, ITestOutputHelper 
         Assert.Equal(1, h.ControlPlane.Metrics.Reattaches.Value);
         var ids = string.Join(',', acknowledged);
         Assert.Equal(acknowledged.Count, await h.ScalarAsync("chaos", $"select count(*) from acked where id in ({ids})"));
+    }
+
+    [Fact]
+    public async Task A_dead_vm_is_fenced_whole_no_backend_of_its_postgres_survives()
+    {
+        await using var h = await StartAsync();
+        h.CreateEndpoint("fenced");
+        var first = await h.Locator.LocateAsync("fenced", CancellationToken.None);
+        var firstVm = h.ControlPlane.Pool.Find(first.VmId)!;
+        var postmaster = firstVm.Postmaster!;
+
+        // A backend busy in a long query: it does not look at its postmaster until it is done.
+        await using var busy = await h.ConnectAsync("fenced", CancellationToken.None);
+        await using (var pidQuery = new NpgsqlCommand("select pg_backend_pid()", busy))
+        {
+            var backend = Convert.ToInt32(await pidQuery.ExecuteScalarAsync());
+            var query = new NpgsqlCommand("select count(*) from generate_series(1, 100000000000)", busy).ExecuteScalarAsync();
+            Assert.Contains(backend, PostgresProcesses.Find(postmaster.DataDirectory));
+
+            // Only the agent dies: the control plane finds the VM dead and fences it.
+            Assert.True(OsUser.Signal(firstVm.Pid, OsUser.SigKill));
+            await Harness.WaitUntilAsync(() => h.ControlPlane.Pool.Find(first.VmId) is null, TimeSpan.FromSeconds(30), "the dead VM retired");
+            await Harness.WaitUntilAsync(() => !ServiceProcess.IsAlive(backend), TimeSpan.FromSeconds(10), $"backend {backend} gone");
+            Assert.Empty(PostgresProcesses.Find(postmaster.DataDirectory));
+            await Assert.ThrowsAnyAsync<Exception>(() => query); // the old session is over
+        }
     }
 
     [Fact]

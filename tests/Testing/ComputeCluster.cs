@@ -15,15 +15,10 @@ public sealed class ComputeVm(string name, int grpcPort, int httpPort, int postg
     public int PostgresPort { get; } = postgresPort;
     public string WorkDirectory { get; } = workDirectory;
     /// <summary>The running PostgreSQL's pg_wal (its data directory is named in postmaster.pid's line 2).</summary>
-    public string PgWalDirectory => Path.Combine(DataDirectoryOfRunningPostgres(), "pg_wal");
+    public string PgWalDirectory => Path.Combine(Postmaster.DataDirectory, "pg_wal");
 
-    private string DataDirectoryOfRunningPostgres()
-    {
-        var pid = File.ReadAllText(Path.Combine(WorkDirectory, "postgres.pid")).Trim();
-        // postgres was started as "postgres -D <dir>": its command line names the data directory.
-        var args = File.ReadAllText($"/proc/{pid}/cmdline").Split('\0');
-        return args[Array.IndexOf(args, "-D") + 1];
-    }
+    /// <summary>The running PostgreSQL as its agent recorded it.</summary>
+    public PostmasterRecord Postmaster => PostmasterRecord.ReadFrom(WorkDirectory) ?? throw new InvalidOperationException($"{Name} runs no PostgreSQL");
     public Uri Uri { get; } = new($"http://127.0.0.1:{grpcPort}");
     public ServiceProcess Process { get; } = process;
 

@@ -1,3 +1,4 @@
+using Storage.Core.Postgres;
 using Storage.Core.Processes;
 
 namespace Storage.Testing;
@@ -23,7 +24,8 @@ public sealed class ProxyProcess(string dataDir, ComputeCluster cluster, int poo
         $"Host=127.0.0.1;Port={PgPort};Username={ComputeCluster.Role};Password={cluster.Password};Database=postgres;Pooling=false;Timeout={timeoutSeconds};Command Timeout={timeoutSeconds}";
 
     /// <summary>The PID of the PostgreSQL postmaster on a VM of the pool.</summary>
-    public int PostmasterPid(string vmId) => int.Parse(File.ReadAllText(Path.Combine(dataDir, "vms", vmId, "postgres.pid")).Trim());
+    public int PostmasterPid(string vmId) => PostmasterRecord.ReadFrom(Path.Combine(dataDir, "vms", vmId))?.Pid
+        ?? throw new InvalidOperationException($"VM {vmId} runs no PostgreSQL");
 
     public async Task StartAsync()
     {

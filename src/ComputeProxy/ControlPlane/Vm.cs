@@ -1,3 +1,4 @@
+using Storage.Core.Postgres;
 using Storage.Proto.Compute;
 
 namespace Storage.ComputeProxy.ControlPlane;
@@ -34,7 +35,8 @@ public sealed class Vm : IDisposable
     internal DateTime? SilentSinceUtc;
 
     public ComputeAddress Address => new("127.0.0.1", Record.PostgresPort, Id);
-    public string PostgresPidFile => Path.Combine(Record.WorkDirectory, "postgres.pid");
+    /// <summary>The PostgreSQL this VM's agent runs, as it recorded it (null when none runs).</summary>
+    public PostmasterRecord? Postmaster => PostmasterRecord.ReadFrom(Record.WorkDirectory);
 
     public void Dispose() => Client.Dispose();
 }

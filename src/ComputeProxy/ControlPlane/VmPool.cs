@@ -233,14 +233,10 @@ public sealed class VmPool(ControlPlaneOptions options, StateStore store, Contro
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } // a cache; the next VM gets a new directory
     }
 
+    /// <summary>Every process of the VM's PostgreSQL goes, backends included: none may answer an old connection.</summary>
     private static async Task KillPostgresAsync(Vm vm)
     {
-        try
-        {
-            var pid = int.Parse(File.ReadAllText(vm.PostgresPidFile).Trim());
-            if (IsProcess(pid, "postgres")) await ServiceProcess.KillPidAsync(pid);
-        }
-        catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException) { } // no PostgreSQL ran
+        if (vm.Postmaster is { } postmaster) await postmaster.KillAllAsync();
     }
 
     /// <summary>

@@ -124,19 +124,16 @@ public sealed class PostgresServer : IAsyncDisposable
     }
 
     /// <summary>
-    /// SIGKILLs a postmaster a previous owner left running on <paramref name="dataDirectory"/> (its
-    /// owner died without stopping it), found by the PID in postmaster.pid. Returns that PID, or null.
+    /// SIGKILLs a PostgreSQL a previous owner left running on <paramref name="dataDirectory"/> (its
+    /// owner died without stopping it): the postmaster named in postmaster.pid and every process of
+    /// the instance, orphaned backends included. Returns the postmaster's PID, or null if none ran.
     /// </summary>
     public static int? KillLeftoverPostmaster(string dataDirectory)
     {
         var pidFile = System.IO.Path.Combine(dataDirectory, "postmaster.pid");
-        if (!File.Exists(pidFile)) return null;
-        if (!int.TryParse(File.ReadLines(pidFile).FirstOrDefault(), out var pid)) return null;
-        var cmdline = $"/proc/{pid}/cmdline";
-        if (!File.Exists(cmdline) || !File.ReadAllText(cmdline).Contains("postgres", StringComparison.Ordinal)) return null;
-        OsUser.Signal(pid, OsUser.SigKill);
-        for (int i = 0; i < 100 && OsUser.Signal(pid, 0); i++) Thread.Sleep(50);
-        return pid;
+        int? pid = File.Exists(pidFile) && int.TryParse(File.ReadLines(pidFile).FirstOrDefault(), out var p) ? p : null;
+        var killed = PostgresProcesses.KillAllAsync(dataDirectory, pid).GetAwaiter().GetResult();
+        return killed.Count == 0 ? null : pid ?? killed[0];
     }
 
     /// <summary>Runs SQL through psql as <paramref name="user"/> and returns its unaligned, tuples-only output.</summary>
@@ -159,10 +156,10 @@ public sealed class PostgresServer : IAsyncDisposable
         catch (TimeoutException) { Kill(); await Exited.WaitAsync(TimeSpan.FromSeconds(10)); }
     }
 
-    /// <summary>SIGKILL to the postmaster (children notice and exit on their own).</summary>
+    /// <summary>SIGKILL to the postmaster and every child of it (a busy backend would not notice its postmaster's death).</summary>
     public void Kill()
     {
-        if (!HasExited) OsUser.Signal(ProcessId, OsUser.SigKill);
+        if (!HasExited) PostgresProcesses.SigKillAll(DataDirectory, ProcessId);
     }
 
     private void WriteLog(string? line)
