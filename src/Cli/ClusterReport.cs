@@ -134,7 +134,7 @@ public static class ClusterReport
         {
             var s = await ComputeClient.StatusAsync(new Uri($"http://{address}"));
             return new(vm.Id, vm.Pid, true, address, true, null, s.State.ToString(), s.EndpointId, s.PostgresPort, s.PostgresPid, s.Term,
-                new Lsn(s.StartLsn).ToString(), new Lsn(s.StreamedLsn).ToString(), new Lsn(s.CommitLsn).ToString(), s.Reason, s.RestartCount, s.LastCrash, vm.State,
+                new Lsn(s.StartLsn).ToString(), new Lsn(s.StreamedLsn).ToString(), new Lsn(s.CommitLsn).ToString(), string.Join("; ", new[] { s.Reason, s.RetentionNote }.Where(t => t.Length > 0)), s.RestartCount, s.LastCrash, vm.State,
                 ImageOf(s));
         }
         catch (Exception e) when (IsUnreachable(e))

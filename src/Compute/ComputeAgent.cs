@@ -18,6 +18,13 @@ internal sealed record AgentOptions(string VmId, string WorkDirectory, int Postg
 {
     public TimeSpan ElectionTimeout { get; init; } = TimeSpan.FromSeconds(30);
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(120);
+    /// <summary>
+    /// pg_wal keeps at most this much WAL below the commit LSN for a lagging safekeeper: one that
+    /// never acknowledges (down for good, a full disk) must not fill the compute's disk. It needs
+    /// nothing from pg_wal anyway (it recovers from its peers); the walsender only reads above the
+    /// commit LSN.
+    /// </summary>
+    public long MaxRetainedWalBytes { get; init; } = 1L << 30;
     public string DataDirectory => Path.Combine(PostgresDirectory, "pgdata");
     public string SocketDirectory => Path.Combine(PostgresDirectory, "sock");
     public string PostgresLog => Path.Combine(WorkDirectory, "postgres.log");
@@ -58,6 +65,7 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
     private WalStreamer? _streamer;
     private Lsn _startLsn;
     private Lsn _slotAdvancedTo;
+    private string _retentionNote = "";
     private ulong _attachCount;
     private ulong _restarts;
     private string _lastCrash = "";
@@ -340,14 +348,24 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
             await slot.ExecuteNonQueryAsync(ct);
     }
 
-    /// <summary>Moves the retention slot to the lowest safekeeper flush LSN, so pg_wal keeps only what some safekeeper lacks.</summary>
+    /// <summary>
+    /// Moves the retention slot to the lowest safekeeper flush LSN, so pg_wal keeps only what some
+    /// safekeeper lacks, but never more than <see cref="AgentOptions.MaxRetainedWalBytes"/> below the commit LSN.
+    /// </summary>
     private async Task AdvanceRetentionSlotAsync()
     {
         Lsn target;
         lock (_lock)
         {
             if (_state != ComputeState.Running || _proposer is null) return;
-            target = _proposer.SafekeeperFlushLsns.Min();
+            var slowest = _proposer.SafekeeperFlushLsns.Min();
+            var commit = _proposer.CommitLsn;
+            var retained = (ulong)_options.MaxRetainedWalBytes;
+            var bound = commit.Value > retained ? new Lsn(commit.Value - retained) : Lsn.Zero;
+            target = Lsn.MaxOf(slowest, bound);
+            _retentionNote = slowest < bound
+                ? $"a safekeeper lags {(commit - slowest) >> 20} MiB behind the commit LSN: pg_wal keeps only the last {retained >> 20} MiB (it catches up from its peers)"
+                : "";
             if (target <= _slotAdvancedTo || target < _startLsn) return;
         }
         try
@@ -405,6 +423,7 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
             (postgres, streamer, proposer) = (_postgres, _streamer, _proposer);
             (_postgres, _streamer, _proposer) = (null, null, null);
             _slotAdvancedTo = Lsn.Zero;
+            _retentionNote = "";
         }
         if (postgres != null)
         {
@@ -533,6 +552,8 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
                 Prepared = _prepared.Current,
                 BuiltOnImageLsn = _builtOn.End.Value,
                 BuiltOnPreparedImage = _builtOnPrepared,
+                RetentionLsn = _slotAdvancedTo.Value,
+                RetentionNote = _retentionNote,
             };
             if (_proposer is { } proposer)
             {

@@ -10,6 +10,7 @@ using Storage.Core.Processes;
 
 // The compute agent: one process is one pooled VM. Options:
 // --id NAME --listen HOST:PORT --http HOST:PORT --work-dir DIR --pg-port PORT --log-format json|text
+// --max-retained-wal-mb N (1024): pg_wal kept below the commit LSN for a lagging safekeeper
 var config = new ConfigurationBuilder().AddCommandLine(args).Build();
 var vmId = config["id"] ?? "vm1";
 var listen = IPEndPoint.Parse(config["listen"] ?? "127.0.0.1:7691");
@@ -20,7 +21,9 @@ var pgPort = config["pg-port"] is { } p ? int.Parse(p, CultureInfo.InvariantCult
 using var loggers = Logging.CreateFactory(config["log-format"]);
 var log = loggers.CreateLogger("Storage.Compute");
 var metrics = new ComputeMetrics(new MetricsRegistry());
-await using var agent = new ComputeAgent(new AgentOptions(vmId, workDir, pgPort, PostgresBinaries.Locate()), log, metrics);
+var agentOptions = new AgentOptions(vmId, workDir, pgPort, PostgresBinaries.Locate());
+if (config["max-retained-wal-mb"] is { } retained) agentOptions = agentOptions with { MaxRetainedWalBytes = long.Parse(retained, CultureInfo.InvariantCulture) << 20 };
+await using var agent = new ComputeAgent(agentOptions, log, metrics);
 metrics.Observe(agent);
 
 await using var server = new GrpcServer(new GrpcServerOptions { GrpcEndpoint = listen, HttpEndpoint = http }, loggers);

@@ -110,13 +110,15 @@ public sealed class ComputeCluster : IAsyncDisposable
         }
     }
 
-    public async Task<ComputeVm> StartVmAsync()
+    /// <param name="workDirectory">Where the VM keeps its things (default: under <see cref="Root"/>).</param>
+    /// <param name="arguments">Extra agent options.</param>
+    public async Task<ComputeVm> StartVmAsync(string? workDirectory = null, IReadOnlyList<string>? arguments = null)
     {
         var name = $"vm{_vms.Count + 1}";
         int grpc = ServiceProcess.FreePort(), http = ServiceProcess.FreePort(), pg = ServiceProcess.FreePort();
-        var work = Path.Combine(Root, name);
+        var work = workDirectory ?? Path.Combine(Root, name);
         var process = await PortRace.StartAsync(
-            () => ServiceProcess.StartAsync(ComputeCommand.Assembly, ComputeCommand.Arguments(name, grpc, http, work, pg),
+            () => ServiceProcess.StartAsync(ComputeCommand.Assembly, ComputeCommand.Arguments(name, grpc, http, work, pg, extra: arguments),
                 Path.Combine(Root, name + ".log"), readyTimeout: TimeSpan.FromSeconds(60)),
             () => (grpc, http) = (ServiceProcess.FreePort(), ServiceProcess.FreePort()));
         var vm = new ComputeVm(name, grpc, http, pg, work, process);
