@@ -249,6 +249,43 @@ public sealed class ComputeAgentTests
     }
 
     [Fact]
+    public async Task A_gin_index_build_killed_again_and_again_always_comes_back()
+    {
+        // A GIN build logs its index as ~256 KiB records of 32 full pages each: a VM killed while
+        // they stream must never leave a start LSN inside one (the next attach could not start).
+        await using var cluster = await ComputeCluster.StartAsync(vms: 1, safekeeperOffload: false); // keep all WAL to decode it
+        var vm = cluster.Vms[0];
+        await AttachAsync(cluster, vm);
+        await ExecAsync(ConnectionString(cluster, vm), "create table docs (id int primary key, words int[])");
+        await ExecAsync(ConnectionString(cluster, vm),
+            "insert into docs select g, array(select (g * 7 + k * 13) % 50000 from generate_series(1, 40) k) from generate_series(1, 60000) g");
+        var random = new Random(11);
+        for (int round = 0; round < 3; round++)
+        {
+            var cs = ConnectionString(cluster, vm);
+            var build = ExecAsync(cs, $"create index docs_words_{round} on docs using gin (words) with (fastupdate = off)");
+            await Task.WhenAny(build, Task.Delay(TimeSpan.FromMilliseconds(300 + random.Next(2500))));
+            var postmaster = vm.Postmaster;
+            vm.Process.Kill();
+            await postmaster.KillAllAsync();
+            try { await build; } catch (Exception) { } // killed under it, or finished first
+
+            vm = await cluster.StartVmAsync();
+            var status = await AttachAsync(cluster, vm);
+            // The safekeepers' WAL up to the new start LSN decodes record by record and ends exactly there.
+            var (from, start) = (new Lsn(cluster.Timeline.StartLsn), new Lsn(status.StartLsn));
+            var wal = new MemoryStream();
+            using (var channel = new GrpcChannel(cluster.Safekeepers.Uris[round % 3]))
+                await SafekeeperClient.ReadWalAsync(channel, SafekeeperClient.Key(cluster.TenantId, cluster.TimelineId), from, start, 0, wal, TimeSpan.FromSeconds(60));
+            WalRecordEnds.Find(from, wal.ToArray()); // throws when the start LSN is inside a record
+        }
+        var final = ConnectionString(cluster, vm);
+        await ExecAsync(final, "create index docs_words_final on docs using gin (words)");
+        Assert.Equal(60000, await ScalarAsync(final, "select count(*) from docs"));
+        Assert.True(await ScalarAsync(final, "set enable_seqscan = off; select count(*) from docs where words @> array[13]") > 0);
+    }
+
+    [Fact]
     public async Task Detached_endpoint_reattaches_on_an_empty_vm_with_every_row()
     {
         await using var cluster = await ComputeCluster.StartAsync(vms: 2);
