@@ -40,9 +40,18 @@ public sealed class Acceptor
     public AcceptorGreeting OnGreeting() =>
         new() { Term = Term, NodeId = NodeId, AvailabilityZone = AvailabilityZone };
 
+    /// <summary>
+    /// How far above its current term an acceptor lets a proposer go. A proposer asks for the
+    /// highest term it saw plus one, so real jumps are small; a huge one is a bug or a rogue
+    /// client, and granting ulong.MaxValue would leave the next proposer no term above it (its
+    /// term + 1 wraps to 0): the timeline could never elect again.
+    /// </summary>
+    public const ulong MaxTermJump = 1UL << 32;
+
     /// <summary>Votes for a term higher than any seen; the new term is persisted before answering.</summary>
     public VoteResponse OnVoteRequest(VoteRequest request)
     {
+        RefuseAbsurdTerm(request.Term, "vote request");
         bool given = request.Term > Term;
         if (given)
             _storage.Persist(_storage.State with { Term = request.Term, CommitLsn = CommitLsn });
@@ -69,6 +78,7 @@ public sealed class Acceptor
 
         if (elected.Term == 0)
             throw new AcceptorRefusal(RefusalKind.Invalid, Term, "ProposerElected of term 0: terms start at 1");
+        RefuseAbsurdTerm(elected.Term, "ProposerElected");
         TermHistory proposerHistory;
         try { proposerHistory = TermHistory.FromProto(elected.TermHistory); }
         catch (ArgumentException e) { throw new AcceptorRefusal(RefusalKind.Invalid, Term, $"ProposerElected carries an invalid term history: {e.Message}"); }
@@ -141,6 +151,15 @@ public sealed class Acceptor
         var learned = Lsn.Min(new Lsn(_proposerCommit), FlushLsn);
         if (learned > CommitLsn) CommitLsn = learned;
         return new AppendResponse { Term = Term, FlushLsn = FlushLsn.Value, CommitLsn = CommitLsn.Value };
+    }
+
+    /// <summary>Refuses a term no honest proposer asks for (see <see cref="MaxTermJump"/>); nothing is changed.</summary>
+    private void RefuseAbsurdTerm(ulong term, string what)
+    {
+        if (term == ulong.MaxValue)
+            throw new AcceptorRefusal(RefusalKind.Invalid, Term, $"{what} of term {term} refused: that is the largest term, no later proposer could go above it");
+        if (term > Term && checked(term - Term) > MaxTermJump)
+            throw new AcceptorRefusal(RefusalKind.Invalid, Term, $"{what} of term {term} refused: more than {MaxTermJump} above this safekeeper's term {Term}");
     }
 
     /// <summary>The state to save with the in-memory commit LSN and flush position folded in.</summary>
