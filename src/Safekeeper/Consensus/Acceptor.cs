@@ -93,11 +93,19 @@ public sealed class Acceptor
         if (start < CommitLsn)
             throw new AcceptorRefusal(RefusalKind.OutOfOrder, Term, $"refusing to truncate WAL at {start}: below the commit LSN {CommitLsn}");
 
-        // Order matters for crash safety: cut the WAL first, then adopt the new history. A crash
-        // in between leaves the old history, which still describes the shorter WAL truthfully.
+        // A commit LSN learned from an earlier proposer must not count for this one's WAL, even
+        // if a step below fails (a full disk) and the proposer reconnects.
+        _proposerCommit = 0;
+        // Three durable steps, each leaving files a restart reads truthfully:
+        // (a) forget the old flush position: recovery must not find WAL up to it once it is cut
+        //     (it would take the zeroed bytes for WAL). The old history stays; it describes both
+        //     the longer WAL (crash before the cut) and the shorter one (crash after it).
+        // (b) cut the WAL.
+        // (c) adopt the proposer's history and term.
+        if (_storage.State.FlushLsnAtSave > start)
+            _storage.Persist(_storage.State with { CommitLsn = CommitLsn, FlushLsnAtSave = start });
         if (start < WriteLsn) _storage.Truncate(start);
         _storage.Persist(_storage.State with { Term = Math.Max(Term, elected.Term), History = proposerHistory, CommitLsn = CommitLsn, FlushLsnAtSave = FlushLsn });
-        _proposerCommit = 0;
     }
 
     /// <summary>Writes the WAL of an append (not yet durable: the response comes from <see cref="AfterFlush"/>).</summary>
