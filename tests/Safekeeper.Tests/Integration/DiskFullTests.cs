@@ -64,6 +64,13 @@ public class DiskFullTests
             Assert.Equal(streamed.ToArray().Take((int)(acked - start)), held);
             Assert.Empty(Directory.EnumerateFiles(cluster.TimelineDir(0), "*.init"));
 
+            // Nor does a SIGKILL while the disk is still full lose any of it.
+            cluster.Kill(0);
+            await cluster.StartAsync(0);
+            status = await cluster.StatusAsync(0);
+            Assert.True(new Lsn(status.FlushLsn) >= acked, $"restarted safekeeper 1 flush {new Lsn(status.FlushLsn)} is behind what it acknowledged, {acked}");
+            Assert.Equal(held, await ReadWalAsync(cluster, proposer, start, acked));
+
             // Space is back: the proposer's next connection gets through and commits resume.
             File.Delete(filler);
             end = Append(64 * 1024);
