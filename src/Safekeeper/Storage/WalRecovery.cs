@@ -9,7 +9,8 @@ namespace Storage.Safekeeper.Storage;
 /// <summary>
 /// Finds where a timeline's WAL ends after a restart (the flush LSN is not in the control file:
 /// saving it on every flush would double the fsyncs). Like PostgreSQL and Neon, it decodes the
-/// last segment and stops at the end of the last complete record with a valid CRC.
+/// WAL after the last saved flush position and stops at the end of the last complete record with
+/// a valid CRC.
 /// </summary>
 internal static class WalRecovery
 {
@@ -56,19 +57,25 @@ internal static class WalRecovery
     {
         // WAL below the local start was trimmed (or skipped); files left there by a crash
         // between saving the local start and deleting them are ignored (and trimmed later).
+        var g = files.Geometry;
         var start = state.LocalStartLsn;
-        var segments = files.List().Where(s => files.Geometry.SegmentStart(s + 1) > start).ToList();
+        var segments = files.List().Where(s => g.SegmentStart(s + 1) > start).ToList();
         Lsn end = start;
         if (segments.Count > 0)
         {
-            // Decode from the last segment's start (a record continuing from the previous segment
-            // is skipped using the page header); if no record completes there, go one further back.
-            for (int back = 1; back <= Math.Min(2, segments.Count); back++)
+            // Decode all WAL from the segment holding the saved flush position, not only the last
+            // segment: WAL before that position was fsynced before it was saved, WAL after it is
+            // whatever a crash left (writes never synced, or a cut half done: zeroed pages while
+            // a deleted later segment came back). At a segment start the tail of a record from
+            // the segment before is skipped (page header); if no record completes from there,
+            // decoding starts one segment further back.
+            var to = g.SegmentStart(segments[^1] + 1);
+            var first = g.SegmentNumber(Lsn.MaxOf(state.FlushLsnAtSave, start));
+            for (ulong back = 0; back <= 1; back++)
             {
-                var from = Lsn.MaxOf(files.Geometry.SegmentStart(segments[^back]), start);
-                var to = files.Geometry.SegmentStart(segments[^1] + 1);
+                var from = Lsn.MaxOf(g.SegmentStart(first - back), start);
                 using var stream = new SegmentReadStream(files, from, to);
-                end = WalEnd.Find(stream, from, files.Geometry);
+                end = WalEnd.Find(stream, from, g);
                 if (end > from || from == start) break;
             }
         }

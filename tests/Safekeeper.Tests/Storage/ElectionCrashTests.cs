@@ -22,7 +22,19 @@ public class ElectionCrashTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dataDir, recursive: true);
 
-    public enum CrashAt { BeforeAnyStep, AfterForgettingTheFlushPosition, WhileCutting, AfterCutting, Never }
+    public enum CrashAt
+    {
+        BeforeAnyStep,
+        AfterForgettingTheFlushPosition,
+        /// <summary>The cut deleted the later segments but zeroed nothing yet.</summary>
+        WhileCutting,
+        /// <summary>The cut zeroed the first 100 kB after the cut point only.</summary>
+        WhileZeroing,
+        /// <summary>Power lost with only later pages of the zeroing on disk (pages may persist in any order).</summary>
+        ZeroedOutOfOrder,
+        AfterCutting,
+        Never,
+    }
 
     public static TheoryData<CrashAt, bool> CrashPoints()
     {
@@ -94,6 +106,12 @@ public class ElectionCrashTests : IDisposable
             case CrashAt.WhileCutting when cutSpansSegments:
                 Assert.True(flush < written, $"flush {flush}: the segments after the cut's were deleted");
                 break;
+            case CrashAt.WhileZeroing:
+                Assert.Equal(cut, flush);
+                break;
+            case CrashAt.ZeroedOutOfOrder:
+                Assert.True(flush < written, $"flush {flush}: WAL after the cut was partly zeroed");
+                break;
             case CrashAt.AfterCutting:
                 Assert.Equal(cut, flush);
                 Assert.Equal(oldHistory.ToString(), history.ToString());
@@ -126,16 +144,20 @@ public class ElectionCrashTests : IDisposable
     private sealed class CrashingStorage(TimelineStorage inner, SegmentFiles files) : IAcceptorStorage
     {
         private int? _stepsLeft;
-        private bool _midCut;
+        private CrashAt _crash;
 
-        public void CrashAt(CrashAt crash) => (_stepsLeft, _midCut) = crash switch
+        public void CrashAt(CrashAt crash)
         {
-            ElectionCrashTests.CrashAt.BeforeAnyStep => (0, false),
-            ElectionCrashTests.CrashAt.AfterForgettingTheFlushPosition => (1, false),
-            ElectionCrashTests.CrashAt.WhileCutting => (1, true),
-            ElectionCrashTests.CrashAt.AfterCutting => (2, false),
-            _ => ((int?)null, false),
-        };
+            _crash = crash;
+            _stepsLeft = crash switch
+            {
+                ElectionCrashTests.CrashAt.BeforeAnyStep => 0,
+                ElectionCrashTests.CrashAt.AfterForgettingTheFlushPosition or ElectionCrashTests.CrashAt.WhileCutting
+                    or ElectionCrashTests.CrashAt.WhileZeroing or ElectionCrashTests.CrashAt.ZeroedOutOfOrder => 1,
+                ElectionCrashTests.CrashAt.AfterCutting => 2,
+                _ => null,
+            };
+        }
 
         public AcceptorState State => inner.State;
         public Lsn WriteLsn => inner.WriteLsn;
@@ -146,15 +168,26 @@ public class ElectionCrashTests : IDisposable
 
         public void Truncate(Lsn end)
         {
-            if (_stepsLeft == 0 && _midCut)
+            if (_stepsLeft == 0 && _crash is ElectionCrashTests.CrashAt.WhileCutting or ElectionCrashTests.CrashAt.WhileZeroing or ElectionCrashTests.CrashAt.ZeroedOutOfOrder)
             {
                 // A cut deletes the later segments first, then zeroes the rest of the cut's segment.
-                foreach (var segment in files.List().Where(s => s > G.SegmentNumber(end)))
-                    File.Delete(files.Find(segment)!);
+                var segmentEnd = G.SegmentStart(G.SegmentNumber(end) + 1);
+                var mid = Lsn.Min(end + 100_000UL, segmentEnd);
+                if (_crash != ElectionCrashTests.CrashAt.ZeroedOutOfOrder)
+                    foreach (var segment in files.List().Where(s => s > G.SegmentNumber(end)))
+                        File.Delete(files.Find(segment)!);
+                if (_crash == ElectionCrashTests.CrashAt.WhileZeroing) Zero(end, mid);
+                if (_crash == ElectionCrashTests.CrashAt.ZeroedOutOfOrder) Zero(mid, segmentEnd);
                 throw new SimulatedCrash();
             }
             Step();
             inner.Truncate(end);
+        }
+
+        private void Zero(Lsn from, Lsn to)
+        {
+            using var handle = File.OpenHandle(files.Find(G.SegmentNumber(from))!, FileMode.Open, FileAccess.Write, FileShare.ReadWrite);
+            RandomAccess.Write(handle, new byte[to - from], G.SegmentOffset(from));
         }
 
         private void Step()
