@@ -5,6 +5,7 @@ using Storage.Core.Api;
 using Storage.Core.Grpc;
 using Storage.Proto.Safekeeper;
 using Storage.Safekeeper.Consensus;
+using Storage.Safekeeper.Storage;
 
 namespace Storage.Safekeeper;
 
@@ -16,12 +17,28 @@ internal sealed class SafekeeperService(TimelineRegistry registry, SafekeeperMet
     public void MapTo(GrpcServer server)
     {
         server.MapDuplex(SafekeeperApi.ProposerStream, ProposerStreamAsync);
-        server.MapUnary(SafekeeperApi.CreateTimeline, async (req, _) => (await registry.CreateAsync(req)).Status());
+        server.MapUnary(SafekeeperApi.CreateTimeline, (req, _) => RefusedIfDiskFullAsync(async () => (await registry.CreateAsync(req)).Status()));
         server.MapUnary(SafekeeperApi.GetTimelineStatus, (req, _) => Task.FromResult(registry.Get(req.Timeline).Status()));
         server.MapUnary(SafekeeperApi.ListTimelines, (_, _) => Task.FromResult(List()));
         server.MapServerStreaming(SafekeeperApi.ReadWal, ReadWalAsync);
-        server.MapUnary(SafekeeperApi.ReportPageserverFeedback, PageserverFeedbackAsync);
+        server.MapUnary(SafekeeperApi.ReportPageserverFeedback, (req, context) => RefusedIfDiskFullAsync(() => PageserverFeedbackAsync(req, context)));
     }
+
+    /// <summary>Runs a request, turning a full disk into RESOURCE_EXHAUSTED (see <see cref="DiskFull"/>).</summary>
+    private async Task<T> RefusedIfDiskFullAsync<T>(Func<Task<T>> request)
+    {
+        try { return await request(); }
+        catch (Exception e) when (DiskFull.Is(e))
+        {
+            log.LogWarning("request refused: disk full: {Error}", e.Message);
+            throw DiskFull.Refusal(registry.Node.NodeId, e);
+        }
+    }
+
+    // How long a proposer stream refused for a full disk is held before it ends: proposers
+    // reconnect at once after a conversation that had started, and each try may zero-fill a
+    // segment until the disk is full again.
+    private static readonly TimeSpan DiskFullPause = TimeSpan.FromSeconds(1);
 
     private async Task<TimelineStatus> PageserverFeedbackAsync(PageserverFeedback feedback, GrpcCallContext context)
     {
@@ -95,6 +112,13 @@ internal sealed class SafekeeperService(TimelineRegistry registry, SafekeeperMet
                 }
                 if (responder.IsFaulted) await responder; // surface a failed send
             }
+        }
+        catch (Exception e) when (DiskFull.Is(e))
+        {
+            metrics.Refused();
+            log.LogWarning("refused proposer {ProposerId} on {TenantId}/{TimelineId}: disk full: {Error}", proposer, timeline.Identity.TenantId, timeline.Identity.TimelineId, e.Message);
+            await Task.Delay(DiskFullPause, ct);
+            throw DiskFull.Refusal(registry.Node.NodeId, e);
         }
         catch (AcceptorRefusal refusal)
         {

@@ -314,8 +314,16 @@ internal sealed class Timeline : IAsyncDisposable
                     {
                         // Outside the lock so appends continue; the gate keeps truncation and votes out,
                         // so the saved flush LSN (taken after this fdatasync) is still durable WAL.
-                        _storage.Persist(save);
-                        _lastControlSave = DateTime.UtcNow;
+                        try
+                        {
+                            _storage.Persist(save);
+                            _lastControlSave = DateTime.UtcNow;
+                        }
+                        catch (IOException e) when (DiskFull.Is(e))
+                        {
+                            // This save is lazy (what it holds is re-learned); the next flush tries again.
+                            _log.LogWarning("control file of {TenantId}/{TimelineId} not saved, disk full: {Error}", Identity.TenantId, Identity.TimelineId, e.Message);
+                        }
                     }
                 }
                 finally { _flushGate.Release(); }
@@ -323,7 +331,11 @@ internal sealed class Timeline : IAsyncDisposable
             catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }
             catch (Exception e)
             {
-                // A failed fdatasync means we cannot promise durability: stop acknowledging.
+                // A failed fdatasync (EIO) means we cannot promise durability: stop acknowledging,
+                // for good. Retrying is not safe: the kernel may already have marked the unwritten
+                // pages clean, so a second fdatasync could succeed with the data never on disk
+                // (PostgreSQL's "fsyncgate"). A full disk normally does not get here: a segment's
+                // space is taken when it is preallocated, before WAL is written into it.
                 _log.LogCritical(e, "WAL flush failed on {TenantId}/{TimelineId}; this timeline stops acknowledging appends", Identity.TenantId, Identity.TimelineId);
                 FlushError = e;
                 Notify();
@@ -375,7 +387,11 @@ internal sealed class Timeline : IAsyncDisposable
                 {
                     _storage.Wal.Flush();
                     Acceptor.AfterFlush();
-                    _storage.Persist(Acceptor.StateToSave());
+                    try { _storage.Persist(Acceptor.StateToSave()); }
+                    catch (IOException e) when (DiskFull.Is(e))
+                    {
+                        _log.LogWarning("control file of {TenantId}/{TimelineId} not saved at shutdown, disk full: {Error}", Identity.TenantId, Identity.TimelineId, e.Message);
+                    }
                 }
                 _storage.Wal.Dispose();
             }

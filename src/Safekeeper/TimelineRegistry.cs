@@ -25,9 +25,11 @@ internal sealed class TimelineRegistry : IAsyncDisposable
     private readonly ILoggerFactory _loggers;
     private readonly ILogger _log;
     private readonly SafekeeperMetrics _metrics;
+    private readonly DiskSync _sync;
 
-    public TimelineRegistry(string dataDir, NodeIdentity node, ILoggerFactory loggers, SafekeeperMetrics metrics)
+    public TimelineRegistry(string dataDir, NodeIdentity node, ILoggerFactory loggers, SafekeeperMetrics metrics, DiskSync? sync = null)
     {
+        _sync = sync ?? DiskSync.Default;
         _dataDir = dataDir;
         _node = node;
         _loggers = loggers;
@@ -51,8 +53,8 @@ internal sealed class TimelineRegistry : IAsyncDisposable
             if (!TimelineIds.IsValid(Path.GetFileName(tenantDir)) || !TimelineIds.IsValid(Path.GetFileName(timelineDir))) continue;
             try
             {
-                var (identity, state) = ControlFile.Load(timelineDir);
-                var end = WalRecovery.FindEnd(new SegmentFiles(timelineDir, new WalGeometry(identity.WalSegmentSize)), state);
+                var (identity, saved) = ControlFile.Load(timelineDir);
+                var (end, state) = WalRecovery.Recover(timelineDir, identity, saved, _sync, _log);
                 _timelines[key] = new Timeline(timelineDir, identity, state, end, _node, _loggers.CreateLogger("Storage.Safekeeper.Timeline"), _metrics);
                 _log.LogInformation("loaded timeline {TenantId}/{TimelineId}: term {Term}, flush {FlushLsn}, commit {CommitLsn}",
                     identity.TenantId, identity.TimelineId, state.Term, end, state.CommitLsn);

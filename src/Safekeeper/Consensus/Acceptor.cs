@@ -40,9 +40,18 @@ public sealed class Acceptor
     public AcceptorGreeting OnGreeting() =>
         new() { Term = Term, NodeId = NodeId, AvailabilityZone = AvailabilityZone };
 
+    /// <summary>
+    /// How far above its current term an acceptor lets a proposer go. A proposer asks for the
+    /// highest term it saw plus one, so real jumps are small; a huge one is a bug or a rogue
+    /// client, and granting ulong.MaxValue would leave the next proposer no term above it (its
+    /// term + 1 wraps to 0): the timeline could never elect again.
+    /// </summary>
+    public const ulong MaxTermJump = 1UL << 32;
+
     /// <summary>Votes for a term higher than any seen; the new term is persisted before answering.</summary>
     public VoteResponse OnVoteRequest(VoteRequest request)
     {
+        RefuseAbsurdTerm(request.Term, "vote request");
         bool given = request.Term > Term;
         if (given)
             _storage.Persist(_storage.State with { Term = request.Term, CommitLsn = CommitLsn });
@@ -69,6 +78,7 @@ public sealed class Acceptor
 
         if (elected.Term == 0)
             throw new AcceptorRefusal(RefusalKind.Invalid, Term, "ProposerElected of term 0: terms start at 1");
+        RefuseAbsurdTerm(elected.Term, "ProposerElected");
         TermHistory proposerHistory;
         try { proposerHistory = TermHistory.FromProto(elected.TermHistory); }
         catch (ArgumentException e) { throw new AcceptorRefusal(RefusalKind.Invalid, Term, $"ProposerElected carries an invalid term history: {e.Message}"); }
@@ -83,11 +93,19 @@ public sealed class Acceptor
         if (start < CommitLsn)
             throw new AcceptorRefusal(RefusalKind.OutOfOrder, Term, $"refusing to truncate WAL at {start}: below the commit LSN {CommitLsn}");
 
-        // Order matters for crash safety: cut the WAL first, then adopt the new history. A crash
-        // in between leaves the old history, which still describes the shorter WAL truthfully.
+        // A commit LSN learned from an earlier proposer must not count for this one's WAL, even
+        // if a step below fails (a full disk) and the proposer reconnects.
+        _proposerCommit = 0;
+        // Three durable steps, each leaving files a restart reads truthfully:
+        // (a) forget the old flush position: recovery must not find WAL up to it once it is cut
+        //     (it would take the zeroed bytes for WAL). The old history stays; it describes both
+        //     the longer WAL (crash before the cut) and the shorter one (crash after it).
+        // (b) cut the WAL.
+        // (c) adopt the proposer's history and term.
+        if (_storage.State.FlushLsnAtSave > start)
+            _storage.Persist(_storage.State with { CommitLsn = CommitLsn, FlushLsnAtSave = start });
         if (start < WriteLsn) _storage.Truncate(start);
         _storage.Persist(_storage.State with { Term = Math.Max(Term, elected.Term), History = proposerHistory, CommitLsn = CommitLsn, FlushLsnAtSave = FlushLsn });
-        _proposerCommit = 0;
     }
 
     /// <summary>Writes the WAL of an append (not yet durable: the response comes from <see cref="AfterFlush"/>).</summary>
@@ -141,6 +159,15 @@ public sealed class Acceptor
         var learned = Lsn.Min(new Lsn(_proposerCommit), FlushLsn);
         if (learned > CommitLsn) CommitLsn = learned;
         return new AppendResponse { Term = Term, FlushLsn = FlushLsn.Value, CommitLsn = CommitLsn.Value };
+    }
+
+    /// <summary>Refuses a term no honest proposer asks for (see <see cref="MaxTermJump"/>); nothing is changed.</summary>
+    private void RefuseAbsurdTerm(ulong term, string what)
+    {
+        if (term == ulong.MaxValue)
+            throw new AcceptorRefusal(RefusalKind.Invalid, Term, $"{what} of term {term} refused: that is the largest term, no later proposer could go above it");
+        if (term > Term && checked(term - Term) > MaxTermJump)
+            throw new AcceptorRefusal(RefusalKind.Invalid, Term, $"{what} of term {term} refused: more than {MaxTermJump} above this safekeeper's term {Term}");
     }
 
     /// <summary>The state to save with the in-memory commit LSN and flush position folded in.</summary>

@@ -26,6 +26,14 @@ internal sealed class SegmentFiles(string directory, WalGeometry geometry)
         return File.Exists(partial) ? partial : null;
     }
 
+    /// <summary>Where a new segment is zero-filled before it is renamed to its partial name.</summary>
+    public string PreallocatingPath(ulong segment) => PartialPath(segment) + PreallocatingSuffix;
+    public const string PreallocatingSuffix = ".init";
+
+    /// <summary>Preallocations a crash or a full disk left unfinished (they never hold WAL).</summary>
+    public IEnumerable<string> UnfinishedPreallocations() =>
+        System.IO.Directory.EnumerateFiles(Directory, "*" + PartialSuffix + PreallocatingSuffix).ToList();
+
     /// <summary>Every segment number that has a file, in order.</summary>
     public IReadOnlyList<ulong> List()
     {

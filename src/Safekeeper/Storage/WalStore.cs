@@ -31,6 +31,11 @@ internal sealed class WalStore : IDisposable
     public void Write(Lsn begin, ReadOnlySpan<byte> data)
     {
         if (begin > WriteLsn) throw new InvalidOperationException($"write at {begin} would leave a gap after {WriteLsn}");
+        if (data.IsEmpty) return;
+        // Open (and preallocate) every segment first, so a full disk fails the write before any
+        // of it lands and WriteLsn stays where it was.
+        var last = Geometry.SegmentNumber(begin + (ulong)(data.Length - 1));
+        for (var segment = Geometry.SegmentNumber(begin); segment <= last; segment++) Handle(segment);
         var at = begin;
         while (!data.IsEmpty)
         {
@@ -184,14 +189,23 @@ internal sealed class WalStore : IDisposable
     {
         // Zero-fill under a temp name, sync, then rename: a crash never leaves a short segment.
         var path = _files.PartialPath(segment);
-        var temp = path + ".init";
-        using (var init = File.OpenHandle(temp, FileMode.Create, FileAccess.Write))
+        var temp = _files.PreallocatingPath(segment);
+        try
         {
-            for (long offset = 0; offset < Geometry.SegmentSize; offset += Zeros.Length)
-                RandomAccess.Write(init, Zeros.AsSpan(0, (int)Math.Min(Zeros.Length, Geometry.SegmentSize - offset)), offset);
-            FileSync.DataSync(init);
+            using (var init = File.OpenHandle(temp, FileMode.Create, FileAccess.Write))
+            {
+                for (long offset = 0; offset < Geometry.SegmentSize; offset += Zeros.Length)
+                    RandomAccess.Write(init, Zeros.AsSpan(0, (int)Math.Min(Zeros.Length, Geometry.SegmentSize - offset)), offset);
+                FileSync.DataSync(init);
+            }
+            File.Move(temp, path);
         }
-        File.Move(temp, path);
+        catch (Exception)
+        {
+            // A full disk: give the space of the half-made file back (a crash leaves it to recovery).
+            try { File.Delete(temp); } catch (IOException) { }
+            throw;
+        }
         FileSync.SyncDirectory(_files.Directory);
         return File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
     }

@@ -61,6 +61,11 @@ internal sealed class ConsensusSimulation
     private SimProposer NewProposer(ulong minimumTerm) =>
         new(new ProposerCore($"p{_generations}", Acceptors, minimumTerm), _generations++);
 
+    /// <summary>A vote request straight to an acceptor from no proposer of the run (a rogue or buggy client).</summary>
+    public VoteResponse RogueVote(int acceptor, ulong term) => _acceptors[acceptor].Core.OnVoteRequest(new VoteRequest { Term = term });
+
+    public ulong Term(int acceptor) => _acceptors[acceptor].Core.Term;
+
     public void Run(IEnumerable<SimStep> steps)
     {
         foreach (var step in steps) Apply(step);

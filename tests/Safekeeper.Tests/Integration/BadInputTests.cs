@@ -101,6 +101,32 @@ public class BadInputTests
     }
 
     [Fact]
+    public async Task A_vote_for_an_absurd_term_is_refused_and_proposers_are_elected_after_it()
+    {
+        await using var cluster = await SafekeeperCluster.StartAsync();
+        for (int i = 0; i < 3; i++)
+        {
+            using var channel = new GrpcChannel(cluster.Uris[i]);
+            using var call = channel.Duplex(SafekeeperApi.ProposerStream, Bounded);
+            await call.RequestStream.WriteAsync(new ProposerMessage { Greeting = new ProposerGreeting { Timeline = cluster.Key, ProposerId = "rogue" } });
+            Assert.NotNull((await call.ResponseStream.ReadAsync())!.Greeting);
+            await call.RequestStream.WriteAsync(new ProposerMessage { VoteRequest = new VoteRequest { Term = ulong.MaxValue } });
+            var e = await Assert.ThrowsAsync<RpcException>(async () => await call.ResponseStream.ReadAsync());
+            Assert.Equal(GrpcStatusCode.InvalidArgument, e.Status);
+            Assert.Contains("largest term", e.Detail);
+            Assert.Equal(0UL, (await cluster.StatusAsync(i)).Term);
+        }
+
+        // A real proposer is elected with the next term and commits.
+        await using var proposer = cluster.NewProposer();
+        proposer.Start();
+        var start = await proposer.WaitElectedAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
+        Assert.Equal(1UL, proposer.Term);
+        var end = proposer.Append(new Core.Wal.SyntheticTransactions(new Core.Wal.WalBuilder(start), new Random(1)).Next(10_000));
+        await proposer.WaitForCommitAsync(end).WaitAsync(TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
     public async Task A_corrupt_control_file_takes_only_its_timeline_out_of_service()
     {
         await using var cluster = await SafekeeperCluster.StartAsync();
