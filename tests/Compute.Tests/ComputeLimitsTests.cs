@@ -32,7 +32,7 @@ public sealed class ComputeLimitsTests
     [Fact]
     public async Task A_full_disk_on_the_compute_refuses_writes_clearly_loses_no_acknowledged_row_and_recovers_when_space_returns()
     {
-        await using var disk = await SmallDisk.MountAsync(megabytes: 320);
+        using var disk = SmallDisk.Mount(megabytes: 320);
         await using var cluster = await ComputeCluster.StartAsync(vms: 0);
         var vm = await cluster.StartVmAsync(workDirectory: Path.Combine(disk.Path, "vm1"));
         await cluster.AttachOrThrowAsync(vm);
@@ -57,7 +57,7 @@ public sealed class ComputeLimitsTests
         }
 
         for (int id = 1; id <= 20; id++) Assert.True(await TryInsertAsync(id), string.Join("\n", errors));
-        disk.Fill(leaveBytes: 2 << 20);
+        disk.FillUp(leaveBytes: 2 << 20);
         int next = 21;
         for (int failures = 0; failures < 3 && next < 400; next++)
             if (!await TryInsertAsync(next)) failures++;

@@ -22,7 +22,7 @@ public class DiskFullTests
     {
         await using var cluster = await SafekeeperCluster.StartAsync(createTimeline: false);
         // Safekeeper 1's data directory becomes a 40 MiB disk (mounted under the running process).
-        using var disk = SmallDisk.Mount(cluster.DataDir(0), 40);
+        using var disk = SmallDisk.Mount(40, cluster.DataDir(0));
         var log = new CapturingLogger();
         try
         {

@@ -6,6 +6,7 @@ using Storage.Core.Wal;
 using Storage.Proto.Safekeeper;
 using Storage.Safekeeper.Consensus;
 using Storage.Safekeeper.Storage;
+using Storage.Testing;
 
 namespace Storage.Safekeeper.Tests.Storage;
 
@@ -22,7 +23,7 @@ public class DiskFullStorageTests : IDisposable
     [Fact]
     public async Task A_write_or_control_file_save_on_a_full_disk_changes_nothing_and_succeeds_once_space_is_back()
     {
-        using var disk = SmallDisk.Mount(Path.Combine(_root, "disk"), 36);
+        using var disk = SmallDisk.Mount(36, Path.Combine(_root, "disk"));
         var dir = Path.Combine(disk.Path, _id.TenantId, _id.TimelineId);
         Directory.CreateDirectory(dir);
         ControlFile.Save(dir, _id, AcceptorState.New(Start));
