@@ -134,15 +134,21 @@ public sealed class WalProposer : IAsyncDisposable
         }
     }
 
+    /// <summary>A conversation that ran at least this long before it broke is retried at once; shorter ones back off.</summary>
+    private static readonly TimeSpan HealthyConversation = TimeSpan.FromSeconds(10);
+
     private async Task LinkLoopAsync(int index)
     {
         var ct = _stop.Token;
+        var backoff = _options.ReconnectDelay;
         while (!ct.IsCancellationRequested && Phase != ProposerPhase.Fenced)
         {
             DuplexCall<ProposerMessage, AcceptorMessage>? call = null;
+            var began = System.Diagnostics.Stopwatch.StartNew();
             try
             {
                 call = await _reconnect.ExecuteAsync(async token => await ConnectAsync(index, token), ct);
+                began.Restart();
                 await RunConnectionAsync(index, call, ct);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested) { break; }
@@ -154,6 +160,11 @@ public sealed class WalProposer : IAsyncDisposable
             {
                 call?.Dispose();
             }
+            // A safekeeper that keeps refusing the conversation (a full disk, say) is not hammered:
+            // each retry would redo work (preallocating a segment) for nothing.
+            if (began.Elapsed >= HealthyConversation) { backoff = _options.ReconnectDelay; continue; }
+            try { await Task.Delay(backoff, ct); } catch (OperationCanceledException) { break; }
+            backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, _options.MaxReconnectDelay.Ticks));
         }
     }
 

@@ -35,11 +35,6 @@ internal sealed class SafekeeperService(TimelineRegistry registry, SafekeeperMet
         }
     }
 
-    // How long a proposer stream refused for a full disk is held before it ends: proposers
-    // reconnect at once after a conversation that had started, and each try may zero-fill a
-    // segment until the disk is full again.
-    private static readonly TimeSpan DiskFullPause = TimeSpan.FromSeconds(1);
-
     private async Task<TimelineStatus> PageserverFeedbackAsync(PageserverFeedback feedback, GrpcCallContext context)
     {
         var timeline = registry.Get(feedback.Timeline);
@@ -117,7 +112,6 @@ internal sealed class SafekeeperService(TimelineRegistry registry, SafekeeperMet
         {
             metrics.Refused();
             log.LogWarning("refused proposer {ProposerId} on {TenantId}/{TimelineId}: disk full: {Error}", proposer, timeline.Identity.TenantId, timeline.Identity.TimelineId, e.Message);
-            await Task.Delay(DiskFullPause, ct);
             throw DiskFull.Refusal(registry.Node.NodeId, e);
         }
         catch (AcceptorRefusal refusal)
