@@ -13,8 +13,8 @@ public sealed class ChaosCheckerTests
     private static Operation Write(long value, double start, double end, OpOutcome outcome = OpOutcome.Ok) =>
         new(RegisterWorkload.WriteName, OpKind.Write, 1, value, S(start), S(end), outcome);
 
-    private static Operation Read(long value, double start, double end) =>
-        new(RegisterWorkload.ReadName, OpKind.Read, 1, value, S(start), S(end), OpOutcome.Ok);
+    private static Operation Read(long value, double start, double end, string workload = RegisterWorkload.ReadName) =>
+        new(workload, OpKind.Read, 1, value, S(start), S(end), OpOutcome.Ok);
 
     [Fact]
     public void An_acknowledged_id_missing_at_the_end_is_lost_an_unknown_one_is_not()
@@ -44,7 +44,7 @@ public sealed class ChaosCheckerTests
             Read(1, 3.0, 3.1), // stale: 2 was acknowledged at 2.0
             Read(3, 4.0, 4.1), // fine: an unknown write may be visible
             Read(3, 5.5, 7.0), // fine: 4 was acknowledged after this read began
-            Read(3, 6.5, 6.6), // stale: 4 was acknowledged at 6.0
+            Read(3, 6.5, 6.6, RegisterWorkload.SessionReadName), // stale: 4 was acknowledged at 6.0 (a long-lived session's read counts alike)
         ];
         var stale = HistoryChecker.CheckRegister(history);
         Assert.Equal([(1L, 2L), (3L, 4L)], stale.Select(s => (s.Read.Value, s.LastAcknowledgedWrite.Value)));
@@ -67,8 +67,10 @@ public sealed class ChaosCheckerTests
     public void A_loss_is_blamed_on_the_fault_in_effect_or_else_the_next_one_and_the_report_fails()
     {
         var during = new FaultRecord(1, new FaultSpec(FaultKind.Parse("kill-two-safekeepers"), [1, 2], S(5))) { InjectedAt = S(10), HealedAt = S(15), HealthyAt = S(20) };
+        // In the same step, injected after the write was acknowledged: blamed with the first (a loss may need both).
+        var sameStep = new FaultRecord(1, new FaultSpec(FaultKind.Parse("kill-postgres"), [], TimeSpan.Zero, S(4))) { InjectedAt = S(14), HealedAt = S(14), HealthyAt = S(20) };
         var next = new FaultRecord(2, new FaultSpec(FaultKind.Parse("kill-vm"), [], TimeSpan.Zero)) { InjectedAt = S(30), HealedAt = S(30), HealthyAt = S(40) };
-        FaultRecord[] faults = [during, next];
+        FaultRecord[] faults = [during, sameStep, next];
         Operation[] history = [Append(1, OpOutcome.Ok, end: 12), Append(2, OpOutcome.Ok, end: 25), Append(3, OpOutcome.Ok, end: 26), Append(4, OpOutcome.Unknown, end: 31)];
         var log = HistoryChecker.CheckLog(history, new HashSet<long> { 3 });
 
@@ -77,6 +79,8 @@ public sealed class ChaosCheckerTests
         var stats = report.Faults.ToDictionary(f => f.Kind);
         Assert.Equal((1, 1, 1), (stats["kill-two-safekeepers"].Injected, stats["kill-two-safekeepers"].Lost, stats["kill-two-safekeepers"].AcknowledgedDuring));
         Assert.Equal((1, 1, 0), (stats["kill-vm"].Injected, stats["kill-vm"].Lost, stats["kill-vm"].AcknowledgedDuring));
+        Assert.Equal((1, 1), (stats["kill-postgres"].Injected, stats["kill-postgres"].Lost));
+        Assert.Contains(report.Violations, v => v.StartsWith("LOST log:on id 1") && v.Contains("kill-two-safekeepers") && v.Contains("kill-postgres"));
         Assert.Contains(report.Violations, v => v.StartsWith("LOST log:on id 2") && v.Contains("kill-vm"));
 
         var clean = ChaosReportBuilder.Build(1, S(60), S(60), history, faults, HistoryChecker.CheckLog(history, new HashSet<long> { 1, 2, 3 }), [], []);

@@ -30,13 +30,16 @@ public sealed class ChaosScheduleTests
     }
 
     [Fact]
-    public void Faults_of_one_step_hit_different_parts_and_last_as_their_kind_says()
+    public void Faults_of_one_step_hit_different_parts_overlap_and_last_as_their_kind_says()
     {
         foreach (var step in new FaultSchedule(3).Steps().Take(1000))
         {
             Assert.InRange(step.Faults.Count, 1, 2);
             Assert.Equal(step.Faults.Count, step.Faults.Select(f => f.Kind.Group).Distinct().Count());
             Assert.InRange(step.QuietAfter, TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(10));
+            // The first starts the step; a second starts while the first is in effect.
+            Assert.Equal(TimeSpan.Zero, step.Faults[0].Delay);
+            if (step.Faults.Count == 2) Assert.InRange(step.Faults[1].Delay, TimeSpan.Zero, TimeSpan.FromSeconds(Math.Max(5, step.Faults[0].Hold.TotalSeconds)));
             foreach (var fault in step.Faults)
             {
                 Assert.InRange(fault.Hold, fault.Kind.HoldRange.Min, fault.Kind.HoldRange.Max);

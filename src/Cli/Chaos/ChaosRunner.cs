@@ -23,7 +23,7 @@ public sealed class ChaosRunner(ClusterDirectory dir, ClusterState state, ChaosO
         var history = new History(log.Clock);
         var appendLog = new AppendLogWorkload(connector, history);
         var bank = new BankWorkload(connector, history, options.Seed);
-        var register = new RegisterWorkload(connector, history);
+        var register = new RegisterWorkload(connector, history, options.Seed);
 
         log.Write($"seed {options.Seed}, faults for {options.Duration.TotalSeconds:0} s, cluster {dir.Root}, clients through the proxy on port {state.RequiredProxy.Port}");
         var ready = await health.WaitAsync(options.HealTimeout, ct);

@@ -8,8 +8,8 @@ public sealed record HealthWait(bool Healthy, TimeSpan Took, string? LastProblem
 /// <summary>
 /// Whether the cluster serves again after a fault: every process of cluster.json runs and answers,
 /// the controller sees both pageservers and the timeline has its attached and secondary pageserver
-/// (each in that mode), the endpoint is attached to a running VM with the pool full, and a commit
-/// through the proxy succeeds. Reads the same reports as `storagectl status`.
+/// (each in that mode), a commit through the proxy succeeds (waking the endpoint if it was suspended),
+/// and the endpoint is attached to a running VM with the pool full. Reads the same reports as `storagectl status`.
 /// </summary>
 public sealed class ClusterHealth(ClusterState state, ProxyConnector connector, string endpointId)
 {
@@ -30,8 +30,9 @@ public sealed class ClusterHealth(ClusterState state, ProxyConnector connector, 
         if (state.Processes.FirstOrDefault(p => !ClusterProcesses.IsRunning(p)) is { } down) return $"{down.Name} is not running";
         if ((await ClusterReport.GatherAsync(state)).FirstOrDefault(s => !s.Reachable) is { } sk) return $"{sk.Name} does not answer: {sk.Error}";
         if (await PlacementProblemAsync() is { } placement) return placement;
-        if (await ComputeProblemAsync() is { } compute) return compute;
-        return await CommitProblemAsync();
+        // The commit first: a connection wakes a suspended endpoint.
+        if (await CommitProblemAsync() is { } commit) return commit;
+        return await ComputeProblemAsync();
     }
 
     private async Task<string?> PlacementProblemAsync()

@@ -17,15 +17,16 @@ public static class FaultImpact
     }
 
     /// <summary>
-    /// The faults a lost write is blamed on: those in effect when it was acknowledged, else the first
-    /// injected after it (an acknowledged write is lost by what happens to the cluster next).
+    /// The faults a lost write is blamed on: the steps in effect when it was acknowledged, else the
+    /// first step injected after it (an acknowledged write is lost by what happens to the cluster
+    /// next). A step's faults are blamed together: a loss may need both (a compute dying while two
+    /// safekeepers are down).
     /// </summary>
     public static IReadOnlyList<FaultRecord> Blamed(Operation op, IReadOnlyList<FaultRecord> faults, TimeSpan runEnd)
     {
-        var during = faults.Where(f => f.Covers(op.End, runEnd)).ToList();
-        if (during.Count > 0) return during;
-        var next = faults.Where(f => f.InjectedAt > op.End).OrderBy(f => f.InjectedAt).FirstOrDefault();
-        return next is null ? [] : faults.Where(f => f.Step == next.Step && f.Injected).ToList();
+        var steps = faults.Where(f => f.Covers(op.End, runEnd)).Select(f => f.Step).ToHashSet();
+        if (steps.Count == 0 && faults.Where(f => f.InjectedAt > op.End).MinBy(f => f.InjectedAt) is { } next) steps.Add(next.Step);
+        return faults.Where(f => f.Injected && steps.Contains(f.Step)).ToList();
     }
 
     /// <summary>

@@ -65,7 +65,8 @@ public sealed record FaultKind(string Name, FaultAction Action, FaultTarget Targ
     public (TimeSpan Min, TimeSpan Max) HoldRange => Action switch
     {
         FaultAction.Kill when !RestartedByHand => (TimeSpan.Zero, TimeSpan.Zero),
-        FaultAction.Kill => (TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(12)),
+        // Up to 20 s: long enough for 10 s timers (watchers' timeouts, the replication client's unasked status report) to fire meanwhile.
+        FaultAction.Kill => (TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(20)),
         // Longer than the watcher's timeout: a frozen VM or pageserver is a partitioned one, and is replaced.
         _ when Target is FaultTarget.Vm or FaultTarget.AttachedPageserver or FaultTarget.SecondaryPageserver =>
             (WatchedFailureTimeout + TimeSpan.FromSeconds(2), WatchedFailureTimeout + TimeSpan.FromSeconds(10)),

@@ -1,13 +1,17 @@
 namespace Storage.Cli.Chaos;
 
-/// <summary>One fault of a step: its kind, the safekeepers it hits (sk numbers, for safekeeper kinds) and how long it lasts.</summary>
-public sealed record FaultSpec(FaultKind Kind, IReadOnlyList<int> Safekeepers, TimeSpan Hold)
+/// <summary>
+/// One fault of a step: its kind, the safekeepers it hits (sk numbers, for safekeeper kinds), how long
+/// after the step starts it is injected, and how long it lasts.
+/// </summary>
+public sealed record FaultSpec(FaultKind Kind, IReadOnlyList<int> Safekeepers, TimeSpan Hold, TimeSpan Delay = default)
 {
     public override string ToString()
     {
         var targets = Kind.SafekeeperCount is > 0 and < 3 ? $" ({string.Join(", ", Safekeepers.Select(s => $"sk{s}"))})" : "";
+        var delay = Delay > TimeSpan.Zero ? $" after {Delay.TotalSeconds:0.0} s" : "";
         var hold = Hold > TimeSpan.Zero ? $" for {Hold.TotalSeconds:0.0} s" : "";
-        return Kind.Name + targets + hold;
+        return Kind.Name + targets + delay + hold;
     }
 }
 
@@ -27,6 +31,8 @@ public sealed class FaultSchedule
     /// <summary>How often a step injects two faults at once instead of one.</summary>
     private const double TwoFaultsChance = 0.3;
     private static readonly (TimeSpan Min, TimeSpan Max) Quiet = (TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(10));
+    /// <summary>The latest a second fault starts after a first that is over at once (a kill the control plane recovers from).</summary>
+    private static readonly TimeSpan MinOverlap = TimeSpan.FromSeconds(5);
 
     private readonly int _seed;
     private readonly IReadOnlyList<FaultKind> _kinds;
@@ -51,7 +57,13 @@ public sealed class FaultSchedule
         var first = _kinds[random.Next(_kinds.Count)];
         var faults = new List<FaultSpec> { Spec(random, first) };
         var others = _kinds.Where(k => k.Group != first.Group).ToList();
-        if (random.NextDouble() < TwoFaultsChance && others.Count > 0) faults.Add(Spec(random, others[random.Next(others.Count)]));
+        if (random.NextDouble() < TwoFaultsChance && others.Count > 0)
+        {
+            // The second starts while the first is in effect (e.g. a compute dies while two safekeepers are down).
+            var second = Spec(random, others[random.Next(others.Count)]);
+            var latest = faults[0].Hold > MinOverlap ? faults[0].Hold : MinOverlap;
+            faults.Add(second with { Delay = Between(random, (TimeSpan.Zero, latest)) });
+        }
         return new FaultStep(number, faults, Between(random, Quiet));
     }
 

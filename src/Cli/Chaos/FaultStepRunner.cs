@@ -3,7 +3,7 @@ using Storage.Core.Grpc;
 namespace Storage.Cli.Chaos;
 
 /// <summary>
-/// One step of the schedule: resolves every fault's targets, injects them together, heals each after
+/// One step of the schedule: resolves every fault's targets, injects them at once, heals each after
 /// its own duration (always, also when the run is cancelled or something throws), then waits
 /// (bounded) until the cluster is healthy again. Prints each event as it happens.
 /// </summary>
@@ -24,20 +24,21 @@ public sealed class FaultStepRunner(FaultInjector injector, ClusterHealth health
             }
         }
 
+        // Each injected after its delay, healed after its own duration.
         var active = new List<(FaultRecord Record, ActiveFault Fault)>();
         try
         {
-            foreach (var (record, target) in targets)
+            await Task.WhenAll(targets.Select(async t =>
             {
+                var (record, target) = t;
+                await Pause.ForAsync(record.Spec.Delay, ct);
                 record.Targets = target.ToString();
                 record.InjectedAt = log.Clock.Now;
-                active.Add((record, await injector.InjectAsync(record.Spec, target)));
+                var fault = await injector.InjectAsync(record.Spec, target);
+                lock (active) active.Add((record, fault));
                 log.Write($"  {record.Spec.Kind.Name}: {(record.Spec.Kind.Action == FaultAction.Kill ? "SIGKILL" : "SIGSTOP")} {target}");
-            }
-            await Task.WhenAll(active.Select(async a =>
-            {
-                await Pause.ForAsync(a.Record.Spec.Hold, ct);
-                await HealAsync(a.Record, a.Fault);
+                await Pause.ForAsync(record.Spec.Hold, ct);
+                await HealAsync(record, fault);
             }));
         }
         finally

@@ -27,13 +27,13 @@ public static class HistoryChecker
         history.Where(o => o.Workload == BankWorkload.ReadName && o.Outcome == OpOutcome.Ok && (o.Key != accounts || o.Value != total)).ToList();
 
     /// <summary>
-    /// Register reads (each on a new connection through the proxy) that returned less than the value
+    /// Register reads (on new connections or long-lived sessions through the proxy) that returned less than the value
     /// of a write acknowledged before the read started. The writer writes increasing values, so the
     /// newest acknowledged write before a read is the highest value such a read may not go below.
     /// </summary>
     public static IReadOnlyList<StaleRead> CheckRegister(IEnumerable<Operation> history)
     {
-        var ops = history.Where(o => o.Workload is RegisterWorkload.WriteName or RegisterWorkload.ReadName).ToList();
+        var ops = history.Where(o => o.Workload is RegisterWorkload.WriteName or RegisterWorkload.ReadName or RegisterWorkload.SessionReadName).ToList();
         var writes = ops.Where(o => o.Kind == OpKind.Write && o.Outcome == OpOutcome.Ok).OrderBy(o => o.End).ToList();
         var reads = ops.Where(o => o.Kind == OpKind.Read && o.Outcome == OpOutcome.Ok).OrderBy(o => o.Start);
         var stale = new List<StaleRead>();

@@ -4,20 +4,27 @@ namespace Storage.Cli.Chaos;
 
 /// <summary>
 /// Read-your-writes across failovers: one writer sets a register to increasing values (one
-/// transaction each); reads on new connections through the proxy, periodically and after every
-/// fault heals, must never return less than a value acknowledged before the read began.
+/// transaction each); reads must never return less than a value acknowledged before the read began.
+/// Reads on new connections through the proxy (periodically and after every fault heals) check where
+/// the proxy routes now; reads on long-lived sessions at random intervals check that a session left
+/// on a replaced compute cannot answer from its old data.
 /// </summary>
-public sealed class RegisterWorkload(ProxyConnector connector, History history)
+public sealed class RegisterWorkload(ProxyConnector connector, History history, int seed)
 {
     public const string WriteName = "register:write";
     public const string ReadName = "register:read";
+    public const string SessionReadName = "register:read-session";
+    private const int Sessions = 2;
     private static readonly TimeSpan WritePace = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan ReadPace = TimeSpan.FromMilliseconds(500);
+    private const string ReadSql = "select value from chaos_register where id = 1";
 
     public Task SetupAsync(CancellationToken ct) => connector.ExecuteAsync(
         "drop table if exists chaos_register; create table chaos_register (id int primary key, value bigint not null); insert into chaos_register values (1, 0)", ct);
 
-    public Task RunAsync(CancellationToken stop) => Task.WhenAll(Task.Run(() => WriterAsync(stop)), Task.Run(() => ReaderAsync(stop)));
+    public Task RunAsync(CancellationToken stop) => Task.WhenAll(
+        Enumerable.Range(0, Sessions).Select(i => Task.Run(() => SessionReaderAsync(new Random(seed + i), stop)))
+            .Append(Task.Run(() => WriterAsync(stop))).Append(Task.Run(() => ReaderAsync(stop))));
 
     private async Task WriterAsync(CancellationToken stop)
     {
@@ -41,12 +48,24 @@ public sealed class RegisterWorkload(ProxyConnector connector, History history)
         while (await Pause.ForAsync(ReadPace, stop));
     }
 
+    /// <summary>Idle for a random while (through a failover, often), then a read on the same session.</summary>
+    private async Task SessionReaderAsync(Random random, CancellationToken stop)
+    {
+        await using var session = new ClientSession(connector);
+        while (await Pause.ForAsync(TimeSpan.FromMilliseconds(random.Next(500, 15_000)), stop)) await ReadAsync(session, SessionReadName);
+    }
+
     /// <summary>One read on a new connection (so it goes wherever the proxy routes now), recorded.</summary>
     public async Task ReadAsync()
     {
         await using var session = new ClientSession(connector);
+        await ReadAsync(session, ReadName);
+    }
+
+    private async Task ReadAsync(ClientSession session, string name)
+    {
         var start = history.Clock.Now;
-        var (row, error) = await session.QueryAsync("select value from chaos_register where id = 1", r => new[] { r.GetInt64(0) });
-        history.Add(new Operation(ReadName, OpKind.Read, 1, row?[0] ?? 0, start, history.Clock.Now, row is null ? OpOutcome.Failed : OpOutcome.Ok, error));
+        var (row, error) = await session.QueryAsync(ReadSql, r => new[] { r.GetInt64(0) });
+        history.Add(new Operation(name, OpKind.Read, 1, row?[0] ?? 0, start, history.Clock.Now, row is null ? OpOutcome.Failed : OpOutcome.Ok, error));
     }
 }
