@@ -35,7 +35,7 @@ public sealed class ClientSession(ProxyConnector connector, string? sessionSetup
             await ExecuteAsync(connection, "commit");
             return (OpOutcome.Ok, null);
         }
-        catch (PostgresException e) when (e.Severity == "ERROR")
+        catch (PostgresException e) when (e.InvariantSeverity == "ERROR")
         {
             return (OpOutcome.Failed, Describe(e));
         }
@@ -68,15 +68,23 @@ public sealed class ClientSession(ProxyConnector connector, string? sessionSetup
     {
         if (_connection is { State: System.Data.ConnectionState.Open }) return _connection;
         await DropAsync();
-        _connection = await connector.OpenAsync();
-        if (sessionSetup is not null) await ExecuteAsync(_connection, sessionSetup);
-        return _connection;
+        var connection = await connector.OpenAsync();
+        try
+        {
+            if (sessionSetup is not null) await ExecuteAsync(connection, sessionSetup);
+        }
+        catch
+        {
+            await connection.DisposeAsync(); // never used without its setup (a remote_write writer committing with on)
+            throw;
+        }
+        return _connection = connection;
     }
 
     /// <summary>An ERROR leaves the session usable once the transaction is rolled back; anything else drops it.</summary>
     private async Task AfterFailureAsync(Exception e)
     {
-        if (e is PostgresException { Severity: "ERROR" } && _connection is { State: System.Data.ConnectionState.Open } connection)
+        if (e is PostgresException { InvariantSeverity: "ERROR" } && _connection is { State: System.Data.ConnectionState.Open } connection)
         {
             try
             {

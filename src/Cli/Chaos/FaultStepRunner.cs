@@ -34,7 +34,15 @@ public sealed class FaultStepRunner(FaultInjector injector, ClusterHealth health
                 await Pause.ForAsync(record.Spec.Delay, ct);
                 record.Targets = target.ToString();
                 record.InjectedAt = log.Clock.Now;
-                var fault = await injector.InjectAsync(record.Spec, target);
+                ActiveFault fault;
+                try { fault = await injector.InjectAsync(record.Spec, target); }
+                catch (Exception e) when (IsClusterFailure(e))
+                {
+                    record.InjectedAt = null;
+                    record.Problem = $"not injected: {e.Message}";
+                    log.Write($"  {record.Spec.Kind.Name}: {record.Problem}");
+                    return;
+                }
                 lock (active) active.Add((record, fault));
                 log.Write($"  {record.Spec.Kind.Name}: {(record.Spec.Kind.Action == FaultAction.Kill ? "SIGKILL" : "SIGSTOP")} {target}");
                 await Pause.ForAsync(record.Spec.Hold, ct);
@@ -51,6 +59,7 @@ public sealed class FaultStepRunner(FaultInjector injector, ClusterHealth health
         foreach (var (record, _) in active)
         {
             if (wait.Healthy) record.HealthyAt = log.Clock.Now;
+            else if (ct.IsCancellationRequested) record.Problem = $"the run was cancelled before the cluster was healthy again: {wait.LastProblem}";
             else record.Problem = $"not healthy {healTimeout.TotalSeconds:0} s after healing: {wait.LastProblem}";
         }
         log.Write(wait.Healthy ? $"  healthy again after {wait.Took.TotalSeconds:0.0} s" : $"  NOT HEALTHY after {wait.Took.TotalSeconds:0} s: {wait.LastProblem}");
