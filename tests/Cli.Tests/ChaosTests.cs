@@ -7,8 +7,9 @@ namespace Storage.Cli.Tests;
 /// <summary>
 /// A short seeded `storagectl chaos` run against a cluster of its own: two minutes of faults under the
 /// workloads, and nothing acknowledged may be lost, no bank read may see another total, no read may
-/// be stale, every fault must heal.
+/// be stale, every fault must heal. Alone (no other test's cluster beside it): its faults are timed.
 /// </summary>
+[Collection(nameof(ChaosTests))]
 public sealed class ChaosTests
 {
     /// <summary>
@@ -55,3 +56,7 @@ public sealed class ChaosTests
 
     private static IEnumerable<List<string>> Describe(IEnumerable<FaultStep> steps) => steps.Select(s => s.Faults.Select(f => f.ToString()).ToList());
 }
+
+/// <summary>Runs <see cref="ChaosTests"/> after the other tests of the assembly, not beside them.</summary>
+[CollectionDefinition(nameof(ChaosTests), DisableParallelization = true)]
+public sealed class ChaosTestsCollection;

@@ -28,7 +28,7 @@ public sealed class AppendLogWorkload(ProxyConnector connector, History history)
         {
             long id = Interlocked.Increment(ref _lastId);
             var start = history.Clock.Now;
-            var (outcome, error) = await session.TransactAsync("begin", async connection =>
+            var (outcome, error, _) = await session.TransactAsync("begin", async connection =>
             {
                 await using var insert = new NpgsqlCommand("insert into chaos_log (id, writer) values ($1, $2)", connection)
                     { Parameters = { new() { Value = id }, new() { Value = mode } } };

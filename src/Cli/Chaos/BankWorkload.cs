@@ -4,7 +4,7 @@ namespace Storage.Cli.Chaos;
 
 /// <summary>
 /// A bank: a fixed number of accounts with a fixed total. Two clients transfer random amounts in
-/// serializable transactions (a serialization failure is a failed transfer; the next one is a retry);
+/// serializable transactions (one that fails on a serialization failure or deadlock is tried again);
 /// a reader checks the number of accounts and the total on every read.
 /// </summary>
 public sealed class BankWorkload(ProxyConnector connector, History history, int seed)
@@ -30,23 +30,32 @@ public sealed class BankWorkload(ProxyConnector connector, History history, int 
     private async Task TransferAsync(Random random, CancellationToken stop)
     {
         await using var session = new ClientSession(connector);
+        int from = 0, to = 0;
+        long amount = 0;
+        var result = new TxResult(OpOutcome.Ok);
         while (true)
         {
-            int from = random.Next(1, Accounts + 1), to = random.Next(1, Accounts);
-            if (to >= from) to++; // another account
-            long amount = random.Next(1, 21);
+            if (!result.Retryable) (from, to, amount) = NextTransfer(random); // else the same transfer again
             var start = history.Clock.Now;
-            var (outcome, error) = await session.TransactAsync("begin isolation level serializable", async connection =>
+            result = await session.TransactAsync("begin isolation level serializable", async connection =>
             {
-                // Rows in id order, so two transfers never wait on each other in a cycle.
+                // One statement: it takes both rows' locks in index order, so two transfers never wait on each other in a cycle.
                 await using var update = new NpgsqlCommand(
                     "update chaos_bank set balance = balance + case when id = $1 then -$3 else $3 end where id in ($1, $2)", connection)
                     { Parameters = { new() { Value = from }, new() { Value = to }, new() { Value = amount } } };
                 if (await update.ExecuteNonQueryAsync() != 2) throw new InvalidOperationException($"accounts {from} and {to} are not both in chaos_bank");
             });
-            history.Add(new Operation(TransferName, OpKind.Transfer, 0, amount, start, history.Clock.Now, outcome, error));
-            if (!await Pause.AfterAsync(outcome, TransferPace, stop)) return;
+            history.Add(new Operation(TransferName, OpKind.Transfer, 0, amount, start, history.Clock.Now, result.Outcome, result.Error));
+            if (!await Pause.AfterAsync(result.Retryable ? OpOutcome.Ok : result.Outcome, TransferPace, stop)) return;
         }
+    }
+
+    /// <summary>Two different accounts and an amount of 1..20.</summary>
+    private static (int From, int To, long Amount) NextTransfer(Random random)
+    {
+        int from = random.Next(1, Accounts + 1), to = random.Next(1, Accounts);
+        if (to >= from) to++;
+        return (from, to, random.Next(1, 21));
     }
 
     private async Task ReaderAsync(CancellationToken stop)

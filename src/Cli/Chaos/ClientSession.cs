@@ -2,6 +2,13 @@ using Npgsql;
 
 namespace Storage.Cli.Chaos;
 
+/// <summary>How a transaction ended for the client; SqlState is PostgreSQL's code when it answered with an error.</summary>
+public sealed record TxResult(OpOutcome Outcome, string? Error = null, string? SqlState = null)
+{
+    /// <summary>A serialization failure or deadlock: the transaction did nothing and may simply be tried again.</summary>
+    public bool Retryable => SqlState is PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected;
+}
+
 /// <summary>
 /// One client's connection through the proxy, opened on first use and dropped after a failure so the
 /// next operation reconnects (as an application does during a failover). Runs a transaction and
@@ -16,7 +23,7 @@ public sealed class ClientSession(ProxyConnector connector, string? sessionSetup
     /// COMMIT (PostgreSQL aborted it), is Failed; anything else while COMMIT is in flight (the
     /// connection broke, a timeout, a FATAL) is Unknown: it may have committed.
     /// </summary>
-    public async Task<(OpOutcome Outcome, string? Error)> TransactAsync(string begin, Func<NpgsqlConnection, Task> body)
+    public async Task<TxResult> TransactAsync(string begin, Func<NpgsqlConnection, Task> body)
     {
         NpgsqlConnection connection;
         try
@@ -28,21 +35,21 @@ public sealed class ClientSession(ProxyConnector connector, string? sessionSetup
         catch (Exception e) when (ProxyConnector.IsClientFailure(e))
         {
             await AfterFailureAsync(e);
-            return (OpOutcome.Failed, Describe(e));
+            return new TxResult(OpOutcome.Failed, Describe(e), (e as PostgresException)?.SqlState);
         }
         try
         {
             await ExecuteAsync(connection, "commit");
-            return (OpOutcome.Ok, null);
+            return new TxResult(OpOutcome.Ok);
         }
         catch (PostgresException e) when (e.InvariantSeverity == "ERROR")
         {
-            return (OpOutcome.Failed, Describe(e));
+            return new TxResult(OpOutcome.Failed, Describe(e), e.SqlState);
         }
         catch (Exception e) when (ProxyConnector.IsClientFailure(e))
         {
             await DropAsync();
-            return (OpOutcome.Unknown, Describe(e));
+            return new TxResult(OpOutcome.Unknown, Describe(e));
         }
     }
 

@@ -32,7 +32,7 @@ public sealed class RegisterWorkload(ProxyConnector connector, History history, 
         for (long value = 1; ; value++)
         {
             var start = history.Clock.Now;
-            var (outcome, error) = await session.TransactAsync("begin", async connection =>
+            var (outcome, error, _) = await session.TransactAsync("begin", async connection =>
             {
                 await using var update = new NpgsqlCommand("update chaos_register set value = $1 where id = 1", connection) { Parameters = { new() { Value = value } } };
                 await update.ExecuteNonQueryAsync();
