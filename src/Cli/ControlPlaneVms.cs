@@ -33,7 +33,7 @@ public sealed class ControlPlaneVms(ClusterDirectory dir, ClusterState state)
     {
         var vm = await ProcessesOfAsync(endpointId);
         foreach (var pid in vm.Pids) await ServiceProcess.KillPidAsync(pid);
-        return $"killed {vm} of endpoint {endpointId}";
+        return $"killed {vm.VmId} of endpoint {endpointId} ({vm.PidList})";
     }
 
     /// <summary>SIGKILL of the endpoint's PostgreSQL only; its agent restarts it.</summary>
@@ -68,5 +68,8 @@ public sealed record VmProcesses(string VmId, int AgentPid, int? PostgresPid)
     /// <summary>The agent, then PostgreSQL if it runs.</summary>
     public IEnumerable<int> Pids => PostgresPid is int postgres ? [AgentPid, postgres] : [AgentPid];
 
-    public override string ToString() => $"{VmId} (agent pid {AgentPid}{(PostgresPid is int p ? $", PostgreSQL pid {p}" : "")})";
+    /// <summary>"agent pid 12, PostgreSQL pid 34".</summary>
+    public string PidList => $"agent pid {AgentPid}{(PostgresPid is int p ? $", PostgreSQL pid {p}" : "")}";
+
+    public override string ToString() => $"{VmId} ({PidList})";
 }
