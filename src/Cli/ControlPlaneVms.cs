@@ -21,23 +21,28 @@ public sealed class ControlPlaneVms(ClusterDirectory dir, ClusterState state)
             ?? throw new CliError($"endpoint {endpointId} runs on no VM now ({endpoint.State})");
     }
 
+    /// <summary>The processes of the VM serving <paramref name="endpointId"/>: its agent and, if running, its PostgreSQL.</summary>
+    public async Task<VmProcesses> ProcessesOfAsync(string endpointId)
+    {
+        var vm = await VmOfAsync(endpointId);
+        return new VmProcesses(vm.Id, vm.Pid, ClusterProcesses.PostmasterPid(dir.VmWorkDir(vm.Id)));
+    }
+
     /// <summary>SIGKILL of the VM's agent and its PostgreSQL, like the machine dying; returns what was killed.</summary>
     public async Task<string> KillVmAsync(string endpointId)
     {
-        var vm = await VmOfAsync(endpointId);
-        var postgres = ClusterProcesses.PostmasterPid(dir.VmWorkDir(vm.Id));
-        await ServiceProcess.KillPidAsync(vm.Pid);
-        if (postgres is int pid) await ServiceProcess.KillPidAsync(pid);
-        return $"killed {vm.Id} of endpoint {endpointId} (agent pid {vm.Pid}{(postgres is int p ? $", PostgreSQL pid {p}" : "")})";
+        var vm = await ProcessesOfAsync(endpointId);
+        foreach (var pid in vm.Pids) await ServiceProcess.KillPidAsync(pid);
+        return $"killed {vm.VmId} of endpoint {endpointId} ({vm.PidList})";
     }
 
     /// <summary>SIGKILL of the endpoint's PostgreSQL only; its agent restarts it.</summary>
     public async Task<string> KillPostgresAsync(string endpointId)
     {
-        var vm = await VmOfAsync(endpointId);
-        if (ClusterProcesses.PostmasterPid(dir.VmWorkDir(vm.Id)) is not int pid) return $"no PostgreSQL runs on {vm.Id} (endpoint {endpointId})";
+        var vm = await ProcessesOfAsync(endpointId);
+        if (vm.PostgresPid is not int pid) return $"no PostgreSQL runs on {vm.VmId} (endpoint {endpointId})";
         OsUser.Signal(pid, OsUser.SigKill);
-        return $"killed PostgreSQL of endpoint {endpointId} on {vm.Id} (pid {pid})";
+        return $"killed PostgreSQL of endpoint {endpointId} on {vm.VmId} (pid {pid})";
     }
 
     /// <summary>
@@ -55,4 +60,16 @@ public sealed class ControlPlaneVms(ClusterDirectory dir, ClusterState state)
             Console.WriteLine($"stopped {v.Id} (pid {v.Pid}), left running by a dead proxy");
         }));
     }
+}
+
+/// <summary>A VM's agent and the PostgreSQL it runs (null when none runs).</summary>
+public sealed record VmProcesses(string VmId, int AgentPid, int? PostgresPid)
+{
+    /// <summary>The agent, then PostgreSQL if it runs.</summary>
+    public IEnumerable<int> Pids => PostgresPid is int postgres ? [AgentPid, postgres] : [AgentPid];
+
+    /// <summary>"agent pid 12, PostgreSQL pid 34".</summary>
+    public string PidList => $"agent pid {AgentPid}{(PostgresPid is int p ? $", PostgreSQL pid {p}" : "")}";
+
+    public override string ToString() => $"{VmId} ({PidList})";
 }

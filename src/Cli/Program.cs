@@ -24,5 +24,6 @@ var root = new RootCommand("storagectl: manage a local Neon-style storage cluste
     TimelineCommand.BranchAlias(),
     EndpointCommand.Create(),
     BootstrapCommand.Create(),
+    ChaosCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();
