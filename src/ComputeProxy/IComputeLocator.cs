@@ -20,6 +20,12 @@ public interface IComputeLocator
     /// <summary>A connect to <paramref name="address"/> failed: forget it (the VM may have died) before the next try.</summary>
     void Invalidate(string endpointId, ComputeAddress address);
 
+    /// <summary>
+    /// Fires when the compute at <paramref name="address"/> is declared dead (crashed, frozen,
+    /// partitioned) and fenced: a session relayed to it is over, and its client should reconnect.
+    /// </summary>
+    CancellationToken Retired(ComputeAddress address) => CancellationToken.None;
+
     /// <summary>A client session on the endpoint started or ended (for scale to zero).</summary>
     void SessionStarted(string endpointId);
     void SessionEnded(string endpointId);

@@ -113,4 +113,54 @@ public sealed class ProxyProcessTests(ITestOutputHelper output)
             try { Directory.Delete(root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
     }
+
+    [Fact]
+    public async Task A_frozen_vm_is_replaced_and_the_sessions_relayed_to_it_are_ended()
+    {
+        await using var cluster = await ComputeCluster.StartAsync(vms: 0);
+        var root = Directory.CreateTempSubdirectory("proxy-process-").FullName;
+        await using var proxy = new ProxyProcess(Path.Combine(root, "controlplane"), cluster);
+        var frozen = new List<int>();
+        try
+        {
+            await proxy.StartAsync();
+            using (var http = new HttpClient())
+            {
+                var created = await http.PostAsJsonAsync(new Uri(proxy.Admin, "/endpoints"), new AdminApi.CreateEndpointBody("main", cluster.TenantId, cluster.TimelineId,
+                    ComputeCluster.Role, cluster.Password, new Dictionary<string, string> { ["shared_buffers"] = "32MB" }, null));
+                Assert.True(created.IsSuccessStatusCode, await created.Content.ReadAsStringAsync());
+            }
+            var cs = proxy.ConnectionString(timeoutSeconds: 120);
+            await Sql.ExecAsync(cs, "create table acked (id int primary key)");
+            await using var old = new NpgsqlConnection(cs);
+            await old.OpenAsync();
+
+            // The VM freezes whole (agent and every PostgreSQL process): a partitioned VM.
+            var vmId = (await StatusAsync(proxy)).Endpoints.Single(e => e.Id == "main").VmId!;
+            var vm = (await StatusAsync(proxy)).Vms.Single(v => v.Id == vmId);
+            var postmaster = PostmasterRecord.ReadFrom(Path.Combine(proxy.DataDirectory, "vms", vmId))!;
+            frozen.AddRange([vm.Pid, .. PostgresProcesses.Find(postmaster.DataDirectory)]);
+            foreach (var pid in frozen) OsUser.Signal(pid, OsUser.SigStop);
+
+            // Writes go on once the control plane has declared it dead and attached main elsewhere...
+            await ExecWithRetryAsync(cs, "insert into acked values (1)", TimeSpan.FromSeconds(120));
+            Assert.NotEqual(vmId, (await StatusAsync(proxy)).Endpoints.Single(e => e.Id == "main").VmId);
+
+            // ...and the session relayed to the frozen VM is over: it fails at once instead of hanging forever.
+            await using var query = new NpgsqlCommand("select 1", old) { CommandTimeout = 60 };
+            var clock = Stopwatch.StartNew();
+            await Assert.ThrowsAnyAsync<Exception>(() => query.ExecuteScalarAsync());
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"the old session hung for {clock.Elapsed}");
+        }
+        catch (Exception e) when (e is not Xunit.Sdk.XunitException)
+        {
+            throw new Xunit.Sdk.XunitException($"{e}\n--- proxy\n{proxy.LogTail()}\n{cluster.Logs()}");
+        }
+        finally
+        {
+            foreach (var pid in frozen) OsUser.Signal(pid, OsUser.SigCont); // fenced by now; never leave a stopped process behind
+            await proxy.DisposeAsync();
+            try { Directory.Delete(root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
 }

@@ -27,6 +27,9 @@ public sealed class ComputeLocator(EndpointAttacher attacher, VmPool pool, Heart
         });
     }
 
+    public CancellationToken Retired(ComputeAddress address) =>
+        pool.Find(address.VmId) is { } vm ? vm.Retired : new CancellationToken(canceled: true); // already retired
+
     public void SessionStarted(string endpointId) => sessions.Started(endpointId);
 
     public void SessionEnded(string endpointId) => sessions.Ended(endpointId);

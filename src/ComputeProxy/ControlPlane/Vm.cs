@@ -38,5 +38,16 @@ public sealed class Vm : IDisposable
     /// <summary>The PostgreSQL this VM's agent runs, as it recorded it (null when none runs).</summary>
     public PostmasterRecord? Postmaster => PostmasterRecord.ReadFrom(Record.WorkDirectory);
 
-    public void Dispose() => Client.Dispose();
+    private readonly CancellationTokenSource _retired = new();
+
+    /// <summary>Fires when the VM is declared dead and fenced: sessions relayed to it are over.</summary>
+    public CancellationToken Retired => _retired.Token;
+
+    internal void MarkRetired() => _retired.Cancel();
+
+    public void Dispose()
+    {
+        Client.Dispose();
+        _retired.Dispose();
+    }
 }

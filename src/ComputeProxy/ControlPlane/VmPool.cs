@@ -111,11 +111,23 @@ public sealed class VmPool(ControlPlaneOptions options, StateStore store, Contro
         var id = "vm" + store.Update(d => d.NextVmNumber++);
         int grpc = ServiceProcess.FreePort(), http = ServiceProcess.FreePort(), postgres = ServiceProcess.FreePort();
         var work = Path.Combine(VmsDirectory, id);
-        // Detached: a VM outlives a control plane restart, and the next one adopts it.
-        var process = await ServiceProcess.StartAsync(options.ComputeAssembly ?? ComputeCommand.Assembly,
-            ComputeCommand.Arguments(id, grpc, http, work, postgres), work + ".log", detached: true, options.VmStartTimeout, ct);
-        var record = new VmRecord(id, grpc, http, postgres, work, process.Pid);
-        store.Update(d => d.Vms[id] = record);
+        // Detached: a VM outlives a control plane restart, and the next one adopts it. It is recorded
+        // the moment it exists, so a control plane that dies before it is ready leaves no VM nobody
+        // knows of (the next one adopts or fences it).
+        VmRecord Record(int pid) => new(id, grpc, http, postgres, work, pid);
+        ServiceProcess process;
+        try
+        {
+            process = await ServiceProcess.StartAsync(options.ComputeAssembly ?? ComputeCommand.Assembly,
+                ComputeCommand.Arguments(id, grpc, http, work, postgres), work + ".log", detached: true, options.VmStartTimeout, ct,
+                started: pid => store.Update(d => d.Vms[id] = Record(pid)));
+        }
+        catch
+        {
+            store.Update(d => d.Vms.Remove(id)); // it was killed
+            throw;
+        }
+        var record = Record(process.Pid);
         var vm = new Vm(record) { State = VmState.Idle, AgentState = ComputeState.Idle };
         lock (_lock) _vms.Add(vm);
         metrics.VmStarts.Add(1);
@@ -189,6 +201,7 @@ public sealed class VmPool(ControlPlaneOptions options, StateStore store, Contro
         }
         metrics.VmDeaths.Add(1);
         log.LogWarning("VM {VmId} (pid {Pid}, {State} {Endpoint}) is dead: {Reason}", vm.Id, vm.Pid, was, vm.EndpointId, reason);
+        vm.MarkRetired(); // the proxy ends the sessions relayed to it: a frozen VM would hold them forever
         await FenceAsync(vm, cacheLater: true);
         return (was, vm.EndpointId);
     }

@@ -168,7 +168,8 @@ internal sealed class ClientConnection(
         metrics.ActiveSessions.Add(1);
         logger.LogInformation("Session of client {Client} on endpoint {Endpoint} relayed to compute {Host}:{Port} (VM {VmId})",
             _client, endpointId, compute.Address.Host, compute.Address.Port, compute.Address.VmId);
-        using var session = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        var retired = locator.Retired(compute.Address);
+        using var session = CancellationTokenSource.CreateLinkedTokenSource(stopping, retired);
         try
         {
             var up = Relay.CopyAsync(_reader, _stream, compute.Stream, metrics.ClientToCompute, null, session.Token);
@@ -179,8 +180,9 @@ internal sealed class ClientConnection(
             compute.Socket.Close();
             socket.Close();
             await Task.WhenAll(Quietly(up), Quietly(down));
+            var side = retired.IsCancellationRequested ? "its compute was declared dead; the proxy" : first == up ? "client" : "compute";
             logger.LogInformation("Session of client {Client} on endpoint {Endpoint} ended ({Side} closed{Error})",
-                _client, endpointId, first == up ? "client" : "compute", first.Exception is { } e ? ": " + e.GetBaseException().Message : "");
+                _client, endpointId, side, first.Exception is { } e ? ": " + e.GetBaseException().Message : "");
         }
         finally
         {

@@ -55,8 +55,9 @@ public sealed class ServiceProcess : IAsyncDisposable
         return path;
     }
 
+    /// <param name="started">Called with the PID as soon as the process exists, before it is ready (to record it durably).</param>
     public static async Task<ServiceProcess> StartAsync(string assemblyPath, IEnumerable<string> arguments, string logFile,
-        bool detached = false, TimeSpan? readyTimeout = null, CancellationToken ct = default)
+        bool detached = false, TimeSpan? readyTimeout = null, CancellationToken ct = default, Action<int>? started = null)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(logFile))!);
         long logStart = File.Exists(logFile) ? new FileInfo(logFile).Length : 0;
@@ -84,6 +85,7 @@ public sealed class ServiceProcess : IAsyncDisposable
 
         try
         {
+            started?.Invoke(pid);
             var ready = await WaitForReadyLineAsync(logFile, logStart, pid, readyTimeout ?? TimeSpan.FromSeconds(30), ct);
             return new ServiceProcess(pid, logFile, ready, process);
         }
