@@ -14,7 +14,10 @@ public sealed record PlacementRecord(string TenantId, string TimelineId, string 
     public string Key => PlacementBook.Key(TenantId, TimelineId);
 }
 
-/// <summary>The controller's persistent state: every generation it issued is on disk before anyone learns it.</summary>
+/// <summary>
+/// The controller's persistent state: every generation it issued is on disk before anyone learns it
+/// (a change becomes visible only once written; a failed write leaves the state as it was).
+/// </summary>
 public sealed class ControllerStore(string path) : ChecksummedJsonState<ControllerStore.Document>(path, "SCST", 1)
 {
     public sealed class Document
@@ -79,7 +82,21 @@ public sealed class PlacementBook(ControllerStore store)
     /// Places a new timeline: attached to the online node with the fewest attached timelines (or the
     /// ancestor's node for a branch: a branch copies its ancestor's local data), secondary on another.
     /// </summary>
-    public PlacementRecord Place(string tenantId, string timelineId, IReadOnlyCollection<string> onlineNodes, PlacementRecord? ancestor) => store.Update(d =>
+    public PlacementRecord Place(string tenantId, string timelineId, IReadOnlyCollection<string> onlineNodes, PlacementRecord? ancestor)
+    {
+        // Marked before the placement can be seen (the reconciler must never find it unmarked),
+        // unmarked again if it never became durable.
+        var key = Key(tenantId, timelineId);
+        bool marked = _creating.TryAdd(key, true);
+        try { return store.Update(d => NewPlacement(d, tenantId, timelineId, onlineNodes, ancestor)); }
+        catch
+        {
+            if (marked) _creating.TryRemove(key, out _);
+            throw;
+        }
+    }
+
+    private static PlacementRecord NewPlacement(ControllerStore.Document d, string tenantId, string timelineId, IReadOnlyCollection<string> onlineNodes, PlacementRecord? ancestor)
     {
         TimelineIds.EnsureValid(tenantId, timelineId);
         if (d.Placements.ContainsKey(Key(tenantId, timelineId)))
@@ -99,10 +116,9 @@ public sealed class PlacementBook(ControllerStore store)
         var secondary = onlineNodes.Where(n => n != attached)
             .OrderBy(n => d.Placements.Values.Count(p => p.Secondary == n)).ThenBy(n => n, StringComparer.Ordinal).FirstOrDefault();
         var placement = new PlacementRecord(tenantId, timelineId, attached, secondary, Generation: 1);
-        _creating[placement.Key] = true;
         d.Placements[placement.Key] = placement;
         return placement;
-    });
+    }
 
     /// <summary>Forgets a placement whose creation failed on the pageserver.</summary>
     public void Remove(PlacementRecord placement)

@@ -25,7 +25,16 @@ if (options.UnresponsiveTimeout < options.FailureTimeout)
     Console.Error.WriteLine("--unresponsive-timeout-ms must be at least --failure-timeout-ms");
     return 2;
 }
-Directory.CreateDirectory(options.DataDirectory);
+// Before anything reads or writes the state: a second controller on it would issue generations
+// the first does not know of.
+StateDirectoryLock stateLock;
+try { stateLock = StateDirectoryLock.Acquire(options.DataDirectory); }
+catch (StateDirectoryLockedException e)
+{
+    Console.Error.WriteLine(e.Message);
+    return 3;
+}
+using var heldForTheProcessLifetime = stateLock;
 
 using var loggers = Logging.CreateFactory(config["log-format"]);
 var log = loggers.CreateLogger("Storage.StorageController");

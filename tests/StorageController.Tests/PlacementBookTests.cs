@@ -391,6 +391,32 @@ public sealed class PlacementBookTests : IDisposable
         Assert.Equal(StatePath, e.FilePath);
     }
 
+    [Fact]
+    public void A_generation_whose_write_fails_is_never_shown_and_a_placement_not_marked_as_being_created()
+    {
+        var directory = Path.Combine(_root, "state");
+        Directory.CreateDirectory(directory);
+        var book = new PlacementBook(new ControllerStore(Path.Combine(directory, "state.bin")));
+        book.Register("ps-1", Address("ps-1"));
+        var t1 = book.Place(Tenant, T1, ["ps-1"], ancestor: null);
+        book.Created(t1);
+
+        // The directory replaced by a file: every write fails, for root too.
+        Directory.Move(directory, directory + ".away");
+        File.WriteAllText(directory, "");
+        Assert.ThrowsAny<IOException>(() => book.Register("ps-1", Address("ps-1")));
+        Assert.ThrowsAny<IOException>(() => book.Place(Tenant, T2, ["ps-1"], ancestor: null));
+        Assert.Equal(1UL, book.Get(Tenant, T1).Generation);
+        Assert.True(book.IsCurrent("ps-1", Tenant, T1, 1));
+        Assert.Equal([t1.Key], book.Placements.Select(p => p.Key));
+        Assert.False(book.IsBeingCreated(PlacementBook.Key(Tenant, T2)));
+
+        File.Delete(directory);
+        Directory.Move(directory + ".away", directory);
+        Assert.Equal(2UL, book.Register("ps-1", Address("ps-1")).Single().Generation);
+        Assert.True(book.IsBeingCreated(book.Place(Tenant, T2, ["ps-1"], ancestor: null).Key));
+    }
+
     // ---- Properties over random operation sequences ----
 
     private static readonly string[] NodeNames = ["ps-a", "ps-b", "ps-c"];
