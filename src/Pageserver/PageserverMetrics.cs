@@ -33,5 +33,9 @@ internal sealed class PageserverMetrics(MetricsRegistry registry)
     public void Deleted(string tenant, string timeline, string what, int count) =>
         Registry.Counter("pageserver_retention_deleted_total", "layers removed by retention", [.. Labels(tenant, timeline), ("kind", what)]).Add(count);
 
+    public void CorruptWal(string tenant, string timeline, string source) =>
+        Registry.Counter("pageserver_wal_corrupt_total", "WAL received that did not decode (the source was switched, nothing of it kept)",
+            [.. Labels(tenant, timeline), ("source", source)]).Add(1);
+
     private static (string, string)[] Labels(string tenant, string timeline) => [("tenant_id", tenant), ("timeline_id", timeline)];
 }

@@ -102,7 +102,136 @@ public sealed class WalIngestTests : IDisposable
         var first = First;
         using var store = new WalSegmentStore(Path.Combine(_root, "wal"), Geometry);
         var ingestor = new WalIngestor(store, first, first, Lsn.Zero);
-        Assert.Throws<WalDecodeException>(() => ingestor.Ingest(first, wal));
+        Assert.Throws<CorruptWalException>(() => ingestor.Ingest(first, wal));
+    }
+
+    /// <summary>Feeds <paramref name="wal"/> (which starts at <see cref="First"/>) from <paramref name="from"/> in chunks; the segments finished.</summary>
+    private static List<FinishedSegment> Feed(WalIngestor ingestor, byte[] wal, Lsn from, int chunk, List<FinishedSegment>? finished = null)
+    {
+        finished ??= [];
+        for (var at = from; at < First + (ulong)wal.Length;)
+        {
+            int n = (int)Math.Min(chunk, First + (ulong)wal.Length - at);
+            finished.AddRange(ingestor.Ingest(at, wal.AsSpan((int)(at - First), n)));
+            at += (ulong)n;
+        }
+        return finished;
+    }
+
+    private static List<WalRecord> Records(byte[] wal)
+    {
+        var decoder = new WalDecoder(First);
+        decoder.Feed(wal);
+        return decoder.DecodeAvailable().ToList();
+    }
+
+    /// <summary>A finished segment as text: where ingest resumes after it, and its whole index.</summary>
+    private static string Describe(FinishedSegment f) => $"{f.Index.Segment} {f.ResumeFrom} {f.ResumePrev} {Convert.ToHexString(f.Index.Serialize())}";
+
+    /// <summary>Byte arrays of WAL size are compared as spans (xunit's element by element comparison is slow).</summary>
+    private static void AssertSameBytes(ReadOnlySpan<byte> expected, ReadOnlySpan<byte> actual)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        int at = expected.CommonPrefixLength(actual);
+        Assert.True(at == expected.Length, $"the bytes differ first at offset {at}");
+    }
+
+    private static byte[] Layer(WalSegmentStore store, int length)
+    {
+        var bytes = new byte[length];
+        store.Read(First, bytes);
+        return bytes;
+    }
+
+    [Fact]
+    public void Corrupt_wal_is_refused_and_rewound_to_the_last_whole_record_and_the_right_bytes_then_give_what_a_clean_run_gives()
+    {
+        var (wal, _, end) = BuildWal(segments: 2);
+        using var cleanStore = new WalSegmentStore(Path.Combine(_root, "clean"), Geometry);
+        var clean = new WalIngestor(cleanStore, First, First, Lsn.Zero);
+        var cleanFinished = Feed(clean, wal, First, chunk: 7777);
+
+        // A byte flipped inside a record of the second segment (the first one is finished before it).
+        var records = Records(wal);
+        int bad = records.FindIndex(r => r.Lsn > First + (ulong)Geometry.SegmentSize + 100_000 && r.TotalLength > 1000);
+        var lastGood = records[bad - 1];
+        var damaged = wal.ToArray();
+        damaged[(int)(records[bad].Lsn - First) + 500] ^= 0x55;
+
+        using var store = new WalSegmentStore(Path.Combine(_root, "rewound"), Geometry);
+        var ingestor = new WalIngestor(store, First, First, Lsn.Zero);
+        var finished = new List<FinishedSegment>();
+        var error = Assert.Throws<CorruptWalException>(() => Feed(ingestor, damaged, First, chunk: 7777, finished));
+        finished.AddRange(error.Finished);
+
+        Assert.Equal(records[bad].Lsn, error.Lsn);
+        Assert.Contains("CRC", error.Message);
+        Assert.Equal(lastGood.EndLsn, ingestor.IngestedLsn);  // back at the end of the last whole valid record...
+        Assert.Equal(lastGood.EndLsn, ingestor.NextByte);     // ...where the next bytes must start...
+        Assert.Equal(lastGood.Lsn, ingestor.PrevRecordLsn);   // ...decoded with the right prev-link
+        Assert.Equal(bad, ingestor.RecordCount);
+        Assert.Equal([1UL], finished.Select(f => f.Index.Segment));
+        // Nothing past it reached the layer: the damaged bytes were never written.
+        var layer = Layer(store, wal.Length);
+        int good = (int)(lastGood.EndLsn - First);
+        AssertSameBytes(wal.AsSpan(0, good), layer.AsSpan(0, good));
+        Assert.Equal(-1, layer.AsSpan(good).IndexOfAnyExcept((byte)0));
+
+        // The same WAL, undamaged (from another safekeeper), from where it stopped: as if nothing happened.
+        Feed(ingestor, wal, ingestor.NextByte, chunk: 5000, finished);
+        Assert.Equal(end, ingestor.IngestedLsn);
+        Assert.Equal(clean.RecordCount, ingestor.RecordCount);
+        Assert.Equal(cleanFinished.Select(Describe), finished.Select(Describe));
+        Assert.Equal(Convert.ToHexString(clean.Current.Serialize()), Convert.ToHexString(ingestor.Current.Serialize()));
+        AssertSameBytes(wal, Layer(store, wal.Length));
+    }
+
+    /// <summary>WAL from <see cref="First"/> with a record that starts in segment 1 and ends in segment 2.</summary>
+    private static (byte[] Bytes, Lsn End) BuildWalWithARecordAcrossASegmentStart()
+    {
+        var builder = new WalBuilder(First);
+        var boundary = Geometry.SegmentStart(2);
+        var time = new DateTimeOffset(2026, 11, 1, 12, 0, 0, TimeSpan.Zero);
+        uint xid = 1000;
+        while (builder.EndLsn + 4000L < boundary)
+        {
+            builder.AppendNoop(3000);
+            builder.AppendCommit(xid++, time);
+        }
+        builder.AppendNoop(12_000);
+        for (int i = 0; i < 20; i++)
+        {
+            builder.AppendNoop(500);
+            builder.AppendCommit(xid++, time);
+        }
+        return (builder.TakeBytes(), builder.EndLsn);
+    }
+
+    [Fact]
+    public void After_a_restart_the_tail_of_the_record_before_the_resume_point_is_checked_before_it_is_written()
+    {
+        var (wal, end) = BuildWalWithARecordAcrossASegmentStart();
+        using var store = new WalSegmentStore(Path.Combine(_root, "wal"), Geometry);
+        var resumeAfter = Feed(new WalIngestor(store, First, First, Lsn.Zero), wal, First, chunk: 7777).Single();
+        var fetch = Geometry.SegmentStartOf(resumeAfter.ResumeFrom);
+        Assert.True(resumeAfter.ResumePrev < fetch && resumeAfter.ResumeFrom - fetch > 1000, $"resume at {resumeAfter.ResumeFrom} after {resumeAfter.ResumePrev}");
+
+        // A restart: segment 1 is finished (synced) on disk, segment 2's bytes were lost; the
+        // safekeeper sends them again from its start, damaged inside that record's tail.
+        store.Delete(2);
+        var damaged = wal.ToArray();
+        damaged[(int)(fetch - First) + 100] ^= 0x10;
+        var resumed = new WalIngestor(store, fetch, resumeAfter.ResumeFrom, resumeAfter.ResumePrev);
+        var error = Assert.Throws<CorruptWalException>(() => resumed.Ingest(fetch, damaged.AsSpan((int)(fetch - First))));
+
+        Assert.Equal(resumeAfter.ResumePrev, error.Lsn);
+        Assert.Equal(fetch, resumed.NextByte);
+        Assert.Equal(resumeAfter.ResumeFrom, resumed.IngestedLsn);
+        Assert.False(store.Has(2)); // not a byte of it written
+
+        resumed.Ingest(fetch, wal.AsSpan((int)(fetch - First)));
+        Assert.Equal(end, resumed.IngestedLsn);
+        AssertSameBytes(wal, Layer(store, wal.Length));
     }
 
     [Fact]

@@ -82,20 +82,32 @@ internal sealed partial class PageserverTimeline : IWalSink, IAsyncDisposable
 
     public void Receive(Lsn start, ReadOnlySpan<byte> bytes, Lsn commitLsn, string source)
     {
-        IReadOnlyList<FinishedSegment> finished;
-        TaskCompletionSource wake;
-        lock (_lock)
+        TaskCompletionSource? wake = null;
+        try
         {
-            if (commitLsn > SafekeeperCommitLsn) SafekeeperCommitLsn = commitLsn;
-            var before = _ingestor.IngestedLsn;
-            finished = _ingestor.Ingest(start, bytes);
-            _metrics.Ingested(TenantId, TimelineId, bytes.Length, _ingestor.IngestedLsn);
-            foreach (var segment in finished) FinishSegment(segment);
-            if (_ingestor.IngestedLsn == before) return;
-            wake = _ingested;
-            _ingested = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            lock (_lock)
+            {
+                if (commitLsn > SafekeeperCommitLsn) SafekeeperCommitLsn = commitLsn;
+                var before = _ingestor.IngestedLsn;
+                IReadOnlyList<FinishedSegment> finished;
+                CorruptWalException? corrupt = null;
+                try { finished = _ingestor.Ingest(start, bytes); }
+                catch (CorruptWalException e) { (finished, corrupt) = (e.Finished, e); } // the records before the bad one are kept
+                _metrics.Ingested(TenantId, TimelineId, bytes.Length, _ingestor.IngestedLsn);
+                foreach (var segment in finished) FinishSegment(segment);
+                if (_ingestor.IngestedLsn != before)
+                {
+                    wake = _ingested;
+                    _ingested = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                }
+                if (corrupt != null)
+                {
+                    _metrics.CorruptWal(TenantId, TimelineId, source);
+                    throw corrupt;
+                }
+            }
         }
-        wake.TrySetResult();
+        finally { wake?.TrySetResult(); }
     }
 
     /// <summary>A segment's records are all ingested: its index and bytes become durable, and ingest would resume after it.</summary>

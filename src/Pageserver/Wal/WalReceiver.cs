@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Storage.Core;
 using Storage.Core.Api;
@@ -11,7 +12,13 @@ internal interface IWalSink
 {
     /// <summary>Where the next WAL byte is needed from.</summary>
     Lsn NextByte { get; }
-    /// <summary>Takes committed WAL starting at <paramref name="start"/> (= NextByte).</summary>
+    /// <summary>End of the last whole record ingested.</summary>
+    Lsn IngestedLsn { get; }
+    /// <summary>
+    /// Takes committed WAL starting at <paramref name="start"/> (= NextByte). Throws
+    /// <see cref="CorruptWalException"/> for WAL that does not decode (the sink is then rewound to
+    /// its last whole record).
+    /// </summary>
     void Receive(Lsn start, ReadOnlySpan<byte> bytes, Lsn commitLsn, string source);
 }
 
@@ -20,12 +27,17 @@ internal interface IWalSink
 /// safekeeper when the stream breaks, or when it has been silent while another safekeeper holds
 /// newer committed WAL (a stalled source); errors are retried with capped backoff. Safekeepers only
 /// serve committed WAL to a reader without a term, so nothing past commit_lsn is ever ingested.
+/// A source whose WAL does not decode (damaged on its disk) is left out until another source has
+/// delivered past the bad LSN, or for <c>corruptSourceExclusion</c> at most (it may be repaired).
 /// </summary>
 internal sealed class WalReceiver(string tenantId, string timelineId, IReadOnlyList<Uri> safekeepers, IWalSink sink, ILogger logger,
-    TimeSpan? stallTimeout = null) : IAsyncDisposable
+    TimeSpan? stallTimeout = null, TimeSpan? corruptSourceExclusion = null) : IAsyncDisposable
 {
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(5);
     private readonly TimeSpan _stallTimeout = stallTimeout ?? TimeSpan.FromSeconds(3);
+    private readonly TimeSpan _corruptSourceExclusion = corruptSourceExclusion ?? TimeSpan.FromSeconds(60);
+    // Sources that sent corrupt WAL: the LSN of the bad record and until when they are left out.
+    private readonly ConcurrentDictionary<Uri, (Lsn BadLsn, DateTime UntilUtc)> _excluded = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly TimelineKey _key = SafekeeperClient.Key(tenantId, timelineId);
     private Task _loop = Task.CompletedTask;
@@ -55,6 +67,15 @@ internal sealed class WalReceiver(string tenantId, string timelineId, IReadOnlyL
                 backoff = TimeSpan.FromMilliseconds(100);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }
+            catch (CorruptWalException e) when (Source is { } bad)
+            {
+                _excluded[bad] = (e.Lsn, DateTime.UtcNow + _corruptSourceExclusion);
+                logger.LogError("WAL of {TenantId}/{TimelineId} from safekeeper {Source} is corrupt at {Lsn}: {Error}. Nothing from there on was kept: "
+                    + "ingest is back at {Resume}; switching to another safekeeper (this one is left out until another delivers past that LSN, {Seconds} s at most)",
+                    tenantId, timelineId, bad, e.Lsn, e.Message, sink.NextByte, _corruptSourceExclusion.TotalSeconds);
+                Source = null;
+                backoff = TimeSpan.FromMilliseconds(100);
+            }
             catch (Exception e)
             {
                 logger.LogWarning("WAL receive of {TenantId}/{TimelineId} from {Source} at {Lsn} broke, switching: {Error}",
@@ -98,18 +119,32 @@ internal sealed class WalReceiver(string tenantId, string timelineId, IReadOnlyL
         }
     }
 
-    /// <summary>The reachable safekeeper with the highest commit LSN (other than <paramref name="exclude"/>).</summary>
+    /// <summary>The reachable safekeeper with the highest commit LSN (other than <paramref name="exclude"/> and those that sent corrupt WAL).</summary>
     private async Task<(Uri? Source, Lsn Commit)> BestSourceAsync(Uri? exclude, CancellationToken ct)
     {
-        var probes = safekeepers.Where(s => s != exclude).Select(async s =>
+        var probes = safekeepers.Where(s => s != exclude && !IsExcluded(s)).Select(async s =>
         {
             try { return (Source: s, Commit: new Lsn((await SafekeeperClient.StatusAsync(s, _key, TimeSpan.FromSeconds(2), ct)).CommitLsn)); }
             catch (Exception e) when (e is RpcException or IOException or HttpRequestException or OperationCanceledException && !ct.IsCancellationRequested)
             { return (Source: (Uri?)null, Commit: Lsn.Zero)!; }
         }).ToList();
         var results = await Task.WhenAll(probes);
-        var best = results.Where(r => r.Source != null).MaxBy(r => r.Commit.Value);
+        var reachable = results.Where(r => r.Source != null).ToList();
+        if (reachable.Count == 0) return (null, Lsn.Zero); // none answers (or every one is left out): wait
+        var best = reachable.MaxBy(r => r.Commit.Value);
         return (best.Source, best.Commit);
+    }
+
+    /// <summary>Whether <paramref name="source"/> sent corrupt WAL that no other source has delivered past yet (and not too long ago).</summary>
+    private bool IsExcluded(Uri source)
+    {
+        if (!_excluded.TryGetValue(source, out var exclusion)) return false;
+        if (sink.IngestedLsn > exclusion.BadLsn || DateTime.UtcNow >= exclusion.UntilUtc)
+        {
+            _excluded.TryRemove(source, out _);
+            return false;
+        }
+        return true;
     }
 
     private static TimeSpan Next(TimeSpan backoff) => TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
