@@ -37,5 +37,11 @@ internal sealed class PageserverMetrics(MetricsRegistry registry)
         Registry.Counter("pageserver_wal_corrupt_total", "WAL received that did not decode (the source was switched, nothing of it kept)",
             [.. Labels(tenant, timeline), ("source", source)]).Add(1);
 
+    public void DiskFull(string tenant, string timeline, bool full)
+    {
+        Registry.Gauge("pageserver_disk_full", "1 while writes of the timeline fail for lack of disk space (ingest stopped, retried)", Labels(tenant, timeline)).Set(full ? 1 : 0);
+        if (full) Registry.Counter("pageserver_disk_full_episodes_total", "times the timeline's writes started failing for lack of disk space", Labels(tenant, timeline)).Add(1);
+    }
+
     private static (string, string)[] Labels(string tenant, string timeline) => [("tenant_id", tenant), ("timeline_id", timeline)];
 }

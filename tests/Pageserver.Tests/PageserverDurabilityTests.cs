@@ -13,7 +13,7 @@ namespace Storage.Pageserver.Tests;
 
 /// <summary>
 /// The pageserver as a real process between three real safekeepers, fed synthetic WAL by a
-/// proposer (no compute, no replay instance): damaged WAL on a safekeeper's disk.
+/// proposer (no compute, no replay instance): damaged WAL on a safekeeper's disk, and a full disk.
 /// </summary>
 public sealed class PageserverDurabilityTests
 {
@@ -189,6 +189,131 @@ public sealed class PageserverDurabilityTests
             AssertSameBytes(sent.AsSpan(0, G.SegmentSize - offset), copy.ToArray().AsSpan(offset), "the uploaded segment");
         }
         finally { Directory.Delete(root, recursive: true); }
+    }
+
+    // ---- a full disk ----
+
+    [Fact]
+    public void A_segment_write_that_finds_the_disk_full_is_rewound_and_ingest_goes_on_once_there_is_space()
+    {
+        var root = Directory.CreateTempSubdirectory("ps-enospc-").FullName;
+        try
+        {
+            using var disk = SmallDisk.Mount(megabytes: 16, Path.Combine(root, "disk"));
+            var start = new Lsn(0x0100_0000);
+            var builder = new WalBuilder(start);
+            var source = new SyntheticTransactions(builder, new Random(3));
+            var wal = source.Next(6 << 20);
+            using var store = new WalSegmentStore(Path.Combine(disk.Path, "wal"), G);
+            var ingestor = new WalIngestor(store, start, start, Lsn.Zero);
+            disk.FillUp(leaveBytes: 2 << 20);
+
+            IOException? full = null;
+            for (int offset = 0; offset < wal.Length && full is null;)
+            {
+                int n = Math.Min(64 * 1024, wal.Length - offset);
+                try { ingestor.Ingest(start + (ulong)offset, wal.AsSpan(offset, n)); offset += n; }
+                catch (IOException e) { full = e; }
+            }
+            Assert.NotNull(full);
+            Assert.True(DiskFullEpisode.IsDiskFull(full), full.ToString());
+            // Rewound to the end of the last record written; the layer holds exactly that much.
+            Assert.Equal(ingestor.IngestedLsn, ingestor.NextByte);
+            int kept = (int)(ingestor.NextByte - start);
+            Assert.InRange(kept, 1 << 20, 3 << 20);
+            var layer = new byte[kept];
+            store.Read(start, layer);
+            AssertSameBytes(wal.AsSpan(0, kept), layer, "the layer");
+
+            disk.Free();
+            for (int offset = kept; offset < wal.Length;)
+            {
+                int n = Math.Min(64 * 1024, wal.Length - offset);
+                ingestor.Ingest(start + (ulong)offset, wal.AsSpan(offset, n));
+                offset += n;
+            }
+            Assert.Equal(builder.EndLsn, ingestor.IngestedLsn);
+            var all = new byte[wal.Length];
+            store.Read(start, all);
+            AssertSameBytes(wal, all, "the layer");
+        }
+        finally { Directory.Delete(root, recursive: true); }
+    }
+
+    [Fact]
+    public async Task Ingest_that_fills_the_disk_stops_clearly_corrupts_nothing_and_resumes_by_itself_when_space_returns()
+    {
+        var root = Directory.CreateTempSubdirectory("ps-full-").FullName;
+        try
+        {
+            using var disk = SmallDisk.Mount(megabytes: 128, Path.Combine(root, "ps1")); // the pageserver's data directory
+            await using var setup = await Setup.StartAsync(root, killPageserver: false);
+            using var writing = new CancellationTokenSource();
+            var writer = Task.Run(async () => { while (!writing.IsCancellationRequested) await setup.WriteAsync(128 * 1024); });
+            try
+            {
+                await Eventually.ReachAsync(setup.InfoAsync, i => new Lsn(i.IngestedLsn) > setup.Start + 1_000_000L, Bounded, setup.Logs);
+
+                // The disk fills up while WAL comes in: ingest stops with one clear error and a metric.
+                disk.FillUp();
+                await Eventually.ReachAsync(() => DiskFullMetricAsync(setup), full => full == 1, Bounded, setup.Logs);
+                var stoppedAt = new Lsn((await setup.InfoAsync()).IngestedLsn);
+                var ahead = await Eventually.ReachAsync(() => Task.FromResult(setup.Proposer.CommitLsn), c => c > stoppedAt + 3_000_000L, Bounded, setup.Logs);
+                var whileFull = await setup.InfoAsync();
+                Assert.True(new Lsn(whileFull.IngestedLsn) < ahead, $"ingested {new Lsn(whileFull.IngestedLsn)} on a full disk");
+                var errors = DiskFullErrors(setup);
+                Assert.Single(errors);
+                Assert.Contains($"disk full: ingest of {setup.TenantId}/{setup.TimelineId} stopped at", errors[0]);
+                Assert.Contains("No space left on device", errors[0]);
+                AssertNothingCorrupt(setup, new Lsn(whileFull.IngestedLsn));
+
+                // Space comes back: ingest goes on by itself, and finishes the segment.
+                disk.Free();
+                await Eventually.ReachAsync(setup.InfoAsync, i => new Lsn(i.IngestedLsn) > ahead, Bounded, setup.Logs);
+                var nextSegment = G.SegmentStart(G.SegmentNumber(setup.Start) + 1);
+                await Eventually.ReachAsync(() => Task.FromResult(setup.Proposer.CommitLsn), c => c > nextSegment + 500_000L, Bounded, setup.Logs);
+            }
+            finally
+            {
+                await writing.CancelAsync();
+                await writer;
+            }
+            await setup.WriteAsync(100);
+            var committed = await setup.FlushedEverywhereAsync();
+            var info = await setup.Pageserver.WaitForIngestAsync(setup.TenantId, setup.TimelineId, committed, Bounded);
+            Assert.Equal(0, await DiskFullMetricAsync(setup));
+            Assert.Single(DiskFullErrors(setup));
+            Assert.Single(File.ReadLines(setup.Pageserver.LogFile), line => line.Contains("disk space is back: ingest of", StringComparison.Ordinal));
+            Assert.Equal(1, AssertNothingCorrupt(setup, new Lsn(info.IngestedLsn)));
+        }
+        finally { Directory.Delete(root, recursive: true); }
+    }
+
+    private static async Task<double> DiskFullMetricAsync(Setup setup)
+    {
+        using var http = new HttpClient();
+        var text = await http.GetStringAsync(new Uri(setup.Pageserver.HttpUri, "/metrics"));
+        var line = text.Split('\n').FirstOrDefault(l => l.StartsWith("pageserver_disk_full{", StringComparison.Ordinal) && l.Contains(setup.TimelineId, StringComparison.Ordinal));
+        return line is null ? 0 : double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private static List<string> DiskFullErrors(Setup setup) =>
+        File.ReadLines(setup.Pageserver.LogFile).Where(line => line.Contains("disk full: ", StringComparison.Ordinal)).ToList();
+
+    /// <summary>Every persistent file of the timeline reads back whole, and the layers hold exactly the WAL sent; how many segments are finished.</summary>
+    private static int AssertNothingCorrupt(Setup setup, Lsn ingested)
+    {
+        var paths = setup.Paths;
+        var metadata = TimelineMetadata.Load(paths.Metadata);
+        Assert.True(metadata.DecodeFrom <= ingested);
+        var finished = AssertIndexesMatch(setup, ingested);
+        var images = new Images.ImageCatalog(paths.Images).All;
+        Assert.NotEmpty(images);
+        foreach (var image in images) Assert.True(new FileInfo(Path.Combine(paths.Images, image.FileName)).Length == image.TarBytes);
+        Assert.Empty(Directory.EnumerateFiles(paths.Root, "*.tmp", SearchOption.AllDirectories)); // no half-written temp file left
+        int length = (int)(ingested - setup.Start);
+        AssertSameBytes(setup.Sent().AsSpan(0, length), setup.Layer(length), "the pageserver's layer");
+        return finished;
     }
 
     /// <summary>Flips <paramref name="count"/> bytes at <paramref name="lsn"/> in a safekeeper's segment file (finished or partial).</summary>

@@ -12,11 +12,19 @@ public static class AtomicFile
         var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
         Directory.CreateDirectory(directory);
         var temp = path + ".tmp";
-        await using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize))
+        try
         {
-            await write(file);
-            await file.FlushAsync(ct);
-            FileSync.DataSync(file.SafeFileHandle);
+            await using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize))
+            {
+                await write(file);
+                await file.FlushAsync(ct);
+                FileSync.DataSync(file.SafeFileHandle);
+            }
+        }
+        catch
+        {
+            DeleteQuietly(temp); // a half-written temp file only takes space (a full disk's, maybe)
+            throw;
         }
         MoveIntoPlace(temp, path, directory);
     }
@@ -25,12 +33,25 @@ public static class AtomicFile
     public static void Write(string path, ReadOnlySpan<byte> bytes)
     {
         var temp = path + ".tmp";
-        using (var handle = File.OpenHandle(temp, FileMode.Create, FileAccess.Write))
+        try
         {
+            using var handle = File.OpenHandle(temp, FileMode.Create, FileAccess.Write);
             RandomAccess.Write(handle, bytes, 0);
             FileSync.DataSync(handle);
         }
+        catch
+        {
+            DeleteQuietly(temp);
+            throw;
+        }
         MoveIntoPlace(temp, path, Path.GetDirectoryName(Path.GetFullPath(path))!);
+    }
+
+    private static void DeleteQuietly(string path)
+    {
+        try { File.Delete(path); }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
     }
 
     private static void MoveIntoPlace(string temp, string path, string directory)

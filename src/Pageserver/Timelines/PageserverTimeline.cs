@@ -23,6 +23,10 @@ internal sealed partial class PageserverTimeline : IWalSink, IAsyncDisposable
     private readonly RemoteTimeline? _remote;
     private readonly SortedDictionary<ulong, SegmentIndex> _indexes = [];
     private readonly CancellationTokenSource _stop = new();
+    // Segments the ingestor finished whose layer, index and resume point are not durable yet (a
+    // full disk): made durable, in order, before any more WAL is taken.
+    private readonly List<FinishedSegment> _unpersisted = [];
+    private readonly DiskFullEpisode _diskFull;
     private TimelineMetadata _metadata;
     private WalIngestor _ingestor;
     private WalReceiver? _receiver;
@@ -43,6 +47,7 @@ internal sealed partial class PageserverTimeline : IWalSink, IAsyncDisposable
         _remote = remote;
         _logger = logger;
         _metrics = metrics;
+        _diskFull = new DiskFullEpisode(metadata.TenantId, metadata.TimelineId, logger, metrics);
         Wal = new WalSegmentStore(paths.Wal, WalGeometry.Default);
         Images = new ImageCatalog(paths.Images);
         foreach (var file in Directory.EnumerateFiles(paths.Wal, "*.index"))
@@ -88,38 +93,63 @@ internal sealed partial class PageserverTimeline : IWalSink, IAsyncDisposable
             lock (_lock)
             {
                 if (commitLsn > SafekeeperCommitLsn) SafekeeperCommitLsn = commitLsn;
+                PersistFinishedSegments();
                 var before = _ingestor.IngestedLsn;
                 IReadOnlyList<FinishedSegment> finished;
                 CorruptWalException? corrupt = null;
-                try { finished = _ingestor.Ingest(start, bytes); }
+                try { finished = _ingestor.Ingest(start, bytes); } // a failed write is rewound: nothing of it kept
                 catch (CorruptWalException e) { (finished, corrupt) = (e.Finished, e); } // the records before the bad one are kept
                 _metrics.Ingested(TenantId, TimelineId, bytes.Length, _ingestor.IngestedLsn);
-                foreach (var segment in finished) FinishSegment(segment);
+                foreach (var segment in finished)
+                {
+                    _indexes[segment.Index.Segment] = segment.Index;
+                    _unpersisted.Add(segment);
+                }
                 if (_ingestor.IngestedLsn != before)
                 {
                     wake = _ingested;
                     _ingested = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                 }
+                PersistFinishedSegments();
                 if (corrupt != null)
                 {
                     _metrics.CorruptWal(TenantId, TimelineId, source);
                     throw corrupt;
                 }
             }
+            if (wake != null) _diskFull.Succeeded("ingest", IngestedLsn);
+        }
+        catch (Exception e) when (DiskFullEpisode.IsDiskFull(e))
+        {
+            _diskFull.Failed("ingest", IngestedLsn, e);
+            throw new WalSinkPausedException($"disk full at {IngestedLsn}: {e.Message}", e);
         }
         finally { wake?.TrySetResult(); }
     }
 
-    /// <summary>A segment's records are all ingested: its index and bytes become durable, and ingest would resume after it.</summary>
+    /// <summary>Makes the segments the ingestor finished durable, oldest first; one that fails stays queued for the next call.</summary>
+    private void PersistFinishedSegments()
+    {
+        while (_unpersisted.Count > 0)
+        {
+            FinishSegment(_unpersisted[0]);
+            _unpersisted.RemoveAt(0);
+        }
+    }
+
+    /// <summary>
+    /// A segment's records are all ingested: its bytes and index become durable, then the resume
+    /// point moves after it. Repeatable: a step that fails (a full disk) is done again.
+    /// </summary>
     private void FinishSegment(FinishedSegment finished)
     {
         var index = finished.Index;
         var fetch = Wal.Geometry.SegmentStartOf(finished.ResumeFrom);
         for (var s = Wal.Geometry.SegmentNumber(_metadata.WalFetch); s < Wal.Geometry.SegmentNumber(fetch); s++) Wal.Sync(s);
         index.Save(Path.Combine(Wal.Directory, SegmentIndex.FileName(Wal.FileName(index.Segment))));
-        _indexes[index.Segment] = index;
-        _metadata = _metadata with { WalFetchLsn = fetch.Value, DecodeFromLsn = finished.ResumeFrom.Value, DecodePrevLsn = finished.ResumePrev.Value };
-        _metadata.Save(Paths.Metadata);
+        var next = _metadata with { WalFetchLsn = fetch.Value, DecodeFromLsn = finished.ResumeFrom.Value, DecodePrevLsn = finished.ResumePrev.Value };
+        next.Save(Paths.Metadata);
+        _metadata = next;
         _remoteDirty = true;
         _logger.LogDebug("segment {Segment} of {TenantId}/{TimelineId} finished: {Records} records, {Commits} commits; resume at {Lsn}",
             index.Segment, TenantId, TimelineId, index.RecordCount, index.Commits.Count, finished.ResumeFrom);
@@ -205,6 +235,7 @@ internal sealed partial class PageserverTimeline : IWalSink, IAsyncDisposable
                 await ApplyRetentionAsync(ct);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }
+            catch (Exception e) when (DiskFullEpisode.IsDiskFull(e)) { _diskFull.Failed("housekeeping", IngestedLsn, e); }
             catch (Exception e)
             {
                 _logger.LogWarning("housekeeping of {TenantId}/{TimelineId} failed, will retry: {Error}", TenantId, TimelineId, e.Message);
@@ -228,6 +259,7 @@ internal sealed partial class PageserverTimeline : IWalSink, IAsyncDisposable
         try
         {
             await _replay.StartAsync(() => Images.OpenVerifiedAsync(latest, ct), ServiceProcess.FreePort(), ct);
+            _diskFull.Succeeded("replay start", IngestedLsn);
         }
         catch
         {
@@ -270,6 +302,7 @@ internal sealed partial class PageserverTimeline : IWalSink, IAsyncDisposable
             await using var tar = new FileStream(Path.Combine(scratch, "out", "base.tar"), FileMode.Open, FileAccess.Read);
             var image = await Images.AddAsync(start, end, ImageKind.Backup, _metadata.Generation, output => ImageFilter.CopyAsync(tar, output, ct), ct);
             _remoteDirty = true;
+            _diskFull.Succeeded("image", image.End);
             _metrics.ImageTaken(TenantId, TimelineId, image);
             _logger.LogInformation("image of {TenantId}/{TimelineId} taken: redo {Redo}, consistent at {Lsn}, {Bytes} bytes",
                 TenantId, TimelineId, image.Redo, image.End, image.TarBytes);
@@ -317,10 +350,12 @@ internal sealed partial class PageserverTimeline : IWalSink, IAsyncDisposable
             {
                 if (remoteConsistent > _metadata.RemoteConsistent)
                 {
-                    _metadata = _metadata with { RemoteConsistentLsn = remoteConsistent.Value };
-                    _metadata.Save(Paths.Metadata);
+                    var next = _metadata with { RemoteConsistentLsn = remoteConsistent.Value };
+                    next.Save(Paths.Metadata); // on disk before it is reported to anyone
+                    _metadata = next;
                 }
             }
+            _diskFull.Succeeded("upload", remoteConsistent);
             _metrics.RemoteConsistent(TenantId, TimelineId, remoteConsistent);
         }
         catch

@@ -17,10 +17,13 @@ internal interface IWalSink
     /// <summary>
     /// Takes committed WAL starting at <paramref name="start"/> (= NextByte). Throws
     /// <see cref="CorruptWalException"/> for WAL that does not decode (the sink is then rewound to
-    /// its last whole record).
+    /// its last whole record), <see cref="WalSinkPausedException"/> when it cannot take WAL for now.
     /// </summary>
     void Receive(Lsn start, ReadOnlySpan<byte> bytes, Lsn commitLsn, string source);
 }
+
+/// <summary>The sink cannot take WAL for now (e.g. its disk is full); it has said why. Retry later from NextByte.</summary>
+internal sealed class WalSinkPausedException(string message, Exception inner) : Exception(message, inner);
 
 /// <summary>
 /// Streams a timeline's committed WAL from the safekeeper with the highest commit LSN. It switches
@@ -75,6 +78,14 @@ internal sealed class WalReceiver(string tenantId, string timelineId, IReadOnlyL
                     tenantId, timelineId, bad, e.Lsn, e.Message, sink.NextByte, _corruptSourceExclusion.TotalSeconds);
                 Source = null;
                 backoff = TimeSpan.FromMilliseconds(100);
+            }
+            catch (WalSinkPausedException e)
+            {
+                // The sink logged why (once per episode); the source is fine: retry with backoff.
+                logger.LogDebug("WAL receive of {TenantId}/{TimelineId} paused at {Lsn}: {Error}", tenantId, timelineId, sink.NextByte, e.Message);
+                Source = null;
+                await DelayQuietly(backoff, ct);
+                backoff = Next(backoff);
             }
             catch (Exception e)
             {

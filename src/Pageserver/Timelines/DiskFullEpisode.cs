@@ -1,0 +1,48 @@
+using Microsoft.Extensions.Logging;
+using Storage.Core;
+
+namespace Storage.Pageserver.Timelines;
+
+/// <summary>
+/// A timeline's run of "no space left on device" failures: logged once as an error when it starts
+/// (with what failed, the tenant, timeline and LSN) and once when a write succeeds again, and shown
+/// meanwhile as <c>pageserver_disk_full</c> = 1. Whatever failed is retried by its own loop.
+/// </summary>
+internal sealed class DiskFullEpisode(string tenantId, string timelineId, ILogger logger, PageserverMetrics metrics)
+{
+    private int _active;
+
+    public bool Active => Volatile.Read(ref _active) == 1;
+
+    /// <summary>Whether <paramref name="e"/> (or an exception inside it) is ENOSPC or EDQUOT.</summary>
+    public static bool IsDiskFull(Exception? e)
+    {
+        for (; e is not null; e = e.InnerException)
+        {
+            if (e is IOException io && (io.HResult is 28 or 122 || io.Message.Contains("No space left on device", StringComparison.Ordinal)
+                || io.Message.Contains("Disk quota exceeded", StringComparison.Ordinal))) return true;
+            if (e is AggregateException aggregate && aggregate.InnerExceptions.Any(IsDiskFull)) return true;
+        }
+        return false;
+    }
+
+    /// <param name="activity">What failed ("ingest", "housekeeping").</param>
+    public void Failed(string activity, Lsn lsn, Exception e)
+    {
+        if (Interlocked.Exchange(ref _active, 1) == 0)
+        {
+            metrics.DiskFull(tenantId, timelineId, full: true);
+            logger.LogError("disk full: {Activity} of {TenantId}/{TimelineId} stopped at {Lsn}: {Error}. Every file is still whole (old or new); "
+                + "it is retried with backoff and resumes by itself once there is space", activity, tenantId, timelineId, lsn, e.Message);
+        }
+        else logger.LogDebug("still no space for {Activity} of {TenantId}/{TimelineId} at {Lsn}: {Error}", activity, tenantId, timelineId, lsn, e.Message);
+    }
+
+    /// <summary>A write succeeded: the episode, if any, is over.</summary>
+    public void Succeeded(string activity, Lsn lsn)
+    {
+        if (Interlocked.Exchange(ref _active, 0) == 0) return;
+        metrics.DiskFull(tenantId, timelineId, full: false);
+        logger.LogInformation("disk space is back: {Activity} of {TenantId}/{TimelineId} resumed at {Lsn}", activity, tenantId, timelineId, lsn);
+    }
+}
