@@ -37,10 +37,12 @@ internal sealed class PageserverMetrics(MetricsRegistry registry)
         Registry.Counter("pageserver_wal_corrupt_total", "WAL received that did not decode (the source was switched, nothing of it kept)",
             [.. Labels(tenant, timeline), ("source", source)]).Add(1);
 
-    public void DiskFull(string tenant, string timeline, bool full)
+    /// <param name="activity">"ingest" or "housekeeping" (images, uploads).</param>
+    public void DiskFull(string tenant, string timeline, string activity, bool full)
     {
-        Registry.Gauge("pageserver_disk_full", "1 while writes of the timeline fail for lack of disk space (ingest stopped, retried)", Labels(tenant, timeline)).Set(full ? 1 : 0);
-        if (full) Registry.Counter("pageserver_disk_full_episodes_total", "times the timeline's writes started failing for lack of disk space", Labels(tenant, timeline)).Add(1);
+        (string, string)[] labels = [.. Labels(tenant, timeline), ("activity", activity)];
+        Registry.Gauge("pageserver_disk_full", "1 while the activity's writes fail for lack of disk space (it stopped and is retried)", labels).Set(full ? 1 : 0);
+        if (full) Registry.Counter("pageserver_disk_full_episodes_total", "times the activity's writes started failing for lack of disk space", labels).Add(1);
     }
 
     private static (string, string)[] Labels(string tenant, string timeline) => [("tenant_id", tenant), ("timeline_id", timeline)];

@@ -293,12 +293,13 @@ public sealed class PageserverDurabilityTests
     {
         using var http = new HttpClient();
         var text = await http.GetStringAsync(new Uri(setup.Pageserver.HttpUri, "/metrics"));
-        var line = text.Split('\n').FirstOrDefault(l => l.StartsWith("pageserver_disk_full{", StringComparison.Ordinal) && l.Contains(setup.TimelineId, StringComparison.Ordinal));
+        var line = text.Split('\n').FirstOrDefault(l => l.StartsWith("pageserver_disk_full{", StringComparison.Ordinal)
+            && l.Contains(setup.TimelineId, StringComparison.Ordinal) && l.Contains("activity=\"ingest\"", StringComparison.Ordinal));
         return line is null ? 0 : double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
     }
 
     private static List<string> DiskFullErrors(Setup setup) =>
-        File.ReadLines(setup.Pageserver.LogFile).Where(line => line.Contains("disk full: ", StringComparison.Ordinal)).ToList();
+        File.ReadLines(setup.Pageserver.LogFile).Where(line => line.Contains("disk full: ingest of", StringComparison.Ordinal)).ToList();
 
     /// <summary>Every persistent file of the timeline reads back whole, and the layers hold exactly the WAL sent; how many segments are finished.</summary>
     private static int AssertNothingCorrupt(Setup setup, Lsn ingested)

@@ -26,7 +26,7 @@ internal sealed partial class PageserverTimeline : IWalSink, IAsyncDisposable
     // Segments the ingestor finished whose layer, index and resume point are not durable yet (a
     // full disk): made durable, in order, before any more WAL is taken.
     private readonly List<FinishedSegment> _unpersisted = [];
-    private readonly DiskFullEpisode _diskFull;
+    private readonly DiskFullEpisode _ingestDiskFull, _housekeepingDiskFull;
     private TimelineMetadata _metadata;
     private WalIngestor _ingestor;
     private WalReceiver? _receiver;
@@ -47,7 +47,8 @@ internal sealed partial class PageserverTimeline : IWalSink, IAsyncDisposable
         _remote = remote;
         _logger = logger;
         _metrics = metrics;
-        _diskFull = new DiskFullEpisode(metadata.TenantId, metadata.TimelineId, logger, metrics);
+        _ingestDiskFull = new DiskFullEpisode("ingest", metadata.TenantId, metadata.TimelineId, logger, metrics);
+        _housekeepingDiskFull = new DiskFullEpisode("housekeeping", metadata.TenantId, metadata.TimelineId, logger, metrics);
         Wal = new WalSegmentStore(paths.Wal, WalGeometry.Default);
         Images = new ImageCatalog(paths.Images);
         foreach (var file in Directory.EnumerateFiles(paths.Wal, "*.index"))
@@ -117,11 +118,11 @@ internal sealed partial class PageserverTimeline : IWalSink, IAsyncDisposable
                     throw corrupt;
                 }
             }
-            if (wake != null) _diskFull.Succeeded("ingest", IngestedLsn);
+            if (wake != null) _ingestDiskFull.Succeeded(IngestedLsn); // bytes were written: there is space
         }
         catch (Exception e) when (DiskFullEpisode.IsDiskFull(e))
         {
-            _diskFull.Failed("ingest", IngestedLsn, e);
+            _ingestDiskFull.Failed(IngestedLsn, e);
             throw new WalSinkPausedException($"disk full at {IngestedLsn}: {e.Message}", e);
         }
         finally { wake?.TrySetResult(); }
@@ -235,7 +236,7 @@ internal sealed partial class PageserverTimeline : IWalSink, IAsyncDisposable
                 await ApplyRetentionAsync(ct);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }
-            catch (Exception e) when (DiskFullEpisode.IsDiskFull(e)) { _diskFull.Failed("housekeeping", IngestedLsn, e); }
+            catch (Exception e) when (DiskFullEpisode.IsDiskFull(e)) { _housekeepingDiskFull.Failed(IngestedLsn, e); }
             catch (Exception e)
             {
                 _logger.LogWarning("housekeeping of {TenantId}/{TimelineId} failed, will retry: {Error}", TenantId, TimelineId, e.Message);
@@ -259,7 +260,7 @@ internal sealed partial class PageserverTimeline : IWalSink, IAsyncDisposable
         try
         {
             await _replay.StartAsync(() => Images.OpenVerifiedAsync(latest, ct), ServiceProcess.FreePort(), ct);
-            _diskFull.Succeeded("replay start", IngestedLsn);
+            _housekeepingDiskFull.Succeeded(IngestedLsn);
         }
         catch
         {
@@ -302,7 +303,7 @@ internal sealed partial class PageserverTimeline : IWalSink, IAsyncDisposable
             await using var tar = new FileStream(Path.Combine(scratch, "out", "base.tar"), FileMode.Open, FileAccess.Read);
             var image = await Images.AddAsync(start, end, ImageKind.Backup, _metadata.Generation, output => ImageFilter.CopyAsync(tar, output, ct), ct);
             _remoteDirty = true;
-            _diskFull.Succeeded("image", image.End);
+            _housekeepingDiskFull.Succeeded(image.End);
             _metrics.ImageTaken(TenantId, TimelineId, image);
             _logger.LogInformation("image of {TenantId}/{TimelineId} taken: redo {Redo}, consistent at {Lsn}, {Bytes} bytes",
                 TenantId, TimelineId, image.Redo, image.End, image.TarBytes);
@@ -346,6 +347,7 @@ internal sealed partial class PageserverTimeline : IWalSink, IAsyncDisposable
             var remoteConsistent = metadata.WalFetch > metadata.Start ? metadata.WalFetch : metadata.Start;
             var published = metadata with { RemoteConsistentLsn = remoteConsistent.Value };
             await _remote.PublishAsync(published, images, ct);
+            bool saved = false;
             lock (_lock)
             {
                 if (remoteConsistent > _metadata.RemoteConsistent)
@@ -353,9 +355,10 @@ internal sealed partial class PageserverTimeline : IWalSink, IAsyncDisposable
                     var next = _metadata with { RemoteConsistentLsn = remoteConsistent.Value };
                     next.Save(Paths.Metadata); // on disk before it is reported to anyone
                     _metadata = next;
+                    saved = true;
                 }
             }
-            _diskFull.Succeeded("upload", remoteConsistent);
+            if (saved) _housekeepingDiskFull.Succeeded(remoteConsistent); // a local write worked: there is space
             _metrics.RemoteConsistent(TenantId, TimelineId, remoteConsistent);
         }
         catch
