@@ -28,10 +28,10 @@ internal sealed class SafekeeperService(TimelineRegistry registry, SafekeeperMet
     private async Task<T> RefusedIfDiskFullAsync<T>(Func<Task<T>> request)
     {
         try { return await request(); }
-        catch (Exception e) when (DiskFull.Is(e))
+        catch (Exception e) when (Core.Storage.DiskFull.Is(e))
         {
             log.LogWarning("request refused: disk full: {Error}", e.Message);
-            throw DiskFull.Refusal(registry.Node.NodeId, e);
+            throw DiskFullRefusal.Create(registry.Node.NodeId, e);
         }
     }
 
@@ -108,11 +108,11 @@ internal sealed class SafekeeperService(TimelineRegistry registry, SafekeeperMet
                 if (responder.IsFaulted) await responder; // surface a failed send
             }
         }
-        catch (Exception e) when (DiskFull.Is(e))
+        catch (Exception e) when (Core.Storage.DiskFull.Is(e))
         {
             metrics.Refused();
             log.LogWarning("refused proposer {ProposerId} on {TenantId}/{TimelineId}: disk full: {Error}", proposer, timeline.Identity.TenantId, timeline.Identity.TimelineId, e.Message);
-            throw DiskFull.Refusal(registry.Node.NodeId, e);
+            throw DiskFullRefusal.Create(registry.Node.NodeId, e);
         }
         catch (AcceptorRefusal refusal)
         {

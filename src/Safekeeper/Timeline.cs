@@ -319,7 +319,7 @@ internal sealed class Timeline : IAsyncDisposable
                             _storage.Persist(save);
                             _lastControlSave = DateTime.UtcNow;
                         }
-                        catch (IOException e) when (DiskFull.Is(e))
+                        catch (IOException e) when (Core.Storage.DiskFull.Is(e))
                         {
                             // This save is lazy (what it holds is re-learned); the next flush tries again.
                             _log.LogWarning("control file of {TenantId}/{TimelineId} not saved, disk full: {Error}", Identity.TenantId, Identity.TimelineId, e.Message);
@@ -388,7 +388,7 @@ internal sealed class Timeline : IAsyncDisposable
                     _storage.Wal.Flush();
                     Acceptor.AfterFlush();
                     try { _storage.Persist(Acceptor.StateToSave()); }
-                    catch (IOException e) when (DiskFull.Is(e))
+                    catch (IOException e) when (Core.Storage.DiskFull.Is(e))
                     {
                         _log.LogWarning("control file of {TenantId}/{TimelineId} not saved at shutdown, disk full: {Error}", Identity.TenantId, Identity.TimelineId, e.Message);
                     }

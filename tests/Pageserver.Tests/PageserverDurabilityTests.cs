@@ -216,7 +216,7 @@ public sealed class PageserverDurabilityTests
                 catch (IOException e) { full = e; }
             }
             Assert.NotNull(full);
-            Assert.True(DiskFullEpisode.IsDiskFull(full), full.ToString());
+            Assert.True(Core.Storage.DiskFull.Is(full), full.ToString());
             // Rewound to the end of the last record written; the layer holds exactly that much.
             Assert.Equal(ingestor.IngestedLsn, ingestor.NextByte);
             int kept = (int)(ingestor.NextByte - start);

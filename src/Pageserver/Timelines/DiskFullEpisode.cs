@@ -16,18 +16,6 @@ internal sealed class DiskFullEpisode(string activity, string tenantId, string t
 
     public bool Active => Volatile.Read(ref _active) == 1;
 
-    /// <summary>Whether <paramref name="e"/> (or an exception inside it) is ENOSPC or EDQUOT.</summary>
-    public static bool IsDiskFull(Exception? e)
-    {
-        for (; e is not null; e = e.InnerException)
-        {
-            if (e is IOException io && (io.HResult is 28 or 122 || io.Message.Contains("No space left on device", StringComparison.Ordinal)
-                || io.Message.Contains("Disk quota exceeded", StringComparison.Ordinal))) return true;
-            if (e is AggregateException aggregate && aggregate.InnerExceptions.Any(IsDiskFull)) return true;
-        }
-        return false;
-    }
-
     public void Failed(Lsn lsn, Exception e)
     {
         if (Interlocked.Exchange(ref _active, 1) == 0)

@@ -120,7 +120,7 @@ internal sealed partial class PageserverTimeline : IWalSink, IAsyncDisposable
             }
             if (wake != null) _ingestDiskFull.Succeeded(IngestedLsn); // bytes were written: there is space
         }
-        catch (Exception e) when (DiskFullEpisode.IsDiskFull(e))
+        catch (Exception e) when (Core.Storage.DiskFull.Is(e))
         {
             _ingestDiskFull.Failed(IngestedLsn, e);
             throw new WalSinkPausedException($"disk full at {IngestedLsn}: {e.Message}", e);
@@ -236,7 +236,7 @@ internal sealed partial class PageserverTimeline : IWalSink, IAsyncDisposable
                 await ApplyRetentionAsync(ct);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }
-            catch (Exception e) when (DiskFullEpisode.IsDiskFull(e)) { _housekeepingDiskFull.Failed(IngestedLsn, e); }
+            catch (Exception e) when (Core.Storage.DiskFull.Is(e)) { _housekeepingDiskFull.Failed(IngestedLsn, e); }
             catch (Exception e)
             {
                 _logger.LogWarning("housekeeping of {TenantId}/{TimelineId} failed, will retry: {Error}", TenantId, TimelineId, e.Message);

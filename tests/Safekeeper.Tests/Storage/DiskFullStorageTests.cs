@@ -54,7 +54,7 @@ public class DiskFullStorageTests : IDisposable
         var crossing = Next(400_000);
         var writeLsn = acceptor.WriteLsn;
         var full = Assert.ThrowsAny<IOException>(() => acceptor.OnAppend(crossing));
-        Assert.True(DiskFull.Is(full), full.ToString());
+        Assert.True(Core.Storage.DiskFull.Is(full), full.ToString());
         Assert.Equal(writeLsn, acceptor.WriteLsn);
         Assert.Empty(files.UnfinishedPreallocations());
         Assert.Null(files.Find(2));
@@ -63,7 +63,7 @@ public class DiskFullStorageTests : IDisposable
         var rest = disk.FillUp();
         var state = storage.State;
         var saveFailed = Assert.ThrowsAny<IOException>(() => acceptor.OnVoteRequest(new VoteRequest { Term = 2 }));
-        Assert.True(DiskFull.Is(saveFailed), saveFailed.ToString());
+        Assert.True(Core.Storage.DiskFull.Is(saveFailed), saveFailed.ToString());
         Assert.Same(state, storage.State);
         Assert.Equal(1UL, acceptor.Term);
         Assert.Equal(1UL, ControlFile.Load(dir).State.Term);
