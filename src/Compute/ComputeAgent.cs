@@ -25,6 +25,13 @@ internal sealed record AgentOptions(string VmId, string WorkDirectory, int Postg
     /// commit LSN.
     /// </summary>
     public long MaxRetainedWalBytes { get; init; } = 1L << 30;
+    /// <summary>
+    /// PostgreSQL's listen_addresses. Loopback for a VM on the proxy's machine; a VM in a container
+    /// of its own listens on its network (e.g. "*"), and then SCRAM logins from the hosts of the
+    /// networks it is on (the proxy's) are allowed too.
+    /// </summary>
+    public string ListenAddresses { get; init; } = Loopback;
+    public const string Loopback = "127.0.0.1";
     public string DataDirectory => Path.Combine(PostgresDirectory, "pgdata");
     public string SocketDirectory => Path.Combine(PostgresDirectory, "sock");
     public string PostgresLog => Path.Combine(WorkDirectory, "postgres.log");
@@ -298,7 +305,7 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
         await OsUser.GiveToPostgresAsync(_options.SocketDirectory, ct);
         var settings = new Dictionary<string, string>
         {
-            ["listen_addresses"] = "127.0.0.1",
+            ["listen_addresses"] = _options.ListenAddresses,
             ["port"] = _options.PostgresPort.ToString(CultureInfo.InvariantCulture),
             ["unix_socket_directories"] = _options.SocketDirectory,
             ["wal_level"] = "replica",
@@ -325,6 +332,7 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
             "local replication all trust",
             "host all all 127.0.0.1/32 scram-sha-256",
             "host all all ::1/128 scram-sha-256",
+            .. _options.ListenAddresses == AgentOptions.Loopback ? Array.Empty<string>() : ["host all all samenet scram-sha-256"],
         ], ct);
     }
 

@@ -11,6 +11,8 @@ using Storage.Core.Processes;
 // The compute agent: one process is one pooled VM. Options:
 // --id NAME --listen HOST:PORT --http HOST:PORT --work-dir DIR --pg-port PORT --log-format json|text
 // --max-retained-wal-mb N (1024): pg_wal kept below the commit LSN for a lagging safekeeper
+// --pg-listen ADDRESSES (127.0.0.1): PostgreSQL's listen_addresses; another (a VM container: "*") also
+//   lets the hosts of its networks log in with SCRAM, so a proxy elsewhere reaches it
 var config = new ConfigurationBuilder().AddCommandLine(args).Build();
 var vmId = config["id"] ?? "vm1";
 var listen = IPEndPoint.Parse(config["listen"] ?? "127.0.0.1:7691");
@@ -22,6 +24,7 @@ using var loggers = Logging.CreateFactory(config["log-format"]);
 var log = loggers.CreateLogger("Storage.Compute");
 var metrics = new ComputeMetrics(new MetricsRegistry());
 var agentOptions = new AgentOptions(vmId, workDir, pgPort, PostgresBinaries.Locate());
+if (config["pg-listen"] is { Length: > 0 } pgListen) agentOptions = agentOptions with { ListenAddresses = pgListen };
 if (config["max-retained-wal-mb"] is { } retained) agentOptions = agentOptions with { MaxRetainedWalBytes = long.Parse(retained, CultureInfo.InvariantCulture) << 20 };
 await using var agent = new ComputeAgent(agentOptions, log, metrics);
 metrics.Observe(agent);
