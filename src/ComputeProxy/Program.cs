@@ -14,7 +14,9 @@ using Storage.Core.Processes;
 // --controller URL (the storage controller: which pageserver serves each timeline's basebackups)
 // --pool-size N (2) --default-endpoint ID --heartbeat-ms N (500) --tls-cert FILE [--tls-key FILE]
 // --sni-domain NAME --log-format json|text --prepare-interval-ms N (2000; 0: idle VMs are not
-// prepared with the attached timelines' newest images)
+// prepared with the attached timelines' newest images) --external-vms URL,... (compute agents that run
+// elsewhere, e.g. VM containers, by their control API address: the pool is these instead of processes
+// it starts; --pool-size is then ignored)
 // Socket completions run on the epoll threads instead of being handed to a thread-pool worker:
 // a relayed message then costs no thread wake-up. Measured with pgbench -S through the proxy on two
 // cores: proxy CPU per transaction 41-47 us -> 25-27 us. Read once, at the first socket use, so it
@@ -34,6 +36,7 @@ var controlPlaneOptions = new ControlPlaneOptions
     Pageservers = Uris(config["pageservers"]),
     Controller = config["controller"] is { Length: > 0 } controller ? new Uri(controller) : null,
     PoolSize = int.Parse(config["pool-size"] ?? "2", CultureInfo.InvariantCulture),
+    ExternalVms = Uris(config["external-vms"]),
     HeartbeatInterval = TimeSpan.FromMilliseconds(int.Parse(config["heartbeat-ms"] ?? "500", CultureInfo.InvariantCulture)),
     PrepareInterval = TimeSpan.FromMilliseconds(int.Parse(config["prepare-interval-ms"] ?? "2000", CultureInfo.InvariantCulture)),
     AdminEndpoint = IPEndPoint.Parse(config["admin"] ?? "127.0.0.1:7000"),

@@ -41,7 +41,9 @@ public sealed class Harness : IAsyncDisposable
     public ControlPlaneHost ControlPlane { get; private set; }
     public IComputeLocator Locator => ControlPlane.Locator;
 
-    public static async Task<Harness> StartAsync(ComputeCluster cluster, ITestOutputHelper output, bool admin = false, string? dataDirectory = null)
+    /// <param name="externalVms">Agents the pool uses instead of starting its own (VM containers).</param>
+    public static async Task<Harness> StartAsync(ComputeCluster cluster, ITestOutputHelper output, bool admin = false, string? dataDirectory = null,
+        IReadOnlyList<Uri>? externalVms = null)
     {
         if (dataDirectory is null)
         {
@@ -59,6 +61,7 @@ public sealed class Harness : IAsyncDisposable
             HeartbeatMisses = 3,
             WakeTimeout = TimeSpan.FromSeconds(90),
             AdminEndpoint = admin ? new IPEndPoint(IPAddress.Loopback, 0) : null,
+            ExternalVms = externalVms ?? [],
         };
         var harness = new Harness(cluster, dataDirectory, output, options);
         try { await harness.ControlPlane.StartAsync(); }

@@ -15,6 +15,11 @@ public sealed record ControlPlaneOptions
 
     /// <summary>Compute agents kept running, attached or idle; a dead one is replaced.</summary>
     public int PoolSize { get; init; } = 2;
+    /// <summary>
+    /// Control API addresses of compute agents that run elsewhere (VM containers): when given, the
+    /// pool is these VMs instead of processes it starts (<see cref="ExternalVmProvider"/>), and <see cref="PoolSize"/> is ignored.
+    /// </summary>
+    public IReadOnlyList<Uri> ExternalVms { get; init; } = [];
     public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromMilliseconds(500);
     /// <summary>
     /// How long one heartbeat may take. Longer than the interval on purpose: a dead agent is found by

@@ -13,8 +13,11 @@ public sealed record EndpointRecord(
     TimeSpan SuspendTimeout,
     string? VmId = null);
 
-/// <summary>A compute agent the pool started: enough to find it again (or kill it) after a restart.</summary>
-public sealed record VmRecord(string Id, int GrpcPort, int HttpPort, int PostgresPort, string WorkDirectory, int Pid);
+/// <summary>
+/// A compute agent the pool started: enough to find it again (or kill it) after a restart. An
+/// external VM (never persisted) has no work directory or PID here, and its own <paramref name="Host"/>.
+/// </summary>
+public sealed record VmRecord(string Id, int GrpcPort, int HttpPort, int PostgresPort, string WorkDirectory, int Pid, string? Host = null);
 
 /// <summary>
 /// The control plane's persistent state in one checksummed file, rewritten atomically on every

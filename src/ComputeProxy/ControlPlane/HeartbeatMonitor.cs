@@ -37,7 +37,7 @@ public sealed class HeartbeatMonitor(ControlPlaneOptions options, VmPool pool, R
     /// <summary>One heartbeat to <paramref name="vm"/> and what follows from it; also used when the proxy reports a failed connect.</summary>
     public async Task CheckAsync(Vm vm, CancellationToken ct)
     {
-        if (!VmPool.IsAgent(vm.Pid))
+        if (!pool.MayBeAlive(vm))
         {
             await reattacher.OnVmDeadAsync(vm, "its agent process exited");
             return;

@@ -6,18 +6,20 @@ namespace Storage.ComputeProxy.ControlPlane;
 /// <summary>Where a VM is in the pool's life cycle (its agent reports its own <see cref="ComputeState"/>).</summary>
 public enum VmState { Idle, Attaching, Attached, Detaching, Dead }
 
-/// <summary>One compute agent process of the pool. State changes go through <see cref="VmPool"/> under its lock.</summary>
+/// <summary>One compute agent of the pool (a process it started, or an external VM). State changes go through <see cref="VmPool"/> under its lock.</summary>
 public sealed class Vm : IDisposable
 {
     internal Vm(VmRecord record)
     {
         Record = record;
-        Client = new ComputeAgentClient(new Uri($"http://127.0.0.1:{record.GrpcPort}"));
+        Client = new ComputeAgentClient(new Uri($"http://{Host}:{record.GrpcPort}"));
     }
 
     public VmRecord Record { get; }
     public string Id => Record.Id;
     public int Pid => Record.Pid;
+    /// <summary>Where its agent and PostgreSQL are reached: this machine, or the VM's own host (an external VM).</summary>
+    public string Host => Record.Host ?? "127.0.0.1";
     public ComputeAgentClient Client { get; }
     public VmState State { get; internal set; }
     /// <summary>The endpoint it serves or is being attached to / detached from.</summary>
@@ -34,7 +36,7 @@ public sealed class Vm : IDisposable
     /// <summary>When the current run of failed heartbeats began; null while it answers.</summary>
     internal DateTime? SilentSinceUtc;
 
-    public ComputeAddress Address => new("127.0.0.1", Record.PostgresPort, Id);
+    public ComputeAddress Address => new(Host, Record.PostgresPort, Id);
     /// <summary>The PostgreSQL this VM's agent runs, as it recorded it (null when none runs).</summary>
     public PostmasterRecord? Postmaster => PostmasterRecord.ReadFrom(Record.WorkDirectory);
 

@@ -6,17 +6,17 @@ using Storage.Proto.Compute;
 namespace Storage.ComputeProxy.ControlPlane;
 
 /// <summary>
-/// N compute agent processes (attached or idle), kept at N: a dead one is fenced and replaced. Their
-/// PIDs and ports are persisted so a restarted control plane adopts the ones still running.
+/// N compute agents (attached or idle), kept at N: a dead one is fenced and replaced. Where they come
+/// from is the <see cref="IVmProvider"/>'s business: processes started here, whose PIDs and ports are
+/// persisted so a restarted control plane adopts the ones still running, or external VMs.
 /// </summary>
 public sealed class VmPool(ControlPlaneOptions options, StateStore store, ControlPlaneMetrics metrics, ILogger log) : IAsyncDisposable
 {
+    private readonly IVmProvider _provider = IVmProvider.Create(options, store, log);
     private readonly object _lock = new();
     private readonly List<Vm> _vms = new();
     private readonly SemaphoreSlim _refill = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
-
-    private string VmsDirectory => Path.Combine(options.DataDirectory, "vms");
 
     /// <summary>The live VMs (not dead), in start order.</summary>
     public IReadOnlyList<Vm> Snapshot()
@@ -36,19 +36,18 @@ public sealed class VmPool(ControlPlaneOptions options, StateStore store, Contro
     /// </summary>
     public async Task RecoverAsync(Func<string, string?> endpointOfVm, CancellationToken ct)
     {
-        foreach (var record in store.Read(d => d.Vms.Values.ToList()))
+        foreach (var vm in await _provider.RecordedAsync(ct))
         {
-            var vm = new Vm(record);
-            var state = IsAgent(record.Pid) ? await TryAdoptAsync(vm, endpointOfVm(record.Id), ct) : VmState.Dead;
+            var state = _provider.MayBeAlive(vm) ? await TryAdoptAsync(vm, endpointOfVm(vm.Id), ct) : VmState.Dead;
             if (state == VmState.Dead)
             {
-                log.LogWarning("VM {VmId} (pid {Pid}) from the previous run cannot be reused; fencing it", record.Id, record.Pid);
-                await FenceAsync(vm);
+                log.LogWarning("VM {VmId} (pid {Pid}) from the previous run cannot be reused; fencing it", vm.Id, vm.Pid);
+                await _provider.FenceAsync(vm);
                 continue;
             }
             vm.State = state;
             lock (_lock) _vms.Add(vm);
-            log.LogInformation("adopted VM {VmId} (pid {Pid}) as {State} {Endpoint}", record.Id, record.Pid, state, vm.EndpointId);
+            log.LogInformation("adopted VM {VmId} (pid {Pid}) as {State} {Endpoint}", vm.Id, vm.Pid, state, vm.EndpointId);
         }
     }
 
@@ -73,16 +72,22 @@ public sealed class VmPool(ControlPlaneOptions options, StateStore store, Contro
         }
     }
 
-    /// <summary>Starts VMs until the pool holds <see cref="ControlPlaneOptions.PoolSize"/> live ones. One refill runs at a time.</summary>
+    /// <summary>False only when the VM is known to be gone (its process exited).</summary>
+    public bool MayBeAlive(Vm vm) => _provider.MayBeAlive(vm);
+
+    /// <summary>Starts VMs until the pool holds <see cref="IVmProvider.PoolSize"/> live ones. One refill runs at a time.</summary>
     public async Task RefillAsync(CancellationToken ct = default)
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, _stopping.Token);
         await _refill.WaitAsync(linked.Token);
         try
         {
-            for (int failures = 0; Snapshot().Count < options.PoolSize && failures < 3;)
+            for (int failures = 0; Snapshot().Count < _provider.PoolSize && failures < 3;)
             {
-                try { await StartVmAsync(linked.Token); }
+                try
+                {
+                    if (!await StartVmAsync(linked.Token)) break; // none can join now (external VMs not answering): the next round tries again
+                }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
                     failures++;
@@ -97,7 +102,7 @@ public sealed class VmPool(ControlPlaneOptions options, StateStore store, Contro
     /// <summary>Refills in the background unless a refill already runs or the pool is full.</summary>
     public void RefillSoon()
     {
-        if (_stopping.IsCancellationRequested || _refill.CurrentCount == 0 || Snapshot().Count >= options.PoolSize) return;
+        if (_stopping.IsCancellationRequested || _refill.CurrentCount == 0 || Snapshot().Count >= _provider.PoolSize) return;
         _ = Task.Run(async () =>
         {
             try { await RefillAsync(); }
@@ -106,32 +111,19 @@ public sealed class VmPool(ControlPlaneOptions options, StateStore store, Contro
         });
     }
 
-    private async Task StartVmAsync(CancellationToken ct)
+    /// <summary>One more VM from the provider, in the pool once it answers as idle (one that still runs something is detached first).</summary>
+    private async Task<bool> StartVmAsync(CancellationToken ct)
     {
-        var id = "vm" + store.Update(d => d.NextVmNumber++);
-        int grpc = ServiceProcess.FreePort(), http = ServiceProcess.FreePort(), postgres = ServiceProcess.FreePort();
-        var work = Path.Combine(VmsDirectory, id);
-        // Detached: a VM outlives a control plane restart, and the next one adopts it. It is recorded
-        // the moment it exists, so a control plane that dies before it is ready leaves no VM nobody
-        // knows of (the next one adopts or fences it).
-        VmRecord Record(int pid) => new(id, grpc, http, postgres, work, pid);
-        ServiceProcess process;
-        try
+        if (await _provider.StartAsync(Snapshot(), ct) is not { } vm) return false;
+        if (await TryAdoptAsync(vm, expectedEndpoint: null, ct) != VmState.Idle)
         {
-            process = await ServiceProcess.StartAsync(options.ComputeAssembly ?? ComputeCommand.Assembly,
-                ComputeCommand.Arguments(id, grpc, http, work, postgres), work + ".log", detached: true, options.VmStartTimeout, ct,
-                started: pid => store.Update(d => d.Vms[id] = Record(pid)));
+            await _provider.FenceAsync(vm);
+            throw new InvalidOperationException($"{vm.Id} did not answer as idle");
         }
-        catch
-        {
-            store.Update(d => d.Vms.Remove(id)); // it was killed
-            throw;
-        }
-        var record = Record(process.Pid);
-        var vm = new Vm(record) { State = VmState.Idle, AgentState = ComputeState.Idle };
+        vm.State = VmState.Idle;
         lock (_lock) _vms.Add(vm);
         metrics.VmStarts.Add(1);
-        log.LogInformation("started VM {VmId} (pid {Pid}): agent 127.0.0.1:{GrpcPort}, PostgreSQL port {PostgresPort}", id, process.Pid, grpc, postgres);
+        return true;
     }
 
     /// <summary>
@@ -202,59 +194,13 @@ public sealed class VmPool(ControlPlaneOptions options, StateStore store, Contro
         metrics.VmDeaths.Add(1);
         log.LogWarning("VM {VmId} (pid {Pid}, {State} {Endpoint}) is dead: {Reason}", vm.Id, vm.Pid, was, vm.EndpointId, reason);
         vm.MarkRetired(); // the proxy ends the sessions relayed to it: a frozen VM would hold them forever
-        await FenceAsync(vm, cacheLater: true);
+        await _provider.FenceAsync(vm, cacheLater: true);
         return (was, vm.EndpointId);
     }
 
-    /// <param name="cacheLater">
-    /// Delete PostgreSQL's directory (a cache of a few hundred MB, outside the work directory when the
-    /// postgres user cannot reach that) only after a pause: a death is followed at once by the
-    /// reattach of its endpoint, which should have the cores to itself.
-    /// </param>
-    private async Task FenceAsync(Vm vm, bool cacheLater = false)
-    {
-        var postgresDirectory = OsUser.ReachableDirectory(vm.Record.WorkDirectory, vm.Id);
-        if (IsAgent(vm.Pid)) await ServiceProcess.KillPidAsync(vm.Pid);
-        await KillPostgresAsync(vm);
-        store.Update(d => d.Vms.Remove(vm.Id));
-        vm.Dispose();
-        DeleteQuietly(vm.Record.WorkDirectory);
-        if (postgresDirectory == vm.Record.WorkDirectory) return;
-        // A killed agent never wipes it, and the next VM gets a new id: without this, every death left its data directory behind.
-        if (!cacheLater)
-        {
-            DeleteQuietly(postgresDirectory);
-            return;
-        }
-        lock (_pendingCaches) _pendingCaches.Add(postgresDirectory);
-        _ = Task.Delay(CacheDeleteDelay).ContinueWith(_ => DeletePendingCache(postgresDirectory), TaskScheduler.Default);
-    }
-
-    private static readonly TimeSpan CacheDeleteDelay = TimeSpan.FromSeconds(10);
-    /// <summary>Caches of dead VMs waiting for <see cref="CacheDeleteDelay"/>; a stop deletes them at once.</summary>
-    private readonly HashSet<string> _pendingCaches = [];
-
-    private void DeletePendingCache(string directory)
-    {
-        lock (_pendingCaches) if (!_pendingCaches.Remove(directory)) return;
-        DeleteQuietly(directory);
-    }
-
-    private static void DeleteQuietly(string directory)
-    {
-        try { Directory.Delete(directory, recursive: true); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } // a cache; the next VM gets a new directory
-    }
-
-    /// <summary>Every process of the VM's PostgreSQL goes, backends included: none may answer an old connection.</summary>
-    private static async Task KillPostgresAsync(Vm vm)
-    {
-        if (vm.Postmaster is { } postmaster) await postmaster.KillAllAsync();
-    }
-
     /// <summary>
-    /// Stops every VM: SIGTERM lets each agent stop its PostgreSQL cleanly (its last WAL committed),
-    /// SIGKILL after a grace period; then nothing of them is left and no record remains.
+    /// Stops every VM (a process VM: SIGTERM lets its agent stop its PostgreSQL cleanly, its last WAL
+    /// committed, SIGKILL after a grace period); then nothing of them is left and no record remains.
     /// </summary>
     public async Task StopAllAsync(TimeSpan grace)
     {
@@ -268,12 +214,10 @@ public sealed class VmPool(ControlPlaneOptions options, StateStore store, Contro
         }
         await Task.WhenAll(vms.Select(async vm =>
         {
-            if (IsAgent(vm.Pid)) await ServiceProcess.StopPidAsync(vm.Pid, grace);
-            await FenceAsync(vm);
+            await _provider.StopAsync(vm, grace);
+            await _provider.FenceAsync(vm);
         }));
-        string[] pending;
-        lock (_pendingCaches) pending = [.. _pendingCaches];
-        foreach (var directory in pending) DeletePendingCache(directory);
+        _provider.DeletePendingCaches();
     }
 
     /// <summary>Stops refilling but leaves the VMs running, as a crashed control plane would (for its successor to adopt).</summary>
