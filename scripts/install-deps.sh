@@ -6,8 +6,7 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-# docker-compose: the test that validates docker-compose.yml (`config`; no Docker engine needed).
-for pkg in postgresql-15 postgresql-client-15 python3-grpcio python3-protobuf docker-compose; do
+for pkg in postgresql-15 postgresql-client-15 python3-grpcio python3-protobuf; do
   have_pkg "$pkg" || need_apt+=("$pkg")
 done
 # Node.js runs s3rver, the S3 server the object store tests start (any node/npm on PATH will do).
@@ -28,13 +27,10 @@ fi
 id postgres >/dev/null 2>&1 || { echo "install-deps: the postgres OS user is missing" >&2; exit 1; }
 
 # s3rver goes into the project's .tools/ (gitignored), where the tests look for it.
-S3RVER_VERSION=3.7.1
-installed=$(node -p "require('./.tools/node_modules/s3rver/package.json').version" 2>/dev/null || true)
-if [ "$installed" != "$S3RVER_VERSION" ]; then
-  echo "install-deps: installing s3rver $S3RVER_VERSION into .tools/"
-  mkdir -p .tools
-  npm install --prefix .tools --no-audit --no-fund --no-save --loglevel=error "s3rver@$S3RVER_VERSION" >/dev/null
-fi
+bash scripts/install-s3rver.sh
+
+# The Docker Engine (and docker-compose) the compose test runs the cluster on; dockerd is started when none runs.
+bash scripts/docker-engine.sh
 
 command -v dotnet >/dev/null || { echo "install-deps: the .NET SDK (dotnet) is required" >&2; exit 1; }
 echo "install-deps: ok"

@@ -1,12 +1,11 @@
-using System.Diagnostics;
 using System.Text.RegularExpressions;
 
 namespace Storage.Cli.Tests;
 
 /// <summary>
 /// docker-compose.yml is valid, names every service of the cluster and wires them to the storage
-/// controller. Only `config` runs (no Docker engine needed); docker-compose itself comes from
-/// scripts/install-deps.sh, so its absence fails.
+/// controller and the VM containers. Only `config` runs (DockerClusterTests runs the file for real);
+/// docker-compose itself comes from scripts/install-deps.sh, so its absence fails.
 /// </summary>
 public sealed partial class DockerComposeTests
 {
@@ -16,7 +15,7 @@ public sealed partial class DockerComposeTests
     public async Task Compose_file_is_valid_and_has_the_cluster_services()
     {
         var services = (await ComposeAsync("config", "--services")).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        Assert.All(new[] { "sk1", "sk2", "sk3", "controller", "ps1", "ps2", "proxy", "bootstrap" }, s => Assert.Contains(s, services));
+        Assert.All(new[] { "s3", "sk1", "sk2", "sk3", "controller", "ps1", "ps2", "proxy", "vm1", "vm2", "bootstrap", "prometheus" }, s => Assert.Contains(s, services));
     }
 
     [Fact]
@@ -40,6 +39,14 @@ public sealed partial class DockerComposeTests
         var proxy = services["proxy"];
         Assert.Equal(Controller, proxy.Option("--controller"));
         Assert.Equal(pageservers.Select(p => p.Value.Option("--advertise")), proxy.Option("--pageservers")!.Split(','));
+
+        // The pool is the VM containers: each agent listens where the proxy's --external-vms says, on
+        // the compose network, and so does its PostgreSQL.
+        var vms = services.Where(s => s.Value.Command[0].EndsWith("/Storage.Compute.dll")).ToList();
+        Assert.Equal(["vm1", "vm2"], vms.Select(v => v.Key).Order());
+        Assert.Equal(vms.Select(v => $"http://{v.Key}:{v.Value.Option("--listen")!.Split(':')[1]}"), proxy.Option("--external-vms")!.Split(','));
+        Assert.All(vms, v => Assert.Equal(v.Key, v.Value.Option("--id")));
+        Assert.All(vms, v => Assert.Equal("*", v.Value.Option("--pg-listen")));
 
         // Bootstrap runs once (restarted only on failure) against the controller and the proxy's admin API.
         var bootstrap = services["bootstrap"];
@@ -96,32 +103,7 @@ public sealed partial class DockerComposeTests
     [GeneratedRegex(@"^  ([A-Za-z0-9_.-]+):\s*$")]
     private static partial Regex ServiceKey();
 
-    /// <summary>Runs docker-compose on the repository's compose file and returns its stdout.</summary>
-    private static async Task<string> ComposeAsync(params string[] args)
-    {
-        var compose = FindOnPath("docker-compose")
-            ?? throw new InvalidOperationException("docker-compose is not installed: run scripts/install-deps.sh");
-        var repo = RepositoryRoot();
-        var psi = new ProcessStartInfo(compose) { WorkingDirectory = repo, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { "-f", Path.Combine(repo, "docker-compose.yml") }.Concat(args)) psi.ArgumentList.Add(arg);
-        using var process = Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(timeout.Token);
-        Assert.True(process.ExitCode == 0, $"docker-compose {string.Join(' ', args)} failed: {await stderr}");
-        return await stdout;
-    }
-
-    private static string? FindOnPath(string program) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
-            .Select(dir => Path.Combine(dir, program)).FirstOrDefault(File.Exists);
-
-    /// <summary>The folder holding Storage.sln, above the test's output folder.</summary>
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "Storage.sln"))) return dir.FullName;
-        throw new InvalidOperationException($"no Storage.sln above {AppContext.BaseDirectory}");
-    }
+    /// <summary>Runs docker-compose on the repository's compose file (with the defaults of its variables) and returns its stdout.</summary>
+    private static Task<string> ComposeAsync(params string[] args) =>
+        ComposeProject.RunAsync(ComposeProject.Compose(), ["-f", Path.Combine(ComposeProject.RepositoryRoot(), "docker-compose.yml"), .. args]);
 }
