@@ -88,7 +88,8 @@ rm -rf .docker/app
 mv .docker/app.new .docker/app
 
 # --- the images docker-compose.yml runs: one for every service of ours, s3rver's, Prometheus' ---
-docker-compose -f docker-compose.yml build -q proxy s3 prometheus
+# docker-py builds through the API (no deprecation notice from the docker CLI's legacy builder).
+COMPOSE_DOCKER_CLI_BUILD=0 docker-compose -f docker-compose.yml build -q proxy s3 prometheus
 # Replaced builds of these images, untagged now, would pile up.
 docker image prune -f --filter label=storage.image >/dev/null
 echo "docker-images: ok ($((SECONDS - started)) s)"

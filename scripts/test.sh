@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh || exit 1
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 dotnet build Storage.sln -c Release -nologo -v q || exit 1
+# The images of docker-compose.yml, for its test on the Docker Engine (cached: seconds when nothing changed).
+bash scripts/docker-images.sh --no-build || exit 1
 log=$(mktemp)
 # The console logger at "minimal" still names each failed test with its message and stack.
 dotnet test Storage.sln -c Release --no-build -nologo -v q --logger "console;verbosity=minimal" 2>&1 | tee "$log"
