@@ -24,18 +24,18 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-if docker info >/dev/null 2>&1; then exit 0; fi
+if $SUDO docker info >/dev/null 2>&1; then exit 0; fi
 
-# A dockerd that died (machine restarted, session ended) may leave its PID file; it is reused only
-# by a live dockerd, and there is none (docker info failed), so it goes.
+# A dockerd that died (machine restarted, session ended) may leave its PID file; no dockerd answers
+# (docker info failed), so it goes.
 if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then $SUDO rm -f /var/run/docker.pid; fi
 echo "docker-engine: starting dockerd (log: /var/log/dockerd.log)"
 # setsid + nohup: it outlives this script and the shell that ran it.
 # shellcheck disable=SC2086
 $SUDO setsid nohup dockerd ${DOCKERD_FLAGS:-} >>/var/log/dockerd.log 2>&1 </dev/null &
 for _ in $(seq 120); do
-  if docker info >/dev/null 2>&1; then
-    echo "docker-engine: dockerd is up ($(docker info --format '{{.ServerVersion}}, storage driver {{.Driver}}'))"
+  if $SUDO docker info >/dev/null 2>&1; then
+    echo "docker-engine: dockerd is up ($($SUDO docker info --format '{{.ServerVersion}}, storage driver {{.Driver}}'))"
     exit 0
   fi
   sleep 0.5

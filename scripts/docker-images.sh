@@ -6,7 +6,8 @@
 #   2. base images: Debian bookworm by debootstrap (minbase, like debian:bookworm-slim), with this
 #      machine's apt sources, then `docker import`; the .NET runtime of the SDK here, imported as an
 #      image holding /usr/share/dotnet (like Microsoft's runtime image);
-#   3. the services published on this machine into .docker/app (`dotnet publish src/Cli`);
+#   3. the services published on this machine into .docker/app (`dotnet publish src/Cli`), s3rver
+#      (.tools/node_modules) copied into .docker/s3rver;
 #   4. `docker-compose build` of the services' image (target prebuilt), s3rver's and Prometheus'.
 # The base image names are the defaults in docker-compose.yml (STORAGE_DEBIAN_IMAGE,
 # STORAGE_DOTNET_IMAGE), read from there. As root, no stdin.
@@ -86,6 +87,11 @@ rm -rf .docker/app.new
 dotnet publish src/Cli -c Release "${publish_build[@]}" -o .docker/app.new -nologo -v q >/dev/null
 rm -rf .docker/app
 mv .docker/app.new .docker/app
+
+# --- s3rver for its image: copied, since .tools may be a symlink (a worktree's), which a build context cannot follow ---
+rm -rf .docker/s3rver
+mkdir -p .docker/s3rver
+cp -a .tools/node_modules .docker/s3rver/
 
 # --- the images docker-compose.yml runs: one for every service of ours, s3rver's, Prometheus' ---
 # docker-py builds through the API (no deprecation notice from the docker CLI's legacy builder).
