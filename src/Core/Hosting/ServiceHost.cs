@@ -52,6 +52,9 @@ public static class ServiceHost
         builder.Services.AddGrpc(o =>
         {
             o.Interceptors.Add<ServiceErrorInterceptor>();
+            // The interceptor turns every handler failure into a status with a clear message; what
+            // fails before a handler runs (a request that does not parse) says why too.
+            o.EnableDetailedErrors = true;
             o.MaxReceiveMessageSize = GrpcChannels.MaxMessageSize;
             o.MaxSendMessageSize = GrpcChannels.MaxMessageSize;
         });
