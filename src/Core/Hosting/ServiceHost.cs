@@ -38,7 +38,9 @@ public static class ServiceHost
     /// Run socket continuations inline on Kestrel's I/O threads (the safekeeper: an append's
     /// handling should not wait for a thread-pool thread on two busy cores).
     /// </param>
-    public static WebApplicationBuilder CreateBuilder(ServiceEndpoints endpoints, string? logFormat, bool inlineScheduling = false)
+    /// <param name="auth">Checks every gRPC call's token (<see cref="AuthInterceptor"/>); null only where a test hosts a service without it.</param>
+    public static WebApplicationBuilder CreateBuilder(ServiceEndpoints endpoints, string? logFormat, bool inlineScheduling = false,
+        Auth.TokenValidator? auth = null)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Logging.ClearProviders();
@@ -49,9 +51,11 @@ public static class ServiceHost
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = ShutdownTimeout);
         builder.WebHost.ConfigureKestrel(kestrel => ConfigureKestrel(kestrel, endpoints, bound));
         if (inlineScheduling) builder.Services.Configure<SocketTransportOptions>(o => o.UnsafePreferInlineScheduling = true);
+        if (auth is not null) builder.Services.AddSingleton(auth);
         builder.Services.AddGrpc(o =>
         {
-            o.Interceptors.Add<ServiceErrorInterceptor>();
+            o.Interceptors.Add<ServiceErrorInterceptor>(); // outermost: it turns the auth refusals into statuses too
+            if (auth is not null) o.Interceptors.Add<AuthInterceptor>();
             // The interceptor turns every handler failure into a status with a clear message; what
             // fails before a handler runs (a request that does not parse) says why too.
             o.EnableDetailedErrors = true;

@@ -1,7 +1,9 @@
 using System.Collections.Concurrent;
 using Google.Protobuf;
 using Grpc.Core;
+using Storage.Core.Auth;
 using Storage.Core.Errors;
+using Storage.Core.Rpc;
 using Storage.Proto.Test;
 
 namespace Storage.Core.Tests.Grpc;
@@ -21,8 +23,12 @@ internal sealed class EchoService : Echo.EchoBase
     /// <summary>Set when a handler starts waiting out a request's delay (so a test can cancel a call the server really has).</summary>
     public TaskCompletionSource<string> FirstDelayStarted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>Text "tenant:ID" asks the authenticated caller to act on tenant ID.</summary>
+    [Allow(Scope.Pageserver, Scope.Compute)]
     public override async Task<EchoReply> Echo(EchoRequest request, ServerCallContext context)
     {
+        if (request.Text.StartsWith("tenant:", StringComparison.Ordinal))
+            AuthInterceptor.CallerOf(context).RequireTenant(request.Text["tenant:".Length..]);
         await DelayAndFailAsync(request, context);
         ByteString payload = request.Repeat > 0 ? ByteString.CopyFrom(new byte[request.Repeat]) : request.Payload;
         return new EchoReply { Text = request.Text, Payload = payload };

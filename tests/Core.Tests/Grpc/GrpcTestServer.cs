@@ -31,9 +31,9 @@ internal sealed class GrpcTestServer : IAsyncDisposable
     public Uri Address { get; }
     public Echo.EchoClient Client { get; }
 
-    public static async Task<GrpcTestServer> StartAsync()
+    public static async Task<GrpcTestServer> StartAsync(global::Storage.Core.Auth.TokenValidator? auth = null)
     {
-        var builder = ServiceHost.CreateBuilder(new ServiceEndpoints(new IPEndPoint(IPAddress.Loopback, 0), null), "text");
+        var builder = ServiceHost.CreateBuilder(new ServiceEndpoints(new IPEndPoint(IPAddress.Loopback, 0), null), "text", auth: auth);
         var service = new EchoService();
         builder.Services.AddSingleton(service);
         var app = builder.Build();
