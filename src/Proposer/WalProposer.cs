@@ -1,13 +1,14 @@
-using System.Text.RegularExpressions;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Polly;
 using Polly.Retry;
 using Storage.Core;
 using Storage.Core.Api;
-using Storage.Core.Grpc;
+using Grpc.Core;
+using Storage.Core.Rpc;
 using Storage.Core.Wal;
 using Storage.Proto.Safekeeper;
+using SafekeeperGrpc = Storage.Proto.Safekeeper.Safekeeper;
 
 namespace Storage.Proposer;
 
@@ -39,7 +40,7 @@ public sealed class WalProposer : IAsyncDisposable
     private readonly ProposerCore _core;
     private readonly WalProposerOptions _options;
     private readonly ILogger _log;
-    private readonly GrpcChannel[] _channels;
+    private readonly SafekeeperGrpc.SafekeeperClient[] _clients;
     private readonly Channel<ProposerMessage>?[] _outbound;
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _links = new();
@@ -58,7 +59,7 @@ public sealed class WalProposer : IAsyncDisposable
         _log = logger;
         _core = new ProposerCore(options.ProposerId, options.Safekeepers.Count, options.MinimumTerm,
             SafekeeperClient.Key(options.TenantId, options.TimelineId), options.Limits);
-        _channels = options.Safekeepers.Select(u => new GrpcChannel(u)).ToArray();
+        _clients = options.Safekeepers.Select(SafekeeperClient.For).ToArray();
         _outbound = new Channel<ProposerMessage>?[options.Safekeepers.Count];
         _reportedDown = new bool[options.Safekeepers.Count];
         _reconnect = new ResiliencePipelineBuilder()
@@ -86,11 +87,11 @@ public sealed class WalProposer : IAsyncDisposable
     public Task<string> Fenced => _fenced.Task;
 
     /// <summary>Acknowledged flush LSN of each safekeeper in this term.</summary>
-    public IReadOnlyList<Lsn> SafekeeperFlushLsns { get { lock (_lock) return Enumerable.Range(0, _channels.Length).Select(_core.AckedFlush).ToArray(); } }
+    public IReadOnlyList<Lsn> SafekeeperFlushLsns { get { lock (_lock) return Enumerable.Range(0, _clients.Length).Select(_core.AckedFlush).ToArray(); } }
 
     public void Start()
     {
-        for (int i = 0; i < _channels.Length; i++)
+        for (int i = 0; i < _clients.Length; i++)
         {
             int index = i;
             _links.Add(Task.Run(() => LinkLoopAsync(index)));
@@ -143,7 +144,7 @@ public sealed class WalProposer : IAsyncDisposable
         var backoff = _options.ReconnectDelay;
         while (!ct.IsCancellationRequested && Phase != ProposerPhase.Fenced)
         {
-            DuplexCall<ProposerMessage, AcceptorMessage>? call = null;
+            AsyncDuplexStreamingCall<ProposerMessage, AcceptorMessage>? call = null;
             var began = System.Diagnostics.Stopwatch.StartNew();
             try
             {
@@ -169,9 +170,9 @@ public sealed class WalProposer : IAsyncDisposable
     }
 
     /// <summary>Opens the stream and waits for the greeting (so a dead safekeeper is retried with backoff).</summary>
-    private async Task<DuplexCall<ProposerMessage, AcceptorMessage>> ConnectAsync(int index, CancellationToken ct)
+    private async Task<AsyncDuplexStreamingCall<ProposerMessage, AcceptorMessage>> ConnectAsync(int index, CancellationToken ct)
     {
-        var call = _channels[index].Duplex(SafekeeperApi.ProposerStream);
+        var call = _clients[index].ProposerStream(cancellationToken: ct);
         // Unbounded in messages, bounded in bytes: the core sends one safekeeper at most
         // ProposerLimits.MaxUnacknowledgedBytes of WAL it has not acknowledged.
         var outbound = Channel.CreateUnbounded<ProposerMessage>(new UnboundedChannelOptions { SingleReader = true });
@@ -184,8 +185,8 @@ public sealed class WalProposer : IAsyncDisposable
                 Drain();
             }
             _ = SendLoopAsync(call, outbound, ct);
-            var greeting = await call.ResponseStream.ReadAsync(ct)
-                ?? throw new RpcException(GrpcStatusCode.Unavailable, "the safekeeper closed the stream before greeting");
+            var greeting = await call.ResponseStream.MoveNext(ct) ? call.ResponseStream.Current
+                : throw new RpcException(new Status(StatusCode.Unavailable, "the safekeeper closed the stream before greeting"));
             Handle(index, greeting);
             _reportedDown[index] = false;
             _log.LogInformation("connected to safekeeper {Safekeeper} (node {NodeId}, {AvailabilityZone}, term {Term})",
@@ -205,13 +206,13 @@ public sealed class WalProposer : IAsyncDisposable
         }
     }
 
-    private async Task RunConnectionAsync(int index, DuplexCall<ProposerMessage, AcceptorMessage> call, CancellationToken ct)
+    private async Task RunConnectionAsync(int index, AsyncDuplexStreamingCall<ProposerMessage, AcceptorMessage> call, CancellationToken ct)
     {
         var outbound = _outbound[index];
         try
         {
-            while (await call.ResponseStream.ReadAsync(ct) is { } message) Handle(index, message);
-            throw new RpcException(GrpcStatusCode.Unavailable, "the safekeeper ended the stream");
+            while (await call.ResponseStream.MoveNext(ct)) Handle(index, call.ResponseStream.Current);
+            throw new RpcException(new Status(StatusCode.Unavailable, "the safekeeper ended the stream"));
         }
         catch (Exception e)
         {
@@ -220,7 +221,7 @@ public sealed class WalProposer : IAsyncDisposable
         }
     }
 
-    private static async Task SendLoopAsync(DuplexCall<ProposerMessage, AcceptorMessage> call, Channel<ProposerMessage> outbound, CancellationToken ct)
+    private static async Task SendLoopAsync(AsyncDuplexStreamingCall<ProposerMessage, AcceptorMessage> call, Channel<ProposerMessage> outbound, CancellationToken ct)
     {
         try
         {
@@ -250,19 +251,13 @@ public sealed class WalProposer : IAsyncDisposable
             if (_outbound[index] != outbound) return; // a newer connection already replaced it
             _outbound[index] = null;
             outbound?.Writer.TryComplete();
-            if (error is RpcException { Status: GrpcStatusCode.Aborted } rpc && ParseSafekeeperTerm(rpc.Detail) is { } term)
-                _core.OnRefused(index, term, rpc.Detail);
+            if (error is RpcException rpc && rpc.SafekeeperTerm() is { } term)
+                _core.OnRefused(index, term, rpc.Status.Detail);
             else
                 _core.OnDisconnected(index);
             Drain();
         }
         AfterStep();
-    }
-
-    private static ulong? ParseSafekeeperTerm(string detail)
-    {
-        var m = Regex.Match(detail, @"safekeeper term (\d+)");
-        return m.Success ? ulong.Parse(m.Groups[1].Value) : null;
     }
 
     /// <summary>Hands the core's outgoing messages to the per-safekeeper send queues (under the lock).</summary>
@@ -331,7 +326,7 @@ public sealed class WalProposer : IAsyncDisposable
                 try
                 {
                     var bytes = new MemoryStream();
-                    await SafekeeperClient.ReadWalAsync(_channels[source], SafekeeperClient.Key(_options.TenantId, _options.TimelineId),
+                    await SafekeeperClient.ReadWalAsync(_options.Safekeepers[source], SafekeeperClient.Key(_options.TenantId, _options.TimelineId),
                         need.From, need.To, Term, bytes, TimeSpan.FromSeconds(30), _stop.Token);
                     var wal = bytes.GetBuffer().AsSpan(0, (int)bytes.Length);
                     // Nothing a peer sends is passed on unchecked: every record must decode with a good CRC.
@@ -351,7 +346,7 @@ public sealed class WalProposer : IAsyncDisposable
                 }
                 catch (RpcException e)
                 {
-                    if (WalRemovedError.FirstAvailable(e) is { } first)
+                    if (e.FirstAvailableLsn() is { } first)
                         removedBelow = removedBelow is { } r ? Lsn.Min(r, first) : first;
                     _log.LogWarning("WAL recovery from safekeeper {Safekeeper} failed: {Error}", _options.Safekeepers[source], e.Message);
                 }
@@ -387,7 +382,6 @@ public sealed class WalProposer : IAsyncDisposable
         lock (_lock)
             foreach (var o in _outbound) o?.Writer.TryComplete();
         try { await Task.WhenAll(_links).WaitAsync(TimeSpan.FromSeconds(5)); } catch (Exception) { }
-        foreach (var c in _channels) c.Dispose();
         lock (_lock)
         {
             foreach (var list in _commitWaiters.Values)

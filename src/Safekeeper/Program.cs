@@ -1,48 +1,41 @@
-using System.Net;
-using Microsoft.Extensions.Configuration;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using Storage.Core.Grpc;
+using Storage.Core.Hosting;
 using Storage.Core.Observability;
 using Storage.Core.Processes;
+using Storage.ObjectStore;
 using Storage.Safekeeper;
+using Storage.Safekeeper.Offload;
+using Storage.Safekeeper.Trim;
 
-// The safekeeper process: serves the WAL consensus and WAL reads for every timeline under its
-// data directory. Options: --id N --listen HOST:PORT --http HOST:PORT --data-dir DIR --az NAME
-// WAL offload to object storage (off unless given): --remote-storage DIR (a local folder), or
-// --s3-endpoint URL --s3-bucket NAME [--s3-access-key K --s3-secret-key S --s3-region R];
-// --offload-interval-ms N (default 1000), --offload-lease-seconds N (default 10).
-// WAL trimming below min(remote_consistent_lsn, backup_lsn, commit_lsn): --trim-interval-ms N (default 1000).
-var config = new ConfigurationBuilder().AddCommandLine(args).Build();
-var nodeId = ulong.Parse(config["id"] ?? "1");
-var listen = IPEndPoint.Parse(config["listen"] ?? "127.0.0.1:7671");
-var http = config["http"] is { } h ? IPEndPoint.Parse(h) : null;
-var dataDir = Path.GetFullPath(config["data-dir"] ?? $".storage/sk{nodeId}");
-var az = config["az"] ?? "az-a";
+// The safekeeper process: serves the WAL consensus and WAL reads for every timeline under its data
+// directory, offloads finished WAL segments to object storage (when one is named) and trims WAL
+// below min(remote_consistent_lsn, backup_lsn, commit_lsn). `--help` lists the options.
+var parsed = ServiceOptions.Parse<SafekeeperOptions>(args, "safekeeper: the acceptor side of the WAL consensus, one per availability zone");
+if (parsed.Options is not { } options) return parsed.ExitCode;
 
-using var loggers = Logging.CreateFactory(config["log-format"]);
-var log = loggers.CreateLogger("Storage.Safekeeper");
-var metricsRegistry = new MetricsRegistry();
-var metrics = new SafekeeperMetrics(metricsRegistry);
-await using var registry = new TimelineRegistry(dataDir, new NodeIdentity(nodeId, az), loggers, metrics);
+using var loggers = Logging.CreateFactory(options.Service.LogFormat);
+using var remote = await ObjectStoreFromOptions.CreateAsync(options.ObjectStore, loggers);
+
+var builder = ServiceHost.CreateBuilder(options.Service.Endpoints, options.Service.LogFormat, inlineScheduling: true);
+var metrics = new SafekeeperMetrics();
+var registry = new TimelineRegistry(options.DataDirectory, new NodeIdentity(options.Id, options.AvailabilityZone), loggers, metrics);
 registry.LoadAll();
+builder.Services.AddSingleton(metrics);
+builder.Services.AddSingleton(registry);
+builder.Services.AddHostedService(sp => new WalTrimmer(registry, loggers.CreateLogger("Storage.Safekeeper.Trim"),
+    TimeSpan.FromMilliseconds(options.TrimIntervalMs), sp.GetRequiredService<TimeProvider>()));
+if (remote is not null)
+    builder.Services.AddHostedService(sp => new WalOffloader(registry, remote, options.Id, loggers.CreateLogger("Storage.Safekeeper.Offload"), metrics,
+        TimeSpan.FromMilliseconds(options.OffloadIntervalMs), TimeSpan.FromSeconds(options.OffloadLeaseSeconds), sp.GetRequiredService<TimeProvider>()));
 
-using var remote = await Storage.ObjectStore.ObjectStoreFromOptions.CreateAsync(name => config[name], loggers);
-await using var offloader = remote is null ? null : new Storage.Safekeeper.Offload.WalOffloader(registry, remote, nodeId, loggers.CreateLogger("Storage.Safekeeper.Offload"), metrics,
-    TimeSpan.FromMilliseconds(int.Parse(config["offload-interval-ms"] ?? "1000")), TimeSpan.FromSeconds(int.Parse(config["offload-lease-seconds"] ?? "10")));
-offloader?.Start();
-await using var trimmer = new Storage.Safekeeper.Trim.WalTrimmer(registry, loggers.CreateLogger("Storage.Safekeeper.Trim"),
-    TimeSpan.FromMilliseconds(int.Parse(config["trim-interval-ms"] ?? "1000")));
-trimmer.Start();
-
-await using var server = new GrpcServer(new GrpcServerOptions { GrpcEndpoint = listen, HttpEndpoint = http, InlineScheduling = true }, loggers);
-new SafekeeperService(registry, metrics, log).MapTo(server);
-ServiceLifetime.MapMetrics(server, metricsRegistry);
-await server.StartAsync();
+await using var app = builder.Build();
+app.MapGrpcService<SafekeeperService>();
+ServiceHost.MapMetrics(app, metrics.Registry);
+var log = loggers.CreateLogger("Storage.Safekeeper");
 log.LogInformation("safekeeper {NodeId} ({AvailabilityZone}) serving gRPC on {GrpcAddress}, HTTP on {HttpAddress}, data in {DataDir}",
-    nodeId, az, server.GrpcAddress, server.HttpAddress, dataDir);
-ServiceLifetime.AnnounceReady(server);
-
-await ServiceLifetime.WaitForShutdownAsync();
-log.LogInformation("safekeeper {NodeId} shutting down", nodeId);
-await server.StopAsync();
+    options.Id, options.AvailabilityZone, options.Service.Listen, options.Service.Http, options.DataDirectory);
+await ServiceHost.RunAsync(app);
+log.LogInformation("safekeeper {NodeId} shutting down", options.Id);
 return 0;

@@ -1,36 +1,63 @@
+using Prometheus;
 using Storage.Core.Observability;
 
 namespace Storage.Safekeeper;
 
 /// <summary>The safekeeper's Prometheus metrics.</summary>
-internal sealed class SafekeeperMetrics
+internal sealed class SafekeeperMetrics : ServiceMetrics
 {
-    private readonly MetricsRegistry.Cell _offloaded, _deleted;
-    private readonly MetricsRegistry.Cell _appends, _appendBytes, _flushes, _flushSeconds, _proposerStreams, _readStreams, _refusals;
+    private static readonly string[] TimelineLabels = ["tenant_id", "timeline_id"];
+    private readonly Counter _appends, _appendBytes, _flushes, _flushSecondsTotal, _offloaded, _deleted, _refusals;
+    private readonly Histogram _flushSeconds;
+    private readonly Gauge _proposerStreams, _readStreams, _broken;
+    private readonly Gauge _term, _flushLsn, _commitLsn, _backupLsn, _remoteConsistentLsn, _localStartLsn;
 
-    public SafekeeperMetrics(MetricsRegistry registry)
+    public SafekeeperMetrics()
     {
-        Registry = registry;
-        _appends = registry.Counter("safekeeper_append_requests_total", "AppendRequests received from proposers");
-        _appendBytes = registry.Counter("safekeeper_append_bytes_total", "WAL bytes received from proposers");
-        _flushes = registry.Counter("safekeeper_wal_flushes_total", "fdatasync rounds of the group commit");
-        _flushSeconds = registry.Counter("safekeeper_wal_flush_seconds_total", "Time spent in WAL fdatasync");
-        _proposerStreams = registry.Gauge("safekeeper_proposer_streams", "Open proposer conversations");
-        _readStreams = registry.Gauge("safekeeper_wal_read_streams", "Open WAL read streams");
-        _offloaded = registry.Counter("safekeeper_wal_segments_offloaded_total", "WAL segments copied to object storage");
-        _deleted = registry.Counter("safekeeper_wal_segments_deleted_total", "Local WAL segment files deleted below the trim horizon");
-        _refusals = registry.Counter("safekeeper_refused_messages_total", "Proposer messages refused (wrong term, out of order, invalid)");
+        _appends = Factory.CreateCounter("safekeeper_append_requests_total", "AppendRequests received from proposers");
+        _appendBytes = Factory.CreateCounter("safekeeper_append_bytes_total", "WAL bytes received from proposers");
+        _flushes = Factory.CreateCounter("safekeeper_wal_flushes_total", "fdatasync rounds of the group commit");
+        _flushSecondsTotal = Factory.CreateCounter("safekeeper_wal_flush_seconds_total", "Time spent in WAL fdatasync");
+        _flushSeconds = Latency("safekeeper_wal_flush_duration_seconds", "Time of each WAL fdatasync round of the group commit");
+        _proposerStreams = Factory.CreateGauge("safekeeper_proposer_streams", "Open proposer conversations");
+        _readStreams = Factory.CreateGauge("safekeeper_wal_read_streams", "Open WAL read streams");
+        _offloaded = Factory.CreateCounter("safekeeper_wal_segments_offloaded_total", "WAL segments copied to object storage");
+        _deleted = Factory.CreateCounter("safekeeper_wal_segments_deleted_total", "Local WAL segment files deleted below the trim horizon");
+        _refusals = Factory.CreateCounter("safekeeper_refused_messages_total", "Proposer messages refused (wrong term, out of order, invalid)");
+        _broken = Factory.CreateGauge("safekeeper_broken_timelines", "Timelines out of service because their files failed checks");
+        _term = Factory.CreateGauge("safekeeper_term", "Current term per timeline", TimelineLabels);
+        _flushLsn = Factory.CreateGauge("safekeeper_flush_lsn", "Durable WAL end per timeline (bytes)", TimelineLabels);
+        _commitLsn = Factory.CreateGauge("safekeeper_commit_lsn", "Commit LSN per timeline (bytes)", TimelineLabels);
+        _backupLsn = Factory.CreateGauge("safekeeper_backup_lsn", "WAL below this is in object storage, per timeline (bytes)", TimelineLabels);
+        _remoteConsistentLsn = Factory.CreateGauge("safekeeper_remote_consistent_lsn", "WAL below this is in a pageserver's remote copy, per timeline (bytes)", TimelineLabels);
+        _localStartLsn = Factory.CreateGauge("safekeeper_local_start_lsn", "First WAL LSN still on this safekeeper's disk, per timeline (bytes)", TimelineLabels);
     }
 
-    public MetricsRegistry Registry { get; }
+    /// <summary>A timeline's positions, refreshed before each scrape.</summary>
+    public void Timeline(string tenantId, string timelineId, ulong term, ulong flush, ulong commit, ulong backup, ulong remoteConsistent, ulong localStart)
+    {
+        _term.WithLabels(tenantId, timelineId).Set(term);
+        _flushLsn.WithLabels(tenantId, timelineId).Set(flush);
+        _commitLsn.WithLabels(tenantId, timelineId).Set(commit);
+        _backupLsn.WithLabels(tenantId, timelineId).Set(backup);
+        _remoteConsistentLsn.WithLabels(tenantId, timelineId).Set(remoteConsistent);
+        _localStartLsn.WithLabels(tenantId, timelineId).Set(localStart);
+    }
 
-    public void AppendReceived(int bytes) { _appends.Add(1); _appendBytes.Add(bytes); }
-    public void Flushed(TimeSpan took) { _flushes.Add(1); _flushSeconds.Add(took.TotalSeconds); }
-    public void ProposerStreamOpened() => _proposerStreams.Add(1);
-    public void ProposerStreamClosed() => _proposerStreams.Add(-1);
-    public void ReadStreamOpened() => _readStreams.Add(1);
-    public void ReadStreamClosed() => _readStreams.Add(-1);
-    public void Refused() => _refusals.Add(1);
-    public void SegmentOffloaded() => _offloaded.Add(1);
-    public void SegmentsDeleted(int count) => _deleted.Add(count);
+    public void BrokenTimelines(int count) => _broken.Set(count);
+
+    public void AppendReceived(int bytes) { _appends.Inc(); _appendBytes.Inc(bytes); }
+    public void Flushed(TimeSpan took)
+    {
+        _flushes.Inc();
+        _flushSecondsTotal.Inc(took.TotalSeconds);
+        _flushSeconds.Observe(took.TotalSeconds);
+    }
+    public void ProposerStreamOpened() => _proposerStreams.Inc();
+    public void ProposerStreamClosed() => _proposerStreams.Dec();
+    public void ReadStreamOpened() => _readStreams.Inc();
+    public void ReadStreamClosed() => _readStreams.Dec();
+    public void Refused() => _refusals.Inc();
+    public void SegmentOffloaded() => _offloaded.Inc();
+    public void SegmentsDeleted(int count) => _deleted.Inc(count);
 }

@@ -1,48 +1,55 @@
 using Google.Protobuf;
+using Grpc.Core;
 using Microsoft.Extensions.Logging;
 using Storage.Core;
-using Storage.Core.Api;
-using Storage.Core.Grpc;
+using Storage.Core.Errors;
 using Storage.Proto.Safekeeper;
 using Storage.Safekeeper.Consensus;
-using Storage.Safekeeper.Storage;
+using SafekeeperGrpc = Storage.Proto.Safekeeper.Safekeeper;
 
 namespace Storage.Safekeeper;
 
-/// <summary>The safekeeper's gRPC API (proto/safekeeper.proto) on top of the timeline registry.</summary>
-internal sealed class SafekeeperService(TimelineRegistry registry, SafekeeperMetrics metrics, ILogger log)
+/// <summary>
+/// The safekeeper's gRPC API (proto/safekeeper.proto) on top of the timeline registry. Domain
+/// failures are exceptions (<see cref="ServiceException"/>); the host's interceptor turns them into
+/// status codes.
+/// </summary>
+internal sealed class SafekeeperService(TimelineRegistry registry, SafekeeperMetrics metrics, ILogger<SafekeeperService> log) : SafekeeperGrpc.SafekeeperBase
 {
     public const int MaxReadChunk = 128 * 1024;
 
-    public void MapTo(GrpcServer server)
-    {
-        server.MapDuplex(SafekeeperApi.ProposerStream, ProposerStreamAsync);
-        server.MapUnary(SafekeeperApi.CreateTimeline, (req, _) => RefusedIfDiskFullAsync(async () => (await registry.CreateAsync(req)).Status()));
-        server.MapUnary(SafekeeperApi.GetTimelineStatus, (req, _) => Task.FromResult(registry.Get(req.Timeline).Status()));
-        server.MapUnary(SafekeeperApi.ListTimelines, (_, _) => Task.FromResult(List()));
-        server.MapServerStreaming(SafekeeperApi.ReadWal, ReadWalAsync);
-        server.MapUnary(SafekeeperApi.ReportPageserverFeedback, (req, context) => RefusedIfDiskFullAsync(() => PageserverFeedbackAsync(req, context)));
-    }
+    public override Task<TimelineStatus> CreateTimeline(CreateTimelineRequest request, ServerCallContext context) =>
+        RefusedIfDiskFullAsync(async () => (await registry.CreateAsync(request)).Status());
 
-    /// <summary>Runs a request, turning a full disk into RESOURCE_EXHAUSTED (see <see cref="DiskFull"/>).</summary>
+    public override Task<TimelineStatus> GetTimelineStatus(TimelineStatusRequest request, ServerCallContext context) =>
+        Task.FromResult(registry.Get(request.Timeline).Status());
+
+    public override Task<ListTimelinesResponse> ListTimelines(ListTimelinesRequest request, ServerCallContext context) => Task.FromResult(List());
+
+    public override Task<TimelineStatus> ReportPageserverFeedback(PageserverFeedback request, ServerCallContext context) =>
+        RefusedIfDiskFullAsync(() => PageserverFeedbackAsync(request, context.CancellationToken));
+
+    /// <summary>Runs a request, turning a full disk into a refusal naming this safekeeper (RESOURCE_EXHAUSTED).</summary>
     private async Task<T> RefusedIfDiskFullAsync<T>(Func<Task<T>> request)
     {
         try { return await request(); }
         catch (Exception e) when (Core.Storage.DiskFull.Is(e))
         {
             log.LogWarning("request refused: disk full: {Error}", e.Message);
-            throw DiskFullRefusal.Create(registry.Node.NodeId, e);
+            throw DiskFullRefused(e);
         }
     }
 
-    private async Task<TimelineStatus> PageserverFeedbackAsync(PageserverFeedback feedback, GrpcCallContext context)
+    private DiskFullException DiskFullRefused(Exception e) => new($"disk full on safekeeper {registry.Node.NodeId}: {e.Message}", e);
+
+    private async Task<TimelineStatus> PageserverFeedbackAsync(PageserverFeedback feedback, CancellationToken ct)
     {
         var timeline = registry.Get(feedback.Timeline);
         if (string.IsNullOrWhiteSpace(feedback.PageserverId))
-            throw new RpcException(GrpcStatusCode.InvalidArgument, "pageserver_id must be set");
+            throw new InvalidRequestException("pageserver_id must be set");
         if (feedback.RemoteConsistentLsn == 0)
-            throw new RpcException(GrpcStatusCode.InvalidArgument, "remote_consistent_lsn must be set");
-        await timeline.ReportRemoteConsistentAsync(new Lsn(feedback.RemoteConsistentLsn), feedback.PageserverId, context.CancellationToken);
+            throw new InvalidRequestException("remote_consistent_lsn must be set");
+        await timeline.ReportRemoteConsistentAsync(new Lsn(feedback.RemoteConsistentLsn), feedback.PageserverId, ct);
         return timeline.Status();
     }
 
@@ -59,13 +66,13 @@ internal sealed class SafekeeperService(TimelineRegistry registry, SafekeeperMet
     /// appends gets one response per group-commit flush. (The proposer learns nothing from our
     /// commit LSN, so a commit-only change is not worth a message.)
     /// </summary>
-    private async Task ProposerStreamAsync(IGrpcStreamReader<ProposerMessage> requests, IGrpcStreamWriter<AcceptorMessage> responses, GrpcCallContext context)
+    public override async Task ProposerStream(IAsyncStreamReader<ProposerMessage> requests, IServerStreamWriter<AcceptorMessage> responses, ServerCallContext context)
     {
         var ct = context.CancellationToken;
-        var first = await requests.ReadAsync(ct);
-        if (first is null) return;
+        if (!await requests.MoveNext(ct)) return;
+        var first = requests.Current;
         if (first.BodyCase != ProposerMessage.BodyOneofCase.Greeting)
-            throw new RpcException(GrpcStatusCode.InvalidArgument, $"a proposer conversation must begin with a greeting, not {first.BodyCase}");
+            throw new InvalidRequestException($"a proposer conversation must begin with a greeting, not {first.BodyCase}");
         var timeline = registry.Get(first.Greeting.Timeline);
         var proposer = first.Greeting.ProposerId;
         log.LogInformation("proposer {ProposerId} connected from {Peer} for {TenantId}/{TimelineId}", proposer, context.Peer, timeline.Identity.TenantId, timeline.Identity.TimelineId);
@@ -85,8 +92,9 @@ internal sealed class SafekeeperService(TimelineRegistry registry, SafekeeperMet
         try
         {
             await SendAsync(new AcceptorMessage { Greeting = timeline.Greet() });
-            while (await requests.ReadAsync(ct) is { } message)
+            while (await requests.MoveNext(ct))
             {
+                var message = requests.Current;
                 switch (message.BodyCase)
                 {
                     case ProposerMessage.BodyOneofCase.VoteRequest:
@@ -103,7 +111,7 @@ internal sealed class SafekeeperService(TimelineRegistry registry, SafekeeperMet
                         firstAppend.TrySetResult();
                         break;
                     default:
-                        throw new RpcException(GrpcStatusCode.InvalidArgument, $"unexpected {message.BodyCase} message in a proposer conversation");
+                        throw new InvalidRequestException($"unexpected {message.BodyCase} message in a proposer conversation");
                 }
                 if (responder.IsFaulted) await responder; // surface a failed send
             }
@@ -112,20 +120,16 @@ internal sealed class SafekeeperService(TimelineRegistry registry, SafekeeperMet
         {
             metrics.Refused();
             log.LogWarning("refused proposer {ProposerId} on {TenantId}/{TimelineId}: disk full: {Error}", proposer, timeline.Identity.TenantId, timeline.Identity.TimelineId, e.Message);
-            throw DiskFullRefusal.Create(registry.Node.NodeId, e);
+            throw DiskFullRefused(e);
         }
         catch (AcceptorRefusal refusal)
         {
             metrics.Refused();
             log.LogWarning("refused proposer {ProposerId} on {TenantId}/{TimelineId}: {Reason}", proposer, timeline.Identity.TenantId, timeline.Identity.TimelineId, refusal.Message);
-            if (refusal.Kind == RefusalKind.Superseded)
-            {
-                // Tell the proposer the newer term in-band too, then end the call.
+            // A superseded proposer also learns the newer term in-band; the refusal (ABORTED) ends the call.
+            if (refusal.Refusal == RefusalKind.Superseded)
                 try { await SendAsync(new AcceptorMessage { AppendResponse = timeline.LatestAppendResponse() }); } catch (Exception) { /* peer gone */ }
-                throw new RpcException(GrpcStatusCode.Aborted, $"{refusal.Message} (safekeeper term {refusal.AcceptorTerm})");
-            }
-            throw new RpcException(refusal.Kind == RefusalKind.Invalid ? GrpcStatusCode.InvalidArgument : GrpcStatusCode.FailedPrecondition,
-                $"{refusal.Message} (safekeeper term {refusal.AcceptorTerm})");
+            throw;
         }
         finally
         {
@@ -143,7 +147,7 @@ internal sealed class SafekeeperService(TimelineRegistry registry, SafekeeperMet
         while (!ct.IsCancellationRequested)
         {
             var changed = timeline.Changed;
-            if (timeline.FlushError is { } error) throw new RpcException(GrpcStatusCode.Unavailable, $"WAL flush failed: {error.Message}");
+            if (timeline.FlushError is { } error) throw new TemporarilyUnavailableException($"WAL flush failed: {error.Message}");
             var now = timeline.LatestAppendResponse();
             if (last is null || now.FlushLsn != last.FlushLsn || now.Term != last.Term)
             {
@@ -156,7 +160,7 @@ internal sealed class SafekeeperService(TimelineRegistry registry, SafekeeperMet
     }
 
     /// <summary>Streams WAL from start_lsn: committed WAL for readers, flushed WAL for a proposer of the current term.</summary>
-    private async Task ReadWalAsync(ReadWalRequest request, IGrpcStreamWriter<WalChunk> responses, GrpcCallContext context)
+    public override async Task ReadWal(ReadWalRequest request, IServerStreamWriter<WalChunk> responses, ServerCallContext context)
     {
         var ct = context.CancellationToken;
         var timeline = registry.Get(request.Timeline);
@@ -164,7 +168,7 @@ internal sealed class SafekeeperService(TimelineRegistry registry, SafekeeperMet
         var end = new Lsn(request.EndLsn);
         var (_, _, _, timelineStart) = timeline.Positions();
         if (position < timelineStart)
-            throw new RpcException(GrpcStatusCode.OutOfRange, $"start_lsn {position} is before the timeline start {timelineStart}");
+            throw new OutOfRangeException($"start_lsn {position} is before the timeline start {timelineStart}");
         metrics.ReadStreamOpened();
         try
         {
@@ -177,14 +181,14 @@ internal sealed class SafekeeperService(TimelineRegistry registry, SafekeeperMet
                 if (request.ProposerTerm != 0)
                 {
                     if (term != request.ProposerTerm)
-                        throw new RpcException(GrpcStatusCode.FailedPrecondition, $"safekeeper is at term {term}, not the reader's term {request.ProposerTerm}");
+                        throw new PreconditionFailedException($"safekeeper is at term {term}, not the reader's term {request.ProposerTerm}");
                     limit = flush;
                 }
                 if (end.IsValid) limit = Lsn.Min(limit, end);
                 if (position < limit)
                 {
                     int n = timeline.ReadWal(position, buffer.AsSpan(0, (int)Math.Min(buffer.Length, limit - position)));
-                    if (n <= 0) throw new RpcException(GrpcStatusCode.DataLoss, $"WAL at {position} could not be read");
+                    if (n <= 0) throw new DataLossException($"WAL at {position} could not be read");
                     await responses.WriteAsync(new WalChunk { StartLsn = position.Value, Data = ByteString.CopyFrom(buffer, 0, n), CommitLsn = commit.Value }, ct);
                     position += (ulong)n;
                     continue;

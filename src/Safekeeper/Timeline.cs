@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Storage.Core;
 using Storage.Core.Api;
+using Storage.Core.Errors;
 using Storage.Proto.Safekeeper;
 using Storage.Safekeeper.Consensus;
 using Storage.Safekeeper.Storage;
@@ -276,7 +277,7 @@ internal sealed class Timeline : IAsyncDisposable
     {
         lock (_lock)
         {
-            if (from < Acceptor.LocalStartLsn) throw WalRemovedError.Create(from, Acceptor.LocalStartLsn, Acceptor.NodeId);
+            if (from < Acceptor.LocalStartLsn) throw new WalRemovedException(from, Acceptor.LocalStartLsn, Acceptor.NodeId);
             var limit = Acceptor.FlushLsn;
             if (from >= limit) return 0;
             int n = (int)Math.Min((long)buffer.Length, limit - from);

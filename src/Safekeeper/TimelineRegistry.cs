@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Storage.Core;
 using Storage.Core.Api;
-using Storage.Core.Grpc;
+using Storage.Core.Errors;
 using Storage.Core.Storage;
 using Storage.Proto.Safekeeper;
 using Storage.Safekeeper.Consensus;
@@ -36,7 +36,7 @@ internal sealed class TimelineRegistry : IAsyncDisposable
         _log = loggers.CreateLogger("Storage.Safekeeper.Timelines");
         _metrics = metrics;
         Directory.CreateDirectory(dataDir);
-        metrics.Registry.OnCollect(CollectMetrics);
+        metrics.OnCollect(CollectMetrics);
     }
 
     public NodeIdentity Node => _node;
@@ -67,27 +67,27 @@ internal sealed class TimelineRegistry : IAsyncDisposable
         }
     }
 
-    /// <summary>The timeline, or an RpcException a client understands (unknown, broken).</summary>
+    /// <summary>The timeline, or a <see cref="ServiceException"/> a client understands (unknown, broken).</summary>
     public Timeline Get(TimelineKey? key)
     {
         var k = KeyOf(key);
         if (_timelines.TryGetValue(k, out var timeline))
         {
-            if (timeline.FlushError is { } error) throw new RpcException(GrpcStatusCode.Unavailable, $"timeline {k} cannot flush WAL: {error.Message}");
+            if (timeline.FlushError is { } error) throw new TemporarilyUnavailableException($"timeline {k} cannot flush WAL: {error.Message}");
             return timeline;
         }
-        if (_broken.TryGetValue(k, out var reason)) throw new RpcException(GrpcStatusCode.DataLoss, $"timeline {k} is out of service: {reason}");
-        throw new RpcException(GrpcStatusCode.NotFound, $"timeline {k} is not known to safekeeper {_node.NodeId}");
+        if (_broken.TryGetValue(k, out var reason)) throw new DataLossException($"timeline {k} is out of service: {reason}");
+        throw new NotFoundException($"timeline {k} is not known to safekeeper {_node.NodeId}");
     }
 
     public async Task<Timeline> CreateAsync(CreateTimelineRequest request)
     {
         var k = KeyOf(request.Timeline);
         var start = new Lsn(request.StartLsn);
-        if (!start.IsValid) throw new RpcException(GrpcStatusCode.InvalidArgument, "start_lsn must be set");
+        if (!start.IsValid) throw new InvalidRequestException("start_lsn must be set");
         int segmentSize = request.WalSegmentSize == 0 ? WalGeometry.DefaultSegmentSize : (int)request.WalSegmentSize;
         try { _ = new WalGeometry(segmentSize); }
-        catch (ArgumentOutOfRangeException e) { throw new RpcException(GrpcStatusCode.InvalidArgument, e.Message); }
+        catch (ArgumentOutOfRangeException e) { throw new InvalidRequestException(e.Message); }
 
         await _createLock.WaitAsync();
         try
@@ -96,7 +96,7 @@ internal sealed class TimelineRegistry : IAsyncDisposable
             {
                 var (_, _, _, existingStart) = existing.Positions();
                 if (existingStart != start)
-                    throw new RpcException(GrpcStatusCode.AlreadyExists, $"timeline {k} exists with start LSN {existingStart}, not {start}");
+                    throw new AlreadyExistsException($"timeline {k} exists with start LSN {existingStart}, not {start}");
                 return existing; // creating twice with the same start is harmless
             }
             var identity = new TimelineIdentity(request.Timeline.TenantId.ToLowerInvariant(), request.Timeline.TimelineId.ToLowerInvariant(), request.PgVersion, request.SystemId, segmentSize);
@@ -118,29 +118,22 @@ internal sealed class TimelineRegistry : IAsyncDisposable
 
     private static string KeyOf(TimelineKey? key)
     {
-        if (key is null) throw new RpcException(GrpcStatusCode.InvalidArgument, "the timeline (tenant_id, timeline_id) is missing");
+        if (key is null) throw new InvalidRequestException("the timeline (tenant_id, timeline_id) is missing");
         try
         {
             return $"{TimelineIds.Normalize(key.TenantId, "tenant_id")}/{TimelineIds.Normalize(key.TimelineId, "timeline_id")}";
         }
-        catch (ArgumentException e) { throw new RpcException(GrpcStatusCode.InvalidArgument, e.Message); }
+        catch (ArgumentException e) { throw new InvalidRequestException(e.Message); }
     }
 
     private void CollectMetrics()
     {
-        var r = _metrics.Registry;
         foreach (var t in _timelines.Values)
         {
             var (term, flush, commit, _) = t.Positions();
-            var labels = new[] { ("tenant_id", t.Identity.TenantId), ("timeline_id", t.Identity.TimelineId) };
-            r.Gauge("safekeeper_term", "Current term per timeline", labels).Set(term);
-            r.Gauge("safekeeper_flush_lsn", "Durable WAL end per timeline (bytes)", labels).Set(flush.Value);
-            r.Gauge("safekeeper_commit_lsn", "Commit LSN per timeline (bytes)", labels).Set(commit.Value);
-            r.Gauge("safekeeper_backup_lsn", "WAL below this is in object storage, per timeline (bytes)", labels).Set(t.BackupLsn.Value);
-            r.Gauge("safekeeper_remote_consistent_lsn", "WAL below this is in a pageserver's remote copy, per timeline (bytes)", labels).Set(t.RemoteConsistentLsn.Value);
-            r.Gauge("safekeeper_local_start_lsn", "First WAL LSN still on this safekeeper's disk, per timeline (bytes)", labels).Set(t.LocalStartLsn.Value);
+            _metrics.Timeline(t.Identity.TenantId, t.Identity.TimelineId, term, flush.Value, commit.Value, t.BackupLsn.Value, t.RemoteConsistentLsn.Value, t.LocalStartLsn.Value);
         }
-        r.Gauge("safekeeper_broken_timelines", "Timelines out of service because their files failed checks").Set(_broken.Count);
+        _metrics.BrokenTimelines(_broken.Count);
     }
 
     public async ValueTask DisposeAsync()

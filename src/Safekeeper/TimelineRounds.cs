@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Storage.Safekeeper;
@@ -6,21 +7,16 @@ namespace Storage.Safekeeper;
 /// A background job that visits every timeline once per interval (offload, trim). A failure on one
 /// timeline is logged and retried next round; it does not stop the others.
 /// </summary>
-internal abstract class TimelineRounds(TimelineRegistry registry, ILogger logger, TimeSpan interval, string jobName) : IAsyncDisposable
+internal abstract class TimelineRounds(TimelineRegistry registry, ILogger logger, TimeSpan interval, string jobName, TimeProvider time) : BackgroundService
 {
-    private readonly CancellationTokenSource _stop = new();
-    private Task _loop = Task.CompletedTask;
-
     protected ILogger Log { get; } = logger;
-
-    public void Start() => _loop = Task.Run(LoopAsync);
+    protected TimeProvider Time { get; } = time;
 
     /// <summary>One round's work on one timeline.</summary>
     protected abstract Task RunAsync(Timeline timeline, CancellationToken ct);
 
-    private async Task LoopAsync()
+    protected override async Task ExecuteAsync(CancellationToken ct)
     {
-        var ct = _stop.Token;
         while (!ct.IsCancellationRequested)
         {
             foreach (var timeline in registry.All.ToList())
@@ -32,13 +28,7 @@ internal abstract class TimelineRounds(TimelineRegistry registry, ILogger logger
                     Log.LogWarning("{Job} of {TenantId}/{TimelineId} failed, will retry: {Error}", jobName, timeline.Identity.TenantId, timeline.Identity.TimelineId, e.Message);
                 }
             }
-            try { await Task.Delay(interval, ct); } catch (OperationCanceledException) { return; }
+            try { await Task.Delay(interval, Time, ct); } catch (OperationCanceledException) { return; }
         }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        _stop.Cancel();
-        try { await _loop; } catch (Exception) { }
     }
 }

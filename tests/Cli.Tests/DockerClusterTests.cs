@@ -42,7 +42,8 @@ public sealed class DockerClusterTests(ITestOutputHelper output)
         Assert.Contains($"@localhost:{project.PostgresPort}/", uri);
         // As a user would, with the printed string (the first connection wakes endpoint main).
         Assert.Contains("psql-ok", await Psql(uri, "create table acked (id int primary key); select 'psql-ok'"));
-        output.WriteLine($"up to the first query: {clock.Elapsed.TotalSeconds:0.0} s");
+        void Phase(string what) => output.WriteLine($"{clock.Elapsed.TotalSeconds,6:0.0} s  {what}");
+        Phase("up, first query through the proxy (psql)");
 
         var npgsql = NpgsqlConnectionString(uri);
         var writes = WriteLoop.Start(npgsql, "acked", 1);
@@ -55,10 +56,11 @@ public sealed class DockerClusterTests(ITestOutputHelper output)
         // restart policy brings it back. Either way it rejoins the pool as an idle VM.
         var killed = await AttachedVmAsync(project);
         var failover = await FailoverAsync(project, npgsql, probed, () => project.DockerAsync("kill", killed.Container));
-        output.WriteLine($"docker kill {killed.Name}: next commit through the proxy {failover.TotalMilliseconds:0} ms later");
+        Phase($"docker kill {killed.Name}: next commit through the proxy {failover.TotalMilliseconds:0} ms later");
         await project.DockerAsync("start", killed.Container);
         await WaitForIdleVmAsync(project, killed.Name);
         await writes.WaitForMoreAsync(20, Step);
+        Phase($"{killed.Name} started again, idle in the pool");
 
         var crashed = await AttachedVmAsync(project);
         Assert.NotEqual(killed.Name, crashed.Name);
@@ -69,10 +71,11 @@ public sealed class DockerClusterTests(ITestOutputHelper output)
             Assert.True(OsUser.Signal(init, OsUser.SigKill));
             return Task.CompletedTask;
         });
-        output.WriteLine($"crash of {crashed.Name}: next commit through the proxy {failover.TotalMilliseconds:0} ms later");
+        Phase($"crash of {crashed.Name}: next commit through the proxy {failover.TotalMilliseconds:0} ms later");
         await WaitForIdleVmAsync(project, crashed.Name);
         Assert.True(int.Parse(await project.InspectAsync(crashed.Name, "{{.RestartCount}}")) > restartsBefore, "restarted by its restart policy");
         await writes.WaitForMoreAsync(20, Step);
+        Phase($"{crashed.Name} restarted by its restart policy, idle in the pool");
 
         // A safekeeper and a pageserver die like their processes: commits go on (2 of 3 safekeepers;
         // a running compute needs no pageserver, and the controller fails a timeline over).
@@ -82,6 +85,7 @@ public sealed class DockerClusterTests(ITestOutputHelper output)
             await project.DockerAsync("kill", container);
             await writes.WaitForMoreAsync(20, Step);
             await project.DockerAsync("start", container);
+            Phase($"{service} killed: commits went on; started again");
         }
 
         // Partitions: one safekeeper cut off, commits go on; two, a commit waits and is not
@@ -101,8 +105,10 @@ public sealed class DockerClusterTests(ITestOutputHelper output)
         await pending.WaitAsync(Step);
         probed.Add(pendingId);
         await writes.WaitForMoreAsync(20, Step);
+        Phase("partitions: 1 safekeeper cut off, commits went on; 2, a commit waited; reconnected, acknowledged");
 
         await WaitForPrometheusAsync(project);
+        Phase("Prometheus: every target up, the p99 recorded, the rules healthy");
 
         // Down without -v, up: the volumes keep everything.
         var acked = (await writes.StopAsync()).Concat(probed).ToList();
@@ -111,7 +117,7 @@ public sealed class DockerClusterTests(ITestOutputHelper output)
         Assert.Equal(uri, await BootstrapUriAsync(project));
         var present = await RetryAsync(() => Sql.ScalarAsync(npgsql, $"select count(*) from acked where id = any(array[{string.Join(',', acked)}])"));
         Assert.Equal(acked.Count, present);
-        output.WriteLine($"{acked.Count} acknowledged rows, all there after down and up; the whole run {clock.Elapsed.TotalSeconds:0} s");
+        Phase($"down and up: all {acked.Count} acknowledged rows there");
     }
 
     /// <summary>The connection string the one-shot bootstrap service printed (it may take the services a while to come up).</summary>

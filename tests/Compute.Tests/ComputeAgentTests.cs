@@ -55,8 +55,7 @@ public sealed class ComputeAgentTests
             var end = new Lsn(status.CommitLsn);
             Assert.True(WalGeometry.Default.SegmentNumber(end) > WalGeometry.Default.SegmentNumber(start), $"sk{sk + 1}: WAL [{start}, {end}) does not cross a segment");
             var fromSafekeeper = new MemoryStream();
-            using (var channel = new GrpcChannel(cluster.Safekeepers.Uris[sk]))
-                await SafekeeperClient.ReadWalAsync(channel, SafekeeperClient.Key(cluster.TenantId, cluster.TimelineId), start, end, 0, fromSafekeeper, TimeSpan.FromSeconds(30));
+            await SafekeeperClient.ReadWalAsync(cluster.Safekeepers.Uris[sk], SafekeeperClient.Key(cluster.TenantId, cluster.TimelineId), start, end, 0, fromSafekeeper, TimeSpan.FromSeconds(30));
             var fromPgWal = PgWalFiles.Read(vm.PgWalDirectory, start, end);
             Assert.True(fromPgWal.AsSpan().SequenceEqual(fromSafekeeper.ToArray()), $"sk{sk + 1}: WAL [{start}, {end}) differs from pg_wal");
 
@@ -275,8 +274,7 @@ public sealed class ComputeAgentTests
             // The safekeepers' WAL up to the new start LSN decodes record by record and ends exactly there.
             var (from, start) = (new Lsn(cluster.Timeline.StartLsn), new Lsn(status.StartLsn));
             var wal = new MemoryStream();
-            using (var channel = new GrpcChannel(cluster.Safekeepers.Uris[round % 3]))
-                await SafekeeperClient.ReadWalAsync(channel, SafekeeperClient.Key(cluster.TenantId, cluster.TimelineId), from, start, 0, wal, TimeSpan.FromSeconds(60));
+            await SafekeeperClient.ReadWalAsync(cluster.Safekeepers.Uris[round % 3], SafekeeperClient.Key(cluster.TenantId, cluster.TimelineId), from, start, 0, wal, TimeSpan.FromSeconds(60));
             WalRecordEnds.Find(from, wal.ToArray()); // throws when the start LSN is inside a record
         }
         var final = ConnectionString(cluster, vm);

@@ -1,6 +1,5 @@
 using Storage.Core;
 using Storage.Core.Api;
-using Storage.Core.Grpc;
 using Storage.Core.Processes;
 using Storage.Proposer;
 using Storage.Proto.Safekeeper;
@@ -70,14 +69,15 @@ public sealed class SafekeeperCluster : IAsyncDisposable
         _processes[i] = null;
     }
 
-    public async Task<TResp> CallAsync<TReq, TResp>(int i, GrpcMethod<TReq, TResp> method, TReq request)
-        where TReq : class, Google.Protobuf.IMessage<TReq> where TResp : class, Google.Protobuf.IMessage<TResp>
-    {
-        using var channel = new GrpcChannel(Uris[i]);
-        return await channel.UnaryAsync(method, request, new CallOptions(Timeout: TimeSpan.FromSeconds(10)));
-    }
+    /// <summary>The generated client of safekeeper <paramref name="i"/> (calls should pass a deadline: <see cref="Deadline"/>).</summary>
+    public Proto.Safekeeper.Safekeeper.SafekeeperClient Client(int i) => SafekeeperClient.For(Uris[i]);
 
-    public Task<TimelineStatus> StatusAsync(int i) => CallAsync(i, SafekeeperApi.GetTimelineStatus, new TimelineStatusRequest { Timeline = Key });
+    /// <summary>A deadline 10 s from now: bounded calls in tests.</summary>
+    public static DateTime Deadline() => DateTime.UtcNow.AddSeconds(10);
+
+    /// <summary>The timeline's status on safekeeper <paramref name="i"/>; waits (bounded) for one that is starting to listen.</summary>
+    public async Task<TimelineStatus> StatusAsync(int i) =>
+        await Client(i).GetTimelineStatusAsync(new TimelineStatusRequest { Timeline = Key }, new Grpc.Core.CallOptions(deadline: Deadline()).WithWaitForReady());
 
     public WalProposer NewProposer(ulong minimumTerm = 0) =>
         new(new WalProposerOptions { TenantId = TenantId, TimelineId = TimelineId, Safekeepers = Uris, MinimumTerm = minimumTerm }, Core.Observability.Logging.CreateFactory("text", Microsoft.Extensions.Logging.LogLevel.Debug).CreateLogger("proposer"));

@@ -1,23 +1,29 @@
-using Storage.Core.Grpc;
+using Grpc.Core;
+using Storage.Core.Rpc;
 using Storage.Proto.Safekeeper;
+using SafekeeperGrpc = Storage.Proto.Safekeeper.Safekeeper;
 
 namespace Storage.Core.Api;
 
 /// <summary>
-/// The safekeeper calls other components make (timeline create/status/list and reading WAL), one
-/// place for building their requests. Each call opens a short-lived channel to <c>address</c>.
+/// The safekeeper calls other components make (timeline create/status/list, pageserver feedback,
+/// reading WAL), one place for building their requests, over the process's one channel per safekeeper.
 /// </summary>
 public static class SafekeeperClient
 {
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(5);
 
+    /// <summary>The generated client on the shared channel to <paramref name="address"/>.</summary>
+    public static SafekeeperGrpc.SafekeeperClient For(Uri address) => new(GrpcChannels.For(address));
+
     public static TimelineKey Key(string tenantId, string timelineId) => new() { TenantId = tenantId, TimelineId = timelineId };
+
+    private static DateTime Deadline(TimeSpan? timeout) => DateTime.UtcNow + (timeout ?? DefaultTimeout);
 
     /// <summary>Creates a PostgreSQL 15 timeline with 16 MiB segments whose WAL begins at <paramref name="startLsn"/>.</summary>
     public static async Task<TimelineStatus> CreateTimelineAsync(Uri address, TimelineKey timeline, Lsn startLsn,
         ulong systemId = 0, TimeSpan? timeout = null, CancellationToken ct = default)
     {
-        using var channel = new GrpcChannel(address);
         var request = new CreateTimelineRequest
         {
             Timeline = timeline,
@@ -26,21 +32,14 @@ public static class SafekeeperClient
             SystemId = systemId,
             WalSegmentSize = (uint)WalGeometry.DefaultSegmentSize,
         };
-        return await channel.UnaryAsync(SafekeeperApi.CreateTimeline, request, new CallOptions(timeout ?? DefaultTimeout, ct));
+        return await For(address).CreateTimelineAsync(request, deadline: Deadline(timeout), cancellationToken: ct);
     }
 
-    public static async Task<TimelineStatus> StatusAsync(Uri address, TimelineKey timeline, TimeSpan? timeout = null, CancellationToken ct = default)
-    {
-        using var channel = new GrpcChannel(address);
-        return await channel.UnaryAsync(SafekeeperApi.GetTimelineStatus, new TimelineStatusRequest { Timeline = timeline },
-            new CallOptions(timeout ?? DefaultTimeout, ct));
-    }
+    public static async Task<TimelineStatus> StatusAsync(Uri address, TimelineKey timeline, TimeSpan? timeout = null, CancellationToken ct = default) =>
+        await For(address).GetTimelineStatusAsync(new TimelineStatusRequest { Timeline = timeline }, deadline: Deadline(timeout), cancellationToken: ct);
 
-    public static async Task<ListTimelinesResponse> ListTimelinesAsync(Uri address, TimeSpan? timeout = null, CancellationToken ct = default)
-    {
-        using var channel = new GrpcChannel(address);
-        return await channel.UnaryAsync(SafekeeperApi.ListTimelines, new ListTimelinesRequest(), new CallOptions(timeout ?? DefaultTimeout, ct));
-    }
+    public static async Task<ListTimelinesResponse> ListTimelinesAsync(Uri address, TimeSpan? timeout = null, CancellationToken ct = default) =>
+        await For(address).ListTimelinesAsync(new ListTimelinesRequest(), deadline: Deadline(timeout), cancellationToken: ct);
 
     /// <summary>
     /// Tells a safekeeper that <paramref name="pageserverId"/>'s durable copy in object storage
@@ -50,7 +49,6 @@ public static class SafekeeperClient
     public static async Task<TimelineStatus> ReportPageserverFeedbackAsync(Uri address, TimelineKey timeline, string pageserverId,
         Lsn remoteConsistentLsn, Lsn lastReceivedLsn = default, TimeSpan? timeout = null, CancellationToken ct = default)
     {
-        using var channel = new GrpcChannel(address);
         var feedback = new PageserverFeedback
         {
             Timeline = timeline,
@@ -58,7 +56,7 @@ public static class SafekeeperClient
             RemoteConsistentLsn = remoteConsistentLsn.Value,
             LastReceivedLsn = lastReceivedLsn.Value,
         };
-        return await channel.UnaryAsync(SafekeeperApi.ReportPageserverFeedback, feedback, new CallOptions(timeout ?? DefaultTimeout, ct));
+        return await For(address).ReportPageserverFeedbackAsync(feedback, deadline: Deadline(timeout), cancellationToken: ct);
     }
 
     /// <summary>
@@ -67,20 +65,20 @@ public static class SafekeeperClient
     /// committed); a proposer of the safekeeper's current term may read up to its flush LSN.
     /// Throws if the stream ends early.
     /// </summary>
-    public static async Task ReadWalAsync(GrpcChannel channel, TimelineKey timeline, Lsn from, Lsn to, ulong proposerTerm,
+    public static async Task ReadWalAsync(Uri address, TimelineKey timeline, Lsn from, Lsn to, ulong proposerTerm,
         Stream destination, TimeSpan timeout, CancellationToken ct = default)
     {
         var request = new ReadWalRequest { Timeline = timeline, StartLsn = from.Value, EndLsn = to.Value, ProposerTerm = proposerTerm };
-        using var call = channel.ServerStreaming(SafekeeperApi.ReadWal, request, new CallOptions(timeout, ct));
+        using var call = For(address).ReadWal(request, deadline: DateTime.UtcNow + timeout, cancellationToken: ct);
         ulong copied = 0;
         await foreach (var chunk in call.ResponseStream.ReadAllAsync(ct))
         {
             if (chunk.StartLsn != from.Value + copied)
-                throw new RpcException(GrpcStatusCode.Internal, $"safekeeper sent WAL at {new Lsn(chunk.StartLsn)}, expected {from + copied}");
+                throw new InvalidDataException($"safekeeper {address} sent WAL at {new Lsn(chunk.StartLsn)}, expected {from + copied}");
             await destination.WriteAsync(chunk.Data.Memory, ct);
             copied += (ulong)chunk.Data.Length;
         }
         if ((long)copied != to - from)
-            throw new RpcException(GrpcStatusCode.Unavailable, $"safekeeper ended the WAL stream at {from + copied}, before {to}");
+            throw new RpcException(new Status(StatusCode.Unavailable, $"safekeeper {address} ended the WAL stream at {from + copied}, before {to}"));
     }
 }

@@ -8,11 +8,11 @@ public static class TimelineIds
 
     public static string New() => Guid.NewGuid().ToString("N");
 
-    /// <summary>For RPC handlers: INVALID_ARGUMENT unless both ids are well-formed.</summary>
+    /// <summary>For request handlers: <see cref="Errors.InvalidRequestException"/> unless both ids are well-formed.</summary>
     public static void EnsureValid(string tenantId, string timelineId)
     {
         if (!IsValid(tenantId) || !IsValid(timelineId))
-            throw new Grpc.RpcException(Grpc.GrpcStatusCode.InvalidArgument, $"'{tenantId}'/'{timelineId}' is not a tenant/timeline id (32 hex characters each)");
+            throw new Errors.InvalidRequestException($"'{tenantId}'/'{timelineId}' is not a tenant/timeline id (32 hex characters each)");
     }
 
     /// <summary>Lower-cases and checks an id; throws with a message naming the field.</summary>

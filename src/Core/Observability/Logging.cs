@@ -10,14 +10,18 @@ namespace Storage.Core.Observability;
 public static class Logging
 {
     public static ILoggerFactory CreateFactory(string? format, LogLevel minimum = LogLevel.Information) =>
-        LoggerFactory.Create(builder =>
-        {
-            builder.SetMinimumLevel(minimum);
-            builder.AddFilter("Microsoft", LogLevel.Warning);
-            if (format == "text")
-                builder.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
-            else
-                builder.AddJsonConsole(o => { o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ"; o.UseUtcTimestamp = true; });
-            builder.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
-        });
+        LoggerFactory.Create(builder => Configure(builder, format, minimum));
+
+    /// <summary>The same set-up on a host's logging builder.</summary>
+    public static void Configure(ILoggingBuilder builder, string? format, LogLevel minimum = LogLevel.Information)
+    {
+        builder.SetMinimumLevel(minimum);
+        builder.AddFilter("Microsoft", LogLevel.Warning);
+        builder.AddFilter("Grpc", LogLevel.Warning);
+        if (format == "text")
+            builder.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
+        else
+            builder.AddJsonConsole(o => { o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ"; o.UseUtcTimestamp = true; });
+        builder.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+    }
 }

@@ -1,3 +1,4 @@
+using Storage.Core.Errors;
 using Storage.Core;
 using Storage.Core.Consensus;
 
@@ -69,9 +70,21 @@ public enum RefusalKind
     Invalid,
 }
 
-/// <summary>An acceptor refused a proposer message; nothing was changed.</summary>
-public sealed class AcceptorRefusal(RefusalKind kind, ulong acceptorTerm, string message) : Exception(message)
+/// <summary>
+/// An acceptor refused a proposer message; nothing was changed. A superseded proposer learns the
+/// acceptor's term (the <see cref="StaleTermException.TermDetail"/> detail), which fences it.
+/// </summary>
+public sealed class AcceptorRefusal(RefusalKind refusal, ulong acceptorTerm, string message)
+    : ServiceException(refusal switch
+    {
+        RefusalKind.Superseded => FailureKind.Superseded,
+        RefusalKind.Invalid => FailureKind.InvalidArgument,
+        _ => FailureKind.FailedPrecondition,
+    }, $"{message} (safekeeper term {acceptorTerm})")
 {
-    public RefusalKind Kind { get; } = kind;
+    public RefusalKind Refusal { get; } = refusal;
     public ulong AcceptorTerm { get; } = acceptorTerm;
+
+    public override IReadOnlyDictionary<string, string> Details =>
+        new Dictionary<string, string> { [StaleTermException.TermDetail] = AcceptorTerm.ToString(System.Globalization.CultureInfo.InvariantCulture) };
 }

@@ -24,7 +24,7 @@ internal sealed record OffloaderLease(ulong NodeId, DateTime ExpiresUtc);
 /// upload the same bytes under the same keys twice.
 /// </summary>
 internal sealed class WalOffloader(TimelineRegistry registry, IObjectStore store, ulong nodeId, ILogger logger, SafekeeperMetrics metrics,
-    TimeSpan interval, TimeSpan leaseDuration) : TimelineRounds(registry, logger, interval, "WAL offload")
+    TimeSpan interval, TimeSpan leaseDuration, TimeProvider time) : TimelineRounds(registry, logger, interval, "WAL offload", time)
 {
     protected override Task RunAsync(Timeline timeline, CancellationToken ct) => OffloadAsync(timeline, ct);
 
@@ -74,7 +74,7 @@ internal sealed class WalOffloader(TimelineRegistry registry, IObjectStore store
     private async Task<bool> HoldLeaseAsync(string tenant, string timelineId, CancellationToken ct)
     {
         var key = RemoteWalKeys.OffloaderLease(tenant, timelineId);
-        var now = DateTime.UtcNow;
+        var now = Time.GetUtcNow().UtcDateTime;
         try
         {
             await using var stream = await store.GetAsync(key, ct);

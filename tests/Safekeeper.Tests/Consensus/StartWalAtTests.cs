@@ -40,9 +40,9 @@ public class StartWalAtTests
     {
         var (acceptor, _) = Elected(2);
         var refusal = Assert.Throws<AcceptorRefusal>(() => acceptor.OnStartWalAt(new StartWalAt { Term = 2, Lsn = 0x0500_0000, CommitLsn = 0x0400_0000 }));
-        Assert.Equal(RefusalKind.Invalid, refusal.Kind);
-        Assert.Equal(RefusalKind.Superseded, Assert.Throws<AcceptorRefusal>(() => acceptor.OnStartWalAt(new StartWalAt { Term = 1, Lsn = 0x0500_0000, CommitLsn = 0x0500_0000 })).Kind);
-        Assert.Equal(RefusalKind.OutOfOrder, Assert.Throws<AcceptorRefusal>(() => acceptor.OnStartWalAt(new StartWalAt { Term = 3, Lsn = 0x0500_0000, CommitLsn = 0x0500_0000 })).Kind);
+        Assert.Equal(RefusalKind.Invalid, refusal.Refusal);
+        Assert.Equal(RefusalKind.Superseded, Assert.Throws<AcceptorRefusal>(() => acceptor.OnStartWalAt(new StartWalAt { Term = 1, Lsn = 0x0500_0000, CommitLsn = 0x0500_0000 })).Refusal);
+        Assert.Equal(RefusalKind.OutOfOrder, Assert.Throws<AcceptorRefusal>(() => acceptor.OnStartWalAt(new StartWalAt { Term = 3, Lsn = 0x0500_0000, CommitLsn = 0x0500_0000 })).Refusal);
         Assert.Equal(Start, acceptor.FlushLsn);
     }
 }

@@ -19,7 +19,7 @@ public class TermBoundsTests
         {
             var before = sim.Term(a);
             var refusal = Assert.Throws<AcceptorRefusal>(() => sim.RogueVote(a, ulong.MaxValue));
-            Assert.Equal(RefusalKind.Invalid, refusal.Kind);
+            Assert.Equal(RefusalKind.Invalid, refusal.Refusal);
             Assert.Contains("largest term", refusal.Message);
             Assert.Equal(before, sim.Term(a));
         }
@@ -34,7 +34,7 @@ public class TermBoundsTests
         Assert.True(acceptor.OnVoteRequest(new VoteRequest { Term = 5 }).VoteGiven);
 
         var refusal = Assert.Throws<AcceptorRefusal>(() => acceptor.OnVoteRequest(new VoteRequest { Term = 5 + Acceptor.MaxTermJump + 1 }));
-        Assert.Equal(RefusalKind.Invalid, refusal.Kind);
+        Assert.Equal(RefusalKind.Invalid, refusal.Refusal);
         Assert.Equal(5UL, refusal.AcceptorTerm);
         Assert.Equal(5UL, storage.State.Term);
 
@@ -51,7 +51,7 @@ public class TermBoundsTests
         {
             var elected = new ProposerElected { Term = term, StartStreamingAt = Start.Value };
             elected.TermHistory.Add(new TermEntry { Term = term, Lsn = Start.Value });
-            Assert.Equal(RefusalKind.Invalid, Assert.Throws<AcceptorRefusal>(() => acceptor.OnElected(elected)).Kind);
+            Assert.Equal(RefusalKind.Invalid, Assert.Throws<AcceptorRefusal>(() => acceptor.OnElected(elected)).Refusal);
         }
         Assert.Equal(0UL, storage.State.Term);
         Assert.Equal(0, storage.State.History.Count);

@@ -2,7 +2,8 @@ using Storage.Testing;
 using Google.Protobuf;
 using Storage.Core;
 using Storage.Core.Api;
-using Storage.Core.Grpc;
+using Grpc.Core;
+using Storage.Core.Rpc;
 using Storage.Core.Processes;
 using Storage.Proto.Safekeeper;
 
@@ -12,8 +13,6 @@ namespace Storage.Safekeeper.Tests.Integration;
 [Collection("processes")]
 public class BadInputTests
 {
-    private static readonly CallOptions Bounded = new(Timeout: TimeSpan.FromSeconds(10));
-
     [Fact]
     public async Task A_safekeeper_told_a_taken_port_exits_and_says_so()
     {
@@ -36,19 +35,19 @@ public class BadInputTests
     public async Task Unknown_or_malformed_timelines_are_refused_clearly()
     {
         await using var cluster = await SafekeeperCluster.StartAsync();
-        var unknown = await Assert.ThrowsAsync<RpcException>(() => cluster.CallAsync(0, SafekeeperApi.GetTimelineStatus,
-            new TimelineStatusRequest { Timeline = new TimelineKey { TenantId = TimelineIds.New(), TimelineId = TimelineIds.New() } }));
-        Assert.Equal(GrpcStatusCode.NotFound, unknown.Status);
-        Assert.Contains("not known", unknown.Detail);
+        var unknown = await Assert.ThrowsAsync<RpcException>(() => cluster.Client(0).GetTimelineStatusAsync(
+            new TimelineStatusRequest { Timeline = new TimelineKey { TenantId = TimelineIds.New(), TimelineId = TimelineIds.New() } }, deadline: SafekeeperCluster.Deadline()).ResponseAsync);
+        Assert.Equal(StatusCode.NotFound, unknown.StatusCode);
+        Assert.Contains("not known", unknown.Status.Detail);
 
-        var malformed = await Assert.ThrowsAsync<RpcException>(() => cluster.CallAsync(0, SafekeeperApi.GetTimelineStatus,
-            new TimelineStatusRequest { Timeline = new TimelineKey { TenantId = "not-hex", TimelineId = TimelineIds.New() } }));
-        Assert.Equal(GrpcStatusCode.InvalidArgument, malformed.Status);
-        Assert.Contains("tenant_id must be 32 hex characters", malformed.Detail);
+        var malformed = await Assert.ThrowsAsync<RpcException>(() => cluster.Client(0).GetTimelineStatusAsync(
+            new TimelineStatusRequest { Timeline = new TimelineKey { TenantId = "not-hex", TimelineId = TimelineIds.New() } }, deadline: SafekeeperCluster.Deadline()).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, malformed.StatusCode);
+        Assert.Contains("tenant_id must be 32 hex characters", malformed.Status.Detail);
 
-        var missingStart = await Assert.ThrowsAsync<RpcException>(() => cluster.CallAsync(0, SafekeeperApi.CreateTimeline,
-            new CreateTimelineRequest { Timeline = new TimelineKey { TenantId = TimelineIds.New(), TimelineId = TimelineIds.New() } }));
-        Assert.Equal(GrpcStatusCode.InvalidArgument, missingStart.Status);
+        var missingStart = await Assert.ThrowsAsync<RpcException>(() => cluster.Client(0).CreateTimelineAsync(
+            new CreateTimelineRequest { Timeline = new TimelineKey { TenantId = TimelineIds.New(), TimelineId = TimelineIds.New() } }, deadline: SafekeeperCluster.Deadline()).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, missingStart.StatusCode);
 
         Assert.Equal(cluster.TimelineId, (await cluster.StatusAsync(0)).Timeline.TimelineId); // still serving
     }
@@ -57,26 +56,26 @@ public class BadInputTests
     public async Task Proposer_messages_out_of_order_or_of_an_old_term_are_refused()
     {
         await using var cluster = await SafekeeperCluster.StartAsync();
-        using var channel = new GrpcChannel(cluster.Uris[0]);
+        var channel = SafekeeperClient.For(cluster.Uris[0]);
 
         // A conversation must start with a greeting.
-        using (var call = channel.Duplex(SafekeeperApi.ProposerStream, Bounded))
+        using (var call = channel.ProposerStream(deadline: SafekeeperCluster.Deadline()))
         {
             await call.RequestStream.WriteAsync(new ProposerMessage { VoteRequest = new VoteRequest { Term = 1 } });
-            var e = await Assert.ThrowsAsync<RpcException>(async () => await call.ResponseStream.ReadAsync());
-            Assert.Equal(GrpcStatusCode.InvalidArgument, e.Status);
-            Assert.Contains("must begin with a greeting", e.Detail);
+            var e = await Assert.ThrowsAsync<RpcException>(async () => await call.ResponseStream.ReadNextAsync());
+            Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+            Assert.Contains("must begin with a greeting", e.Status.Detail);
         }
 
         // An append before any election of its term.
-        using (var call = channel.Duplex(SafekeeperApi.ProposerStream, Bounded))
+        using (var call = channel.ProposerStream(deadline: SafekeeperCluster.Deadline()))
         {
             await call.RequestStream.WriteAsync(new ProposerMessage { Greeting = new ProposerGreeting { Timeline = cluster.Key, ProposerId = "rogue" } });
-            Assert.NotNull((await call.ResponseStream.ReadAsync())!.Greeting);
+            Assert.NotNull((await call.ResponseStream.ReadNextAsync())!.Greeting);
             await call.RequestStream.WriteAsync(new ProposerMessage { Append = new AppendRequest { Term = 0, BeginLsn = SafekeeperCluster.TimelineStart.Value, EndLsn = SafekeeperCluster.TimelineStart.Value + 4, WalData = ByteString.CopyFrom(1, 2, 3, 4) } });
-            var e = await Assert.ThrowsAsync<RpcException>(async () => await call.ResponseStream.ReadAsync());
-            Assert.Equal(GrpcStatusCode.FailedPrecondition, e.Status);
-            Assert.Contains("no ProposerElected", e.Detail);
+            var e = await Assert.ThrowsAsync<RpcException>(async () => await call.ResponseStream.ReadNextAsync());
+            Assert.Equal(StatusCode.FailedPrecondition, e.StatusCode);
+            Assert.Contains("no ProposerElected", e.Status.Detail);
         }
 
         // A real proposer takes term 1; an append of an older term is refused as superseded.
@@ -85,17 +84,17 @@ public class BadInputTests
         await proposer.WaitElectedAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
         // Elected by the other two, this safekeeper may not have voted yet: the stale term would then be its own.
         await SafekeeperClusterTests.WaitUntilAsync(async () => (await cluster.StatusAsync(0)).Term == proposer.Term, cluster, () => Task.FromResult(cluster.Logs()));
-        using (var call = channel.Duplex(SafekeeperApi.ProposerStream, Bounded))
+        using (var call = channel.ProposerStream(deadline: SafekeeperCluster.Deadline()))
         {
             await call.RequestStream.WriteAsync(new ProposerMessage { Greeting = new ProposerGreeting { Timeline = cluster.Key, ProposerId = "stale" } });
-            Assert.NotNull((await call.ResponseStream.ReadAsync())!.Greeting);
+            Assert.NotNull((await call.ResponseStream.ReadNextAsync())!.Greeting);
             await call.RequestStream.WriteAsync(new ProposerMessage { Append = new AppendRequest { Term = proposer.Term - 1, BeginLsn = SafekeeperCluster.TimelineStart.Value, EndLsn = SafekeeperCluster.TimelineStart.Value } });
             RpcException? refused = null;
-            try { while (await call.ResponseStream.ReadAsync() is { } m) Assert.True(m.AppendResponse.Term > proposer.Term - 1); }
+            try { while (await call.ResponseStream.ReadNextAsync() is { } m) Assert.True(m.AppendResponse.Term > proposer.Term - 1); }
             catch (RpcException e) { refused = e; }
             Assert.NotNull(refused);
-            Assert.Equal(GrpcStatusCode.Aborted, refused!.Status);
-            Assert.Contains($"safekeeper term {proposer.Term}", refused.Detail);
+            Assert.Equal(StatusCode.Aborted, refused!.StatusCode);
+            Assert.Contains($"safekeeper term {proposer.Term}", refused.Status.Detail);
         }
         Assert.Equal(global::Storage.Proposer.ProposerPhase.Elected, proposer.Phase); // the legitimate proposer is unaffected
     }
@@ -106,14 +105,14 @@ public class BadInputTests
         await using var cluster = await SafekeeperCluster.StartAsync();
         for (int i = 0; i < 3; i++)
         {
-            using var channel = new GrpcChannel(cluster.Uris[i]);
-            using var call = channel.Duplex(SafekeeperApi.ProposerStream, Bounded);
+            var channel = SafekeeperClient.For(cluster.Uris[i]);
+            using var call = channel.ProposerStream(deadline: SafekeeperCluster.Deadline());
             await call.RequestStream.WriteAsync(new ProposerMessage { Greeting = new ProposerGreeting { Timeline = cluster.Key, ProposerId = "rogue" } });
-            Assert.NotNull((await call.ResponseStream.ReadAsync())!.Greeting);
+            Assert.NotNull((await call.ResponseStream.ReadNextAsync())!.Greeting);
             await call.RequestStream.WriteAsync(new ProposerMessage { VoteRequest = new VoteRequest { Term = ulong.MaxValue } });
-            var e = await Assert.ThrowsAsync<RpcException>(async () => await call.ResponseStream.ReadAsync());
-            Assert.Equal(GrpcStatusCode.InvalidArgument, e.Status);
-            Assert.Contains("largest term", e.Detail);
+            var e = await Assert.ThrowsAsync<RpcException>(async () => await call.ResponseStream.ReadNextAsync());
+            Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+            Assert.Contains("largest term", e.Status.Detail);
             Assert.Equal(0UL, (await cluster.StatusAsync(i)).Term);
         }
 
@@ -131,7 +130,7 @@ public class BadInputTests
     {
         await using var cluster = await SafekeeperCluster.StartAsync();
         var healthy = new TimelineKey { TenantId = TimelineIds.New(), TimelineId = TimelineIds.New() };
-        await cluster.CallAsync(0, SafekeeperApi.CreateTimeline, new CreateTimelineRequest { Timeline = healthy, StartLsn = SafekeeperCluster.TimelineStart.Value });
+        await cluster.Client(0).CreateTimelineAsync(new CreateTimelineRequest { Timeline = healthy, StartLsn = SafekeeperCluster.TimelineStart.Value }, deadline: SafekeeperCluster.Deadline());
 
         cluster.Kill(0);
         var controlFile = Path.Combine(cluster.TimelineDir(0), "safekeeper.control");
@@ -141,9 +140,9 @@ public class BadInputTests
         await cluster.StartAsync(0);
 
         var broken = await Assert.ThrowsAsync<RpcException>(() => cluster.StatusAsync(0));
-        Assert.Equal(GrpcStatusCode.DataLoss, broken.Status);
-        Assert.Contains("checksum mismatch", broken.Detail);
-        var ok = await cluster.CallAsync(0, SafekeeperApi.GetTimelineStatus, new TimelineStatusRequest { Timeline = healthy });
+        Assert.Equal(StatusCode.DataLoss, broken.StatusCode);
+        Assert.Contains("checksum mismatch", broken.Status.Detail);
+        var ok = await cluster.Client(0).GetTimelineStatusAsync(new TimelineStatusRequest { Timeline = healthy }, deadline: SafekeeperCluster.Deadline());
         Assert.Equal(healthy.TimelineId, ok.Timeline.TimelineId);
         Assert.Equal(bytes, File.ReadAllBytes(controlFile)); // the damaged file is left for inspection, not overwritten
     }

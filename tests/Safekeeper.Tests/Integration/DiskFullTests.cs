@@ -2,7 +2,8 @@ using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Storage.Core;
 using Storage.Core.Api;
-using Storage.Core.Grpc;
+using Grpc.Core;
+using Storage.Core.Rpc;
 using Storage.Core.Wal;
 using Storage.Proposer;
 using Storage.Safekeeper.Tests.Storage;
@@ -51,7 +52,7 @@ public class DiskFullTests
 
             // WAL that needs segment 2: safekeeper 1 cannot preallocate it and refuses the proposer.
             var blocked = Append(1024 * 1024);
-            await Eventually.ReachAsync(() => Task.FromResult(log.Messages.Any(m => m.Contains("ResourceExhausted: disk full on safekeeper 1:"))), seen => seen,
+            await Eventually.ReachAsync(() => Task.FromResult(log.Messages.Any(m => m.Contains("ResourceExhausted") && m.Contains("disk full on safekeeper 1:"))), seen => seen,
                 Bounded, () => string.Join("\n", log.Messages.TakeLast(20)) + "\n" + cluster.Logs());
             Assert.True(proposer.CommitLsn < segment2, $"commit {proposer.CommitLsn} went past what safekeeper 1 could hold");
             Assert.True(proposer.CommitLsn >= end);
@@ -88,7 +89,7 @@ public class DiskFullTests
 
     private static async Task<byte[]> ReadWalAsync(SafekeeperCluster cluster, WalProposer proposer, Lsn from, Lsn to)
     {
-        using var channel = new GrpcChannel(cluster.Uris[0]);
+        var channel = cluster.Uris[0];
         var bytes = new MemoryStream();
         await SafekeeperClient.ReadWalAsync(channel, cluster.Key, from, to, proposer.Term, bytes, Bounded);
         return bytes.ToArray();

@@ -1,6 +1,7 @@
 using Storage.Core;
 using Storage.Core.Api;
-using Storage.Core.Grpc;
+using Grpc.Core;
+using Storage.Core.Rpc;
 using Storage.Core.Wal;
 using Storage.Proposer;
 using Storage.Testing;
@@ -68,7 +69,7 @@ public sealed class ProposerRecoveryTests
     private static async Task<byte[]> ReadAsync(SafekeeperCluster cluster, int i, Lsn from, Lsn to)
     {
         var bytes = new MemoryStream();
-        using var channel = new GrpcChannel(cluster.Uris[i]);
+        var channel = cluster.Uris[i];
         await SafekeeperClient.ReadWalAsync(channel, cluster.Key, from, to, 0, bytes, Bounded);
         return bytes.ToArray();
     }

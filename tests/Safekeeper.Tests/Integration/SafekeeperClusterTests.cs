@@ -1,7 +1,8 @@
 using Storage.Testing;
 using Storage.Core;
 using Storage.Core.Api;
-using Storage.Core.Grpc;
+using Grpc.Core;
+using Storage.Core.Rpc;
 using Storage.Core.Wal;
 using Storage.Proposer;
 using Storage.Proto.Safekeeper;
@@ -147,16 +148,8 @@ public class SafekeeperClusterTests
 
     private static async Task<byte[]> ReadWalAsync(SafekeeperCluster cluster, int i, Lsn from, Lsn to)
     {
-        using var channel = new GrpcChannel(cluster.Uris[i]);
-        using var call = channel.ServerStreaming(SafekeeperApi.ReadWal,
-            new ReadWalRequest { Timeline = cluster.Key, StartLsn = from.Value, EndLsn = to.Value },
-            new CallOptions(Timeout: Bounded));
         var bytes = new MemoryStream();
-        await foreach (var chunk in call.ResponseStream.ReadAllAsync())
-        {
-            Assert.Equal((ulong)bytes.Length + from.Value, chunk.StartLsn);
-            bytes.Write(chunk.Data.Span);
-        }
+        await SafekeeperClient.ReadWalAsync(cluster.Uris[i], cluster.Key, from, to, 0, bytes, Bounded);
         return bytes.ToArray();
     }
 
@@ -177,7 +170,7 @@ public class SafekeeperClusterTests
         for (int i = 0; i < 3; i++)
         {
             try { var s = await cluster.StatusAsync(i); held.Add($"sk{i + 1}: term {s.Term} flush {new Lsn(s.FlushLsn)} commit {new Lsn(s.CommitLsn)}"); }
-            catch (RpcException e) { held.Add($"sk{i + 1}: {e.Status}"); }
+            catch (RpcException e) { held.Add($"sk{i + 1}: {e.StatusCode}"); }
         }
         return $"proposer end {proposer.EndLsn}, commit {proposer.CommitLsn}, acked flushes {string.Join(", ", proposer.SafekeeperFlushLsns)}; safekeepers say {string.Join("; ", held)}\n{cluster.Logs()}";
     }

@@ -1,7 +1,8 @@
 using System.Globalization;
 using Storage.Core;
 using Storage.Core.Api;
-using Storage.Core.Grpc;
+using Grpc.Core;
+using Storage.Core.Rpc;
 using Storage.Core.Wal;
 using Storage.Proposer;
 using Storage.Proto.Safekeeper;
@@ -76,15 +77,15 @@ public sealed class WalTrimTests : IDisposable
         Assert.Equal(G.SegmentStart(first + 6), localStart);
 
         // Reading trimmed WAL fails clearly, for pageservers and proposers alike; WAL from the local start reads.
-        using (var channel = new GrpcChannel(cluster.Uris[0]))
+        var channel = cluster.Uris[0];
         {
             foreach (var term in new[] { 0UL, proposer.Term })
             {
                 var e = await Assert.ThrowsAsync<RpcException>(() =>
                     SafekeeperClient.ReadWalAsync(channel, cluster.Key, start, localStart, term, new MemoryStream(), Bounded));
-                Assert.Equal(GrpcStatusCode.FailedPrecondition, e.Status);
-                Assert.Equal(localStart, WalRemovedError.FirstAvailable(e));
-                Assert.Contains($"first available LSN {localStart}", e.Detail);
+                Assert.Equal(StatusCode.FailedPrecondition, e.StatusCode);
+                Assert.Equal(localStart, e.FirstAvailableLsn());
+                Assert.Contains($"first available LSN {localStart}", e.Status.Detail);
             }
             var held = new MemoryStream();
             await SafekeeperClient.ReadWalAsync(channel, cluster.Key, localStart, end, 0, held, Bounded);
@@ -120,16 +121,16 @@ public sealed class WalTrimTests : IDisposable
     {
         await using var cluster = await SafekeeperCluster.StartAsync(extraArguments: Options);
         var uri = cluster.Uris[0];
-        async Task<GrpcStatusCode> Refused(PageserverFeedback f) =>
-            (await Assert.ThrowsAsync<RpcException>(() => cluster.CallAsync(0, SafekeeperApi.ReportPageserverFeedback, f))).Status;
+        async Task<StatusCode> Refused(PageserverFeedback f) =>
+            (await Assert.ThrowsAsync<RpcException>(() => cluster.Client(0).ReportPageserverFeedbackAsync(f, deadline: SafekeeperCluster.Deadline()).ResponseAsync)).StatusCode;
 
         var unknown = await Assert.ThrowsAsync<RpcException>(() =>
             SafekeeperClient.ReportPageserverFeedbackAsync(uri, SafekeeperClient.Key(TimelineIds.New(), TimelineIds.New()), "ps-1", new Lsn(0x200_0000)));
-        Assert.Equal(GrpcStatusCode.NotFound, unknown.Status);
-        Assert.Equal(GrpcStatusCode.InvalidArgument, await Refused(new PageserverFeedback { PageserverId = "ps-1", RemoteConsistentLsn = 1 }));
-        Assert.Equal(GrpcStatusCode.InvalidArgument, await Refused(new PageserverFeedback { Timeline = SafekeeperClient.Key("xyz", cluster.TimelineId), PageserverId = "ps-1", RemoteConsistentLsn = 1 }));
-        Assert.Equal(GrpcStatusCode.InvalidArgument, await Refused(new PageserverFeedback { Timeline = cluster.Key, RemoteConsistentLsn = 0x200_0000 }));
-        Assert.Equal(GrpcStatusCode.InvalidArgument, await Refused(new PageserverFeedback { Timeline = cluster.Key, PageserverId = "ps-1" }));
+        Assert.Equal(StatusCode.NotFound, unknown.StatusCode);
+        Assert.Equal(StatusCode.InvalidArgument, await Refused(new PageserverFeedback { PageserverId = "ps-1", RemoteConsistentLsn = 1 }));
+        Assert.Equal(StatusCode.InvalidArgument, await Refused(new PageserverFeedback { Timeline = SafekeeperClient.Key("xyz", cluster.TimelineId), PageserverId = "ps-1", RemoteConsistentLsn = 1 }));
+        Assert.Equal(StatusCode.InvalidArgument, await Refused(new PageserverFeedback { Timeline = cluster.Key, RemoteConsistentLsn = 0x200_0000 }));
+        Assert.Equal(StatusCode.InvalidArgument, await Refused(new PageserverFeedback { Timeline = cluster.Key, PageserverId = "ps-1" }));
         Assert.Equal(0UL, (await cluster.StatusAsync(0)).RemoteConsistentLsn);
     }
 
@@ -179,7 +180,7 @@ public sealed class WalTrimTests : IDisposable
 
     private static async Task<byte[]> ReadAsync(SafekeeperCluster cluster, int i, Lsn from, Lsn to)
     {
-        using var channel = new GrpcChannel(cluster.Uris[i]);
+        var channel = cluster.Uris[i];
         var bytes = new MemoryStream();
         await SafekeeperClient.ReadWalAsync(channel, cluster.Key, from, to, 0, bytes, Bounded);
         return bytes.ToArray();

@@ -9,7 +9,7 @@ internal static class RestartedNode
 {
     public static TimelineRegistry Load(string dataDir, DiskSync? sync = null)
     {
-        var registry = new TimelineRegistry(dataDir, new NodeIdentity(1, "az-a"), NullLoggerFactory.Instance, new SafekeeperMetrics(new MetricsRegistry()), sync);
+        var registry = new TimelineRegistry(dataDir, new NodeIdentity(1, "az-a"), NullLoggerFactory.Instance, new SafekeeperMetrics(), sync);
         registry.LoadAll();
         return registry;
     }

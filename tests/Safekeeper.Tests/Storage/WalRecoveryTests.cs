@@ -88,9 +88,8 @@ public class WalRecoveryTests : IDisposable
 
         ControlFile.Save(_dir, _id, state);
         await using var registry = RestartedNode.Load(_dataDir);
-        var broken = Assert.Throws<Core.Grpc.RpcException>(() => registry.Get(Key));
-        Assert.Equal(Core.Grpc.GrpcStatusCode.DataLoss, broken.Status);
-        Assert.Contains("below the commit LSN", broken.Detail);
+        var broken = Assert.Throws<Core.Errors.DataLossException>(() => registry.Get(Key));
+        Assert.Contains("below the commit LSN", broken.Message);
     }
 
     [Fact]
