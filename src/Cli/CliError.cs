@@ -12,7 +12,7 @@ public static class CliRunner
     public static async Task<int> RunAsync(Func<Task<int>> body)
     {
         try { return await body(); }
-        catch (Exception e) when (e is CliError or IOException or UnauthorizedAccessException or RpcException
+        catch (Exception e) when (e is CliError or IOException or UnauthorizedAccessException or RpcException or Grpc.Core.RpcException
                                       or WalDecodeException or ArgumentException or TimeoutException or InvalidOperationException)
         {
             Console.Error.WriteLine($"error: {e.Message}");

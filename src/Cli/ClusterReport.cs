@@ -151,5 +151,5 @@ public static class ClusterReport
         : "";
 
     /// <summary>The failures of asking a live process that mean "not answering", not a bug.</summary>
-    private static bool IsUnreachable(Exception e) => e is RpcException or HttpRequestException or IOException or OperationCanceledException;
+    private static bool IsUnreachable(Exception e) => e is RpcException or Grpc.Core.RpcException or HttpRequestException or IOException or OperationCanceledException;
 }

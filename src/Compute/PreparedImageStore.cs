@@ -105,7 +105,7 @@ internal sealed class PreparedImageStore
                 if (info.LatestImageLsn == 0) throw new RpcException(GrpcStatusCode.FailedPrecondition, $"{pageserver} holds no image of {tenant}/{timeline} yet");
                 return (pageserver, new ImageIdentity(new Lsn(info.LatestImageLsn), info.LatestImageCrc32C));
             }
-            catch (RpcException e) when (e.Status is GrpcStatusCode.Unavailable or GrpcStatusCode.DeadlineExceeded or GrpcStatusCode.NotFound)
+            catch (Grpc.Core.RpcException e) when (e.StatusCode is Grpc.Core.StatusCode.Unavailable or Grpc.Core.StatusCode.DeadlineExceeded or Grpc.Core.StatusCode.NotFound)
             {
                 reasons.Add($"{pageserver}: {e.Message}");
             }

@@ -1,44 +1,55 @@
 using Google.Protobuf;
+using Grpc.Core;
 using Microsoft.Extensions.Logging;
 using Storage.Core;
 using Storage.Core.Api;
-using Storage.Core.Grpc;
+using Storage.Core.Errors;
+using Storage.Core.Processes;
 using Storage.Core.Storage;
 using Storage.Pageserver.Images;
 using Storage.Pageserver.Timelines;
 using Storage.Proto.Pageserver;
+using PageserverGrpc = Storage.Proto.Pageserver.Pageserver;
 
 namespace Storage.Pageserver;
 
-/// <summary>The pageserver's gRPC API (proto/pageserver.proto) over the timeline manager.</summary>
-internal sealed class PageserverService(TimelineManager timelines, PageserverOptions options, PageserverMetrics metrics, ILogger logger)
+/// <summary>
+/// The pageserver's gRPC API (proto/pageserver.proto) over the timeline manager. Domain failures
+/// are exceptions (<see cref="ServiceException"/>); the host's interceptor turns them into status codes.
+/// </summary>
+internal sealed class PageserverService(TimelineManager timelines, PageserverOptions options, PageserverMetrics metrics, TimeProvider time,
+    ILogger<PageserverService> logger) : PageserverGrpc.PageserverBase
 {
     private const int ChunkSize = 256 * 1024;
 
-    public void MapTo(GrpcServer server)
+    public override Task<TimelineInfo> CreateTimeline(CreateTimelineRequest request, ServerCallContext context) => CreateAsync(request, context.CancellationToken);
+
+    public override Task<TimelineInfo> GetTimeline(TimelineRequest request, ServerCallContext context) => Task.FromResult(Info(Get(request.Timeline)));
+
+    public override Task<ListTimelinesResponse> ListTimelines(ListTimelinesRequest request, ServerCallContext context)
     {
-        server.MapUnary(PageserverApi.CreateTimeline, (request, context) => CreateAsync(request, context.CancellationToken));
-        server.MapUnary(PageserverApi.GetTimeline, (request, _) => Task.FromResult(Info(Get(request.Timeline))));
-        server.MapUnary(PageserverApi.ListTimelines, (_, _) =>
-        {
-            var response = new ListTimelinesResponse();
-            response.Timelines.AddRange(timelines.All.Select(Info));
-            response.Timelines.AddRange(timelines.Secondaries.Select(Info));
-            return Task.FromResult(response);
-        });
-        server.MapUnary(PageserverApi.SetLocation, SetLocationAsync);
-        server.MapUnary(PageserverApi.LsnForTimestamp, (request, _) => Task.FromResult(LsnForTimestamp(request)));
-        server.MapServerStreaming(PageserverApi.Basebackup, BasebackupAsync);
+        var response = new ListTimelinesResponse();
+        response.Timelines.AddRange(timelines.All.Select(Info));
+        response.Timelines.AddRange(timelines.Secondaries.Select(Info));
+        return Task.FromResult(response);
     }
 
+    public override Task<TimelineInfo> SetLocation(LocationRequest request, ServerCallContext context) => SetLocationAsync(request, context.CancellationToken);
+
+    public override Task<LsnForTimestampResponse> LsnForTimestamp(LsnForTimestampRequest request, ServerCallContext context) =>
+        Task.FromResult(LsnForTimestamp(request));
+
+    public override Task Basebackup(BasebackupRequest request, IServerStreamWriter<BasebackupChunk> responseStream, ServerCallContext context) =>
+        BasebackupAsync(request, responseStream, context.CancellationToken);
+
     private PageserverTimeline Get(TimelineRef? id) =>
-        id is null ? throw new RpcException(GrpcStatusCode.InvalidArgument, "timeline is missing") : timelines.Get(id.TenantId, id.TimelineId);
+        id is null ? throw new InvalidRequestException("timeline is missing") : timelines.Get(id.TenantId, id.TimelineId);
 
     private async Task<TimelineInfo> CreateAsync(CreateTimelineRequest request, CancellationToken ct)
     {
-        if (request.Timeline is null) throw new RpcException(GrpcStatusCode.InvalidArgument, "timeline is missing");
+        if (request.Timeline is null) throw new InvalidRequestException("timeline is missing");
         if (options.Controller is { } controller && request.Generation == 0)
-            throw new RpcException(GrpcStatusCode.FailedPrecondition, $"pageserver {options.NodeId} is placed by the storage controller at {controller}: create timelines there");
+            throw new PreconditionFailedException($"pageserver {options.Id} is placed by the storage controller at {controller}: create timelines there");
         var generation = request.Generation == 0 ? 1 : request.Generation;
         var safekeepers = request.Safekeepers.Select(ParseAddress).ToList();
         if (safekeepers.Count == 0) safekeepers = options.Safekeepers.ToList();
@@ -53,17 +64,17 @@ internal sealed class PageserverService(TimelineManager timelines, PageserverOpt
         {
             var time = DateTimeOffset.UnixEpoch.AddTicks(request.AncestorTimestampMicros * 10);
             at = ancestor.LastCommitAtOrBefore(time)?.End
-                ?? throw new RpcException(GrpcStatusCode.OutOfRange, $"timeline {tenant}/{request.AncestorTimelineId} has no commit at or before {time:O} still within retention");
+                ?? throw new OutOfRangeException($"timeline {tenant}/{request.AncestorTimelineId} has no commit at or before {time:O} still within retention");
         }
         else at = ancestor.IngestedLsn;
         return Info(await timelines.BranchAsync(ancestor, timeline, at, safekeepers, generation, ct));
     }
 
-    private async Task<TimelineInfo> SetLocationAsync(LocationRequest request, GrpcCallContext context)
+    private async Task<TimelineInfo> SetLocationAsync(LocationRequest request, CancellationToken ct)
     {
-        if (request.Timeline is null) throw new RpcException(GrpcStatusCode.InvalidArgument, "timeline is missing");
+        if (request.Timeline is null) throw new InvalidRequestException("timeline is missing");
         var (tenant, timeline) = (request.Timeline.TenantId, request.Timeline.TimelineId);
-        return await timelines.SetLocationAsync(tenant, timeline, request.Mode, request.Generation, context.CancellationToken) switch
+        return await timelines.SetLocationAsync(tenant, timeline, request.Mode, request.Generation, ct) switch
         {
             PageserverTimeline attached => Info(attached),
             SecondaryTimeline secondary => Info(secondary),
@@ -76,65 +87,64 @@ internal sealed class PageserverService(TimelineManager timelines, PageserverOpt
         var timeline = Get(request.Timeline);
         var time = DateTimeOffset.UnixEpoch.AddTicks(request.TimestampMicros * 10);
         var commit = timeline.LastCommitAtOrBefore(time)
-            ?? throw new RpcException(GrpcStatusCode.OutOfRange, $"no commit of {timeline.TenantId}/{timeline.TimelineId} at or before {time:O} is within retention");
+            ?? throw new OutOfRangeException($"no commit of {timeline.TenantId}/{timeline.TimelineId} at or before {time:O} is within retention");
         return new LsnForTimestampResponse { Lsn = commit.End.Value, CommitTimestampMicros = (commit.Time - DateTimeOffset.UnixEpoch).Ticks / 10 };
     }
 
-    private async Task BasebackupAsync(BasebackupRequest request, IGrpcStreamWriter<BasebackupChunk> responses, GrpcCallContext context)
+    private async Task BasebackupAsync(BasebackupRequest request, IServerStreamWriter<BasebackupChunk> responses, CancellationToken ct)
     {
-        var ct = context.CancellationToken;
+        var started = time.GetTimestamp();
         var timeline = Get(request.Timeline);
         var lsn = new Lsn(request.Lsn);
         var metadata = timeline.Metadata;
         if (lsn < metadata.Start)
-            throw new RpcException(GrpcStatusCode.OutOfRange, $"{lsn} is before the start of timeline {timeline.TenantId}/{timeline.TimelineId} ({metadata.Start})");
+            throw new OutOfRangeException($"{lsn} is before the start of timeline {timeline.TenantId}/{timeline.TimelineId} ({metadata.Start})");
         if (lsn < timeline.OldestBasebackupLsn)
-            throw new RpcException(GrpcStatusCode.OutOfRange, $"{lsn} is below the retention horizon of {timeline.TenantId}/{timeline.TimelineId}: the oldest basebackup possible is at {timeline.OldestBasebackupLsn}");
+            throw new OutOfRangeException($"{lsn} is below the retention horizon of {timeline.TenantId}/{timeline.TimelineId}: the oldest basebackup possible is at {timeline.OldestBasebackupLsn}");
         var wait = request.WaitMillis == 0 ? options.BasebackupWait : TimeSpan.FromMilliseconds(request.WaitMillis);
         if (!await timeline.WaitForIngestAsync(lsn, wait, ct))
         {
-            var commit = timeline.SafekeeperCommitLsn;
-            throw new RpcException(lsn > commit ? GrpcStatusCode.OutOfRange : GrpcStatusCode.Unavailable,
-                lsn > commit
-                    ? $"{lsn} is above the safekeepers' commit LSN {commit} of {timeline.TenantId}/{timeline.TimelineId}"
-                    : $"WAL of {timeline.TenantId}/{timeline.TimelineId} is ingested only up to {timeline.IngestedLsn}, not yet {lsn} (waited {wait.TotalSeconds:0.#} s)");
+            var (commit, ingested) = (timeline.SafekeeperCommitLsn, timeline.IngestedLsn);
+            if (lsn > commit) throw new OutOfRangeException($"{lsn} is above the safekeepers' commit LSN {commit} of {timeline.TenantId}/{timeline.TimelineId}");
+            throw new NotIngestedYetException($"WAL of {timeline.TenantId}/{timeline.TimelineId} is ingested only up to {ingested}, not yet {lsn} (waited {wait.TotalSeconds:0.#} s)", ingested);
         }
         if (request.BaseImageLsn != 0)
         {
-            await WalSinceImageAsync(timeline, request, lsn, responses, ct);
+            await WalSinceImageAsync(timeline, request, lsn, responses, started, ct);
             return;
         }
         var image = timeline.Images.NewestAtOrBelow(lsn)
-            ?? throw new RpcException(GrpcStatusCode.OutOfRange, $"no image of {timeline.TenantId}/{timeline.TimelineId} at or below {lsn}");
+            ?? throw new OutOfRangeException($"no image of {timeline.TenantId}/{timeline.TimelineId} at or below {lsn}");
         Stream tar;
         try { tar = await timeline.Images.OpenVerifiedAsync(image, ct); }
-        catch (CorruptFileException e) { throw new RpcException(GrpcStatusCode.DataLoss, $"image {image.End} of {timeline.TenantId}/{timeline.TimelineId} is damaged: {e.Message}"); }
+        catch (CorruptFileException e) { throw new DataLossException($"image {image.End} of {timeline.TenantId}/{timeline.TimelineId} is damaged: {e.Message}", e); }
         await using var _ = tar;
-        await StreamAsync(timeline, image, lsn, "", responses, output => BasebackupWriter.WriteAsync(tar, image, timeline.Wal, lsn, output, ct), ct);
+        await StreamAsync(timeline, image, lsn, walOnly: false, started, responses, output => BasebackupWriter.WriteAsync(tar, image, timeline.Wal, lsn, output, ct), ct);
     }
 
     /// <summary>Only pg_wal, for a caller that holds the image's files: a pooled VM prepared for the timeline.</summary>
-    private async Task WalSinceImageAsync(PageserverTimeline timeline, BasebackupRequest request, Lsn lsn, IGrpcStreamWriter<BasebackupChunk> responses, CancellationToken ct)
+    private async Task WalSinceImageAsync(PageserverTimeline timeline, BasebackupRequest request, Lsn lsn, IServerStreamWriter<BasebackupChunk> responses,
+        long started, CancellationToken ct)
     {
         var image = timeline.Images.All.FirstOrDefault(i => i.EndLsn == request.BaseImageLsn && i.TarCrc32C == request.BaseImageCrc32C)
-            ?? throw new RpcException(GrpcStatusCode.FailedPrecondition,
+            ?? throw new PreconditionFailedException(
                 $"image {new Lsn(request.BaseImageLsn)} (CRC {request.BaseImageCrc32C:X8}) of {timeline.TenantId}/{timeline.TimelineId} is not kept any more; ask for a whole basebackup");
         if (lsn < image.End)
-            throw new RpcException(GrpcStatusCode.InvalidArgument, $"a basebackup at {lsn} cannot be built on the image at {image.End}");
-        await StreamAsync(timeline, image, lsn, " (WAL only)", responses, async output =>
+            throw new InvalidRequestException($"a basebackup at {lsn} cannot be built on the image at {image.End}");
+        await StreamAsync(timeline, image, lsn, walOnly: true, started, responses, async output =>
         {
             await BasebackupWriter.WriteWalOnlyAsync(image, timeline.Wal, lsn, output, ct);
             // Retention drops an image before the WAL it needs: while the image is still listed, every
             // segment read above was there (a deleted one would have read as zeros).
             if (!timeline.Images.All.Contains(image))
-                throw new RpcException(GrpcStatusCode.FailedPrecondition,
+                throw new PreconditionFailedException(
                     $"image {image.End} of {timeline.TenantId}/{timeline.TimelineId} fell out of retention while its WAL was sent; ask for a whole basebackup");
         }, ct);
     }
 
     /// <summary>Sends what <paramref name="write"/> writes as chunks, the last with the size and CRC-32C of all of it.</summary>
-    private async Task StreamAsync(PageserverTimeline timeline, ImageLayer image, Lsn lsn, string part, IGrpcStreamWriter<BasebackupChunk> responses,
-        Func<Stream, Task> write, CancellationToken ct)
+    private async Task StreamAsync(PageserverTimeline timeline, ImageLayer image, Lsn lsn, bool walOnly, long started,
+        IServerStreamWriter<BasebackupChunk> responses, Func<Stream, Task> write, CancellationToken ct)
     {
         await using var chunks = new ChunkWriter(responses, image, ct);
         await using (var checksummed = new Crc32CWriteStream(chunks))
@@ -142,9 +152,10 @@ internal sealed class PageserverService(TimelineManager timelines, PageserverOpt
             await write(checksummed);
             await checksummed.FlushAsync(ct);
             await chunks.FinishAsync(checksummed.BytesWritten, checksummed.Crc32C);
-            metrics.Basebackup(timeline.TenantId, timeline.TimelineId, checksummed.BytesWritten);
-            logger.LogInformation("basebackup of {TenantId}/{TimelineId} at {Lsn} served from image {Image}{Part}: {Bytes} bytes",
-                timeline.TenantId, timeline.TimelineId, lsn, image.End, part, checksummed.BytesWritten);
+            var took = time.GetElapsedTime(started);
+            metrics.Basebackup(timeline.TenantId, timeline.TimelineId, checksummed.BytesWritten, walOnly, took);
+            logger.LogInformation("basebackup of {TenantId}/{TimelineId} at {Lsn} served from image {Image}{Part}: {Bytes} bytes in {Millis:F0} ms",
+                timeline.TenantId, timeline.TimelineId, lsn, image.End, walOnly ? " (WAL only)" : "", checksummed.BytesWritten, took.TotalMilliseconds);
         }
     }
 
@@ -189,10 +200,10 @@ internal sealed class PageserverService(TimelineManager timelines, PageserverOpt
     }
 
     private static Uri ParseAddress(string address) =>
-        Uri.TryCreate(address, UriKind.Absolute, out var uri) ? uri : throw new RpcException(GrpcStatusCode.InvalidArgument, $"'{address}' is not a safekeeper address");
+        Uri.TryCreate(address, UriKind.Absolute, out var uri) ? uri : throw new InvalidRequestException($"'{address}' is not a safekeeper address");
 
     /// <summary>Cuts the tar stream into BasebackupChunk messages; the last one carries size and CRC.</summary>
-    private sealed class ChunkWriter(IGrpcStreamWriter<BasebackupChunk> responses, ImageLayer image, CancellationToken ct) : Stream
+    private sealed class ChunkWriter(IServerStreamWriter<BasebackupChunk> responses, ImageLayer image, CancellationToken ct) : Stream
     {
         private readonly byte[] _buffer = new byte[ChunkSize];
         private int _filled;

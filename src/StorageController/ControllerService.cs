@@ -1,32 +1,42 @@
+using Grpc.Core;
 using Microsoft.Extensions.Logging;
 using Storage.Core.Api;
-using Storage.Core.Grpc;
+using Storage.Core.Errors;
 using Storage.Proto.Controller;
 using Storage.Proto.Pageserver;
+using ControllerGrpc = Storage.Proto.Controller.StorageController;
 
 namespace Storage.StorageController;
 
-/// <summary>The storage controller's gRPC API (proto/controller.proto) over the placement book.</summary>
-public sealed class ControllerService(PlacementBook book, NodeHealth health, ControllerMetrics metrics, ILogger log)
+/// <summary>
+/// The storage controller's gRPC API (proto/controller.proto) over the placement book. One instance
+/// serves every call (creations are serialised). Domain failures are exceptions
+/// (<see cref="ServiceException"/>); the host's interceptor turns them into status codes.
+/// </summary>
+public sealed class ControllerService(PlacementBook book, NodeHealth health, ControllerMetrics metrics, ILogger<ControllerService> log)
+    : ControllerGrpc.StorageControllerBase
 {
     private readonly SemaphoreSlim _createLock = new(1, 1);
 
-    public void MapTo(GrpcServer server)
-    {
-        server.MapUnary(ControllerApi.RegisterPageserver, (request, _) => Task.FromResult(Register(request)));
-        server.MapUnary(ControllerApi.ValidateGenerations, (request, _) => Task.FromResult(Validate(request)));
-        server.MapUnary(ControllerApi.CreateTimeline, (request, context) => CreateTimelineAsync(request, context.CancellationToken));
-        server.MapUnary(ControllerApi.GetPlacement, (request, _) => Task.FromResult(
-            ToMessage(book.Get(request.Timeline?.TenantId ?? "", request.Timeline?.TimelineId ?? ""))));
-        server.MapUnary(ControllerApi.Status, (_, _) => Task.FromResult(Status()));
-    }
+    public override Task<RegisterPageserverResponse> RegisterPageserver(RegisterPageserverRequest request, ServerCallContext context) =>
+        Task.FromResult(Register(request));
+
+    public override Task<ValidateGenerationsResponse> ValidateGenerations(ValidateGenerationsRequest request, ServerCallContext context) =>
+        Task.FromResult(Validate(request));
+
+    public override Task<TimelinePlacement> CreateTimeline(CreateTimelineRequest request, ServerCallContext context) =>
+        CreateTimelineAsync(request, context.CancellationToken);
+
+    public override Task<TimelinePlacement> GetPlacement(TimelineRequest request, ServerCallContext context) =>
+        Task.FromResult(ToMessage(book.Get(request.Timeline?.TenantId ?? "", request.Timeline?.TimelineId ?? "")));
+
+    public override Task<ControllerStatusResponse> Status(ControllerStatusRequest request, ServerCallContext context) => Task.FromResult(Status());
 
     private RegisterPageserverResponse Register(RegisterPageserverRequest request)
     {
         var placements = book.Register(request.NodeId, request.Address,
             request.OnDisk.Where(l => l.Timeline is not null).Select(l => (l.Timeline.TenantId, l.Timeline.TimelineId, l.Generation)));
         health.Registered(request.NodeId);
-        health.Watch();
         var response = new RegisterPageserverResponse();
         foreach (var p in placements)
         {
@@ -60,7 +70,7 @@ public sealed class ControllerService(PlacementBook book, NodeHealth health, Con
     /// <summary>Places the timeline, creates it on the attached pageserver with generation 1; the reconciler adds the secondary.</summary>
     private async Task<TimelinePlacement> CreateTimelineAsync(CreateTimelineRequest request, CancellationToken ct)
     {
-        if (request.Timeline is null) throw new RpcException(GrpcStatusCode.InvalidArgument, "timeline is missing");
+        if (request.Timeline is null) throw new InvalidRequestException("timeline is missing");
         await _createLock.WaitAsync(ct);
         try
         {
@@ -95,7 +105,7 @@ public sealed class ControllerService(PlacementBook book, NodeHealth health, Con
             response.Nodes.Add(new PageserverNode
             {
                 NodeId = node.Id, Address = node.Address, Online = health.IsOnline(node.Id),
-                LastHeartbeatUnixMillis = health.Last(node.Id) is { } h ? new DateTimeOffset(h.AtUtc).ToUnixTimeMilliseconds() : 0,
+                LastHeartbeatUnixMillis = health.Last(node.Id) is { } h ? h.At.ToUnixTimeMilliseconds() : 0,
             });
         response.Placements.AddRange(book.Placements.Select(ToMessage));
         return response;

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using Storage.Core.Api;
-using Storage.Core.Grpc;
+using Storage.Core.Errors;
 using Storage.Core.Storage;
 
 namespace Storage.StorageController;
@@ -54,7 +54,7 @@ public sealed class PlacementBook(ControllerStore store)
 
     public PlacementRecord Get(string tenantId, string timelineId) =>
         store.Read(d => d.Placements.GetValueOrDefault(Key(tenantId, timelineId)))
-        ?? throw new RpcException(GrpcStatusCode.NotFound, $"timeline {tenantId}/{timelineId} is not placed on any pageserver");
+        ?? throw new NotFoundException($"timeline {tenantId}/{timelineId} is not placed on any pageserver");
 
     /// <summary>
     /// A pageserver (re)started: it is recorded, and every timeline attached to it gets the next
@@ -63,8 +63,8 @@ public sealed class PlacementBook(ControllerStore store)
     /// <param name="onDisk">Timelines the node holds as attached; one never placed is adopted as attached to it.</param>
     public IReadOnlyList<PlacementRecord> Register(string nodeId, string address, IEnumerable<(string TenantId, string TimelineId, ulong Generation)>? onDisk = null) => store.Update(d =>
     {
-        if (string.IsNullOrWhiteSpace(nodeId)) throw new RpcException(GrpcStatusCode.InvalidArgument, "node_id is empty");
-        if (!Uri.TryCreate(address, UriKind.Absolute, out _)) throw new RpcException(GrpcStatusCode.InvalidArgument, $"'{address}' is not a gRPC address");
+        if (string.IsNullOrWhiteSpace(nodeId)) throw new InvalidRequestException("node_id is empty");
+        if (!Uri.TryCreate(address, UriKind.Absolute, out _)) throw new InvalidRequestException($"'{address}' is not a gRPC address");
         d.Nodes[nodeId] = new NodeRecord(nodeId, address);
         foreach (var (tenantId, timelineId, generation) in onDisk ?? [])
             if (TimelineIds.IsValid(tenantId) && TimelineIds.IsValid(timelineId) && !d.Placements.ContainsKey(Key(tenantId, timelineId)))
@@ -100,18 +100,18 @@ public sealed class PlacementBook(ControllerStore store)
     {
         TimelineIds.EnsureValid(tenantId, timelineId);
         if (d.Placements.ContainsKey(Key(tenantId, timelineId)))
-            throw new RpcException(GrpcStatusCode.AlreadyExists, $"timeline {tenantId}/{timelineId} is already placed");
+            throw new AlreadyExistsException($"timeline {tenantId}/{timelineId} is already placed");
         string attached;
         if (ancestor != null)
         {
             if (!onlineNodes.Contains(ancestor.Attached))
-                throw new RpcException(GrpcStatusCode.Unavailable, $"pageserver {ancestor.Attached}, attached to the ancestor, is offline");
+                throw new TemporarilyUnavailableException($"pageserver {ancestor.Attached}, attached to the ancestor, is offline");
             attached = ancestor.Attached;
         }
         else
         {
             attached = onlineNodes.OrderBy(n => d.Placements.Values.Count(p => p.Attached == n)).ThenBy(n => n, StringComparer.Ordinal).FirstOrDefault()
-                ?? throw new RpcException(GrpcStatusCode.Unavailable, "no pageserver is online");
+                ?? throw new TemporarilyUnavailableException("no pageserver is online");
         }
         var secondary = onlineNodes.Where(n => n != attached)
             .OrderBy(n => d.Placements.Values.Count(p => p.Secondary == n)).ThenBy(n => n, StringComparer.Ordinal).FirstOrDefault();

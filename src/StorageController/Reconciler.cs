@@ -1,5 +1,7 @@
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Storage.Core.Api;
+using Storage.Core.Processes;
 using Storage.Proto.Pageserver;
 
 namespace Storage.StorageController;
@@ -10,27 +12,23 @@ namespace Storage.StorageController;
 /// copy the controller no longer wants (a pageserver that comes back after a failover), and puts
 /// secondaries where they are missing.
 /// </summary>
-public sealed class Reconciler(PlacementBook book, NodeHealth health, ControllerOptions options, ControllerMetrics metrics, ILogger log) : IAsyncDisposable
+public sealed class Reconciler(PlacementBook book, NodeHealth health, ControllerOptions options, ControllerMetrics metrics, ILogger<Reconciler> log,
+    TimeProvider time) : BackgroundService
 {
-    private readonly CancellationTokenSource _stop = new();
-    private Task _loop = Task.CompletedTask;
-
-    public void Start() => _loop = Task.Run(() => LoopAsync(_stop.Token));
-
-    private async Task LoopAsync(CancellationToken ct)
+    protected override async Task ExecuteAsync(CancellationToken ct)
     {
+        await Task.Yield(); // the host's start goes on; passes run on the thread pool
         while (!ct.IsCancellationRequested)
         {
             try { await ReconcileOnceAsync(ct); }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }
+            catch (Exception) when (ct.IsCancellationRequested) { return; }
             catch (Exception e) { log.LogWarning("reconcile pass failed, will retry: {Error}", e.Message); }
-            try { await Task.Delay(options.HeartbeatInterval, ct); } catch (OperationCanceledException) { return; }
+            try { await Task.Delay(options.HeartbeatInterval, time, ct); } catch (OperationCanceledException) { return; }
         }
     }
 
     public async Task ReconcileOnceAsync(CancellationToken ct)
     {
-        health.Watch();
         foreach (var placement in book.Placements)
         {
             if (book.IsBeingCreated(placement.Key)) continue; // it exists nowhere yet
@@ -96,12 +94,5 @@ public sealed class Reconciler(PlacementBook book, NodeHealth health, Controller
             log.LogWarning("could not make timeline {TenantId}/{TimelineId} {Mode} on {NodeId}, will retry: {Error}",
                 placement.TenantId, placement.TimelineId, mode, nodeId, e.Message);
         }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _stop.CancelAsync();
-        try { await _loop; } catch (OperationCanceledException) { }
-        _stop.Dispose();
     }
 }

@@ -48,9 +48,9 @@ public sealed class PreparedImageTests
         Assert.Equal(prepared, (await spare.HeartbeatAsync()).Prepared);
         // WAL since an image cannot end before the image does.
         var held = new ImageIdentity(new Lsn(prepared.ImageLsn), prepared.ImageCrc32C);
-        var before = await Assert.ThrowsAsync<RpcException>(() => PageserverClient.BasebackupAsync(cluster.Pageserver.Uri, cluster.TenantId, cluster.TimelineId,
+        var before = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => PageserverClient.BasebackupAsync(cluster.Pageserver.Uri, cluster.TenantId, cluster.TimelineId,
             new Lsn(cluster.Timeline.StartLsn), Stream.Null, TimeSpan.FromSeconds(10), baseImage: held));
-        Assert.Equal(GrpcStatusCode.InvalidArgument, before.Status);
+        Assert.Equal(Grpc.Core.StatusCode.InvalidArgument, before.StatusCode);
 
         // Rows after the image come from the WAL; then the attached VM dies with its PostgreSQL.
         await Sql.ExecAsync(cs, "insert into kept select g, 'after' from generate_series(5001, 5100) g");

@@ -1,4 +1,5 @@
 using Storage.Core;
+using Storage.Core.Errors;
 using Storage.ObjectStore;
 using Storage.Pageserver.Images;
 using Storage.Pageserver.Remote;

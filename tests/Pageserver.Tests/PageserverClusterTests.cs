@@ -1,6 +1,6 @@
 using Storage.Core;
 using Storage.Core.Api;
-using Storage.Core.Grpc;
+using Grpc.Core;
 using Storage.Proto.Compute;
 using Storage.Proto.Pageserver;
 using Storage.Testing;
@@ -179,7 +179,7 @@ public sealed class PageserverClusterTests
         Assert.Equal(cluster.TimelineId, branch.AncestorTimelineId);
         var inside = await Assert.ThrowsAsync<RpcException>(() =>
             cluster.Pageserver.CreateTimelineAsync(cluster.TenantId, TimelineIds.New(), ancestor: cluster.TimelineId, ancestorLsn: new Lsn(point.Lsn + 8)));
-        Assert.Equal(GrpcStatusCode.InvalidArgument, inside.Status); // inside a record: not a place to branch
+        Assert.Equal(StatusCode.InvalidArgument, inside.StatusCode); // inside a record: not a place to branch
 
         await cluster.AttachOrThrowAsync(cluster.Vms[1], cluster.NewAttachRequest(timelineId: branchId));
         var branchCs = Sql.ConnectionString(cluster, cluster.Vms[1]);
@@ -213,8 +213,8 @@ public sealed class PageserverClusterTests
 
         var error = await Assert.ThrowsAsync<RpcException>(() =>
             PageserverClient.BasebackupAsync(cluster.Pageserver.Uri, cluster.TenantId, cluster.TimelineId, new Lsn(cluster.Timeline.StartLsn), Stream.Null, TimeSpan.FromSeconds(5)));
-        Assert.Equal(GrpcStatusCode.OutOfRange, error.Status);
-        Assert.Contains("retention horizon", error.Detail);
+        Assert.Equal(StatusCode.OutOfRange, error.StatusCode);
+        Assert.Contains("retention horizon", error.Status.Detail);
 
         await cluster.Vms[0].DetachAsync();
         await cluster.AttachOrThrowAsync(cluster.Vms[1]);
@@ -229,22 +229,22 @@ public sealed class PageserverClusterTests
         var start = new Lsn(cluster.Timeline.StartLsn);
 
         var unknown = await Assert.ThrowsAsync<RpcException>(() => PageserverClient.GetTimelineAsync(ps, cluster.TenantId, TimelineIds.New()));
-        Assert.Equal(GrpcStatusCode.NotFound, unknown.Status);
+        Assert.Equal(StatusCode.NotFound, unknown.StatusCode);
         var malformed = await Assert.ThrowsAsync<RpcException>(() => PageserverClient.GetTimelineAsync(ps, "not-hex", cluster.TimelineId));
-        Assert.Equal(GrpcStatusCode.InvalidArgument, malformed.Status);
+        Assert.Equal(StatusCode.InvalidArgument, malformed.StatusCode);
         var again = await Assert.ThrowsAsync<RpcException>(() => cluster.Pageserver.CreateTimelineAsync(cluster.TenantId, cluster.TimelineId));
-        Assert.Equal(GrpcStatusCode.AlreadyExists, again.Status);
+        Assert.Equal(StatusCode.AlreadyExists, again.StatusCode);
 
         var future = await Assert.ThrowsAsync<RpcException>(() =>
             PageserverClient.BasebackupAsync(ps, cluster.TenantId, cluster.TimelineId, start + 1_000_000, Stream.Null, TimeSpan.FromMilliseconds(500)));
-        Assert.Equal(GrpcStatusCode.OutOfRange, future.Status);
-        Assert.Contains("commit LSN", future.Detail);
+        Assert.Equal(StatusCode.OutOfRange, future.StatusCode);
+        Assert.Contains("commit LSN", future.Status.Detail);
         var early = await Assert.ThrowsAsync<RpcException>(() =>
             PageserverClient.BasebackupAsync(ps, cluster.TenantId, cluster.TimelineId, new Lsn(start.Value - 8), Stream.Null, TimeSpan.FromSeconds(1)));
-        Assert.Equal(GrpcStatusCode.OutOfRange, early.Status);
+        Assert.Equal(StatusCode.OutOfRange, early.StatusCode);
         var beforeStart = await Assert.ThrowsAsync<RpcException>(() =>
             cluster.Pageserver.CreateTimelineAsync(cluster.TenantId, TimelineIds.New(), ancestor: cluster.TimelineId, ancestorLsn: new Lsn(start.Value - 16)));
-        Assert.Equal(GrpcStatusCode.OutOfRange, beforeStart.Status);
+        Assert.Equal(StatusCode.OutOfRange, beforeStart.StatusCode);
 
         // Built on an image the caller holds (a prepared VM): exactly the pg_wal part of the whole basebackup.
         using var whole = new MemoryStream();
@@ -256,8 +256,8 @@ public sealed class PageserverClusterTests
         Assert.Equal(wholeWal, TarEntries(walOnly));
         var otherImage = await Assert.ThrowsAsync<RpcException>(() => PageserverClient.BasebackupAsync(ps, cluster.TenantId, cluster.TimelineId, start,
             Stream.Null, TimeSpan.FromSeconds(5), baseImage: image with { Crc32C = image.Crc32C ^ 1 }));
-        Assert.Equal(GrpcStatusCode.FailedPrecondition, otherImage.Status);
-        Assert.Contains("not kept", otherImage.Detail);
+        Assert.Equal(StatusCode.FailedPrecondition, otherImage.StatusCode);
+        Assert.Contains("not kept", otherImage.Status.Detail);
 
         // A flipped byte in the image: refused with its checksum named, never served.
         var images = Path.Combine(cluster.Pageserver.DataDirectory, "tenants", cluster.TenantId, "timelines", cluster.TimelineId, "images");
@@ -273,8 +273,8 @@ public sealed class PageserverClusterTests
         }
         var damaged = await Assert.ThrowsAsync<RpcException>(() =>
             PageserverClient.BasebackupAsync(ps, cluster.TenantId, cluster.TimelineId, start, Stream.Null, TimeSpan.FromSeconds(5)));
-        Assert.Equal(GrpcStatusCode.DataLoss, damaged.Status);
-        Assert.Contains("CRC", damaged.Detail);
+        Assert.Equal(StatusCode.DataLoss, damaged.StatusCode);
+        Assert.Contains("CRC", damaged.Status.Detail);
     }
 
     /// <summary>Each entry of a tar as "name sha256-of-its-bytes".</summary>

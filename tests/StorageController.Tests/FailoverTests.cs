@@ -1,6 +1,6 @@
 using Storage.Core;
 using Storage.Core.Api;
-using Storage.Core.Grpc;
+using Grpc.Core;
 using Storage.Proto.Pageserver;
 using Storage.Testing;
 
@@ -83,14 +83,14 @@ public sealed class FailoverTests
         var commit = new Lsn((await cluster.Safekeepers.StatusAsync(0)).CommitLsn);
         var onSecondary = await Assert.ThrowsAsync<RpcException>(() =>
             PageserverClient.BasebackupAsync(ps2.Uri, cluster.TenantId, cluster.TimelineId, commit, Stream.Null, TimeSpan.FromSeconds(5)));
-        Assert.Equal(GrpcStatusCode.FailedPrecondition, onSecondary.Status);
-        Assert.Contains("secondary", onSecondary.Detail);
+        Assert.Equal(StatusCode.FailedPrecondition, onSecondary.StatusCode);
+        Assert.Contains("secondary", onSecondary.Status.Detail);
         var direct = await Assert.ThrowsAsync<RpcException>(() => ps1.CreateTimelineAsync(cluster.TenantId, TimelineIds.New()));
-        Assert.Equal(GrpcStatusCode.FailedPrecondition, direct.Status);
-        Assert.Contains("storage controller", direct.Detail);
+        Assert.Equal(StatusCode.FailedPrecondition, direct.StatusCode);
+        Assert.Contains("storage controller", direct.Status.Detail);
         var noGeneration = await Assert.ThrowsAsync<RpcException>(() =>
             PageserverClient.SetLocationAsync(ps2.Uri, cluster.TenantId, cluster.TimelineId, LocationMode.Attached, 0, TimeSpan.FromSeconds(10)));
-        Assert.Equal(GrpcStatusCode.InvalidArgument, noGeneration.Status);
+        Assert.Equal(StatusCode.InvalidArgument, noGeneration.StatusCode);
 
         ps1.Freeze(); // it still believes it is attached, with generation 1
         try

@@ -1,6 +1,6 @@
 using FsCheck;
 using FsCheck.Fluent;
-using Storage.Core.Grpc;
+using Storage.Core.Errors;
 using Storage.Core.Storage;
 
 namespace Storage.StorageController.Tests;
@@ -24,10 +24,10 @@ public sealed class PlacementBookTests : IDisposable
 
     private static string Address(string node) => $"http://{node}:9898";
 
-    private static RpcException AssertRpc(GrpcStatusCode status, Action action)
+    private static ServiceException AssertFailure(FailureKind kind, Action action)
     {
-        var e = Assert.Throws<RpcException>(action);
-        Assert.Equal(status, e.Status);
+        var e = Assert.ThrowsAny<ServiceException>(action);
+        Assert.Equal(kind, e.Kind);
         return e;
     }
 
@@ -65,7 +65,7 @@ public sealed class PlacementBookTests : IDisposable
     {
         var book = OpenBook();
 
-        AssertRpc(GrpcStatusCode.InvalidArgument, () => book.Register(nodeId, address));
+        AssertFailure(FailureKind.InvalidArgument, () => book.Register(nodeId, address));
 
         Assert.Empty(book.Nodes);
     }
@@ -166,7 +166,7 @@ public sealed class PlacementBookTests : IDisposable
     {
         var book = OpenBook();
 
-        AssertRpc(GrpcStatusCode.Unavailable, () => book.Place(Tenant, T1, [], ancestor: null));
+        AssertFailure(FailureKind.Unavailable, () => book.Place(Tenant, T1, [], ancestor: null));
 
         Assert.Empty(book.Placements);
     }
@@ -177,7 +177,7 @@ public sealed class PlacementBookTests : IDisposable
         var book = OpenBook();
         var original = book.Place(Tenant, T1, ["ps-1", "ps-2"], ancestor: null);
 
-        AssertRpc(GrpcStatusCode.AlreadyExists, () => book.Place(Tenant, T1, ["ps-3"], ancestor: null));
+        AssertFailure(FailureKind.AlreadyExists, () => book.Place(Tenant, T1, ["ps-3"], ancestor: null));
 
         Assert.Equal(original, book.Get(Tenant, T1));
     }
@@ -192,7 +192,7 @@ public sealed class PlacementBookTests : IDisposable
     {
         var book = OpenBook();
 
-        AssertRpc(GrpcStatusCode.InvalidArgument, () => book.Place(tenantId, timelineId, AllThree, ancestor: null));
+        AssertFailure(FailureKind.InvalidArgument, () => book.Place(tenantId, timelineId, AllThree, ancestor: null));
 
         Assert.Empty(book.Placements);
     }
@@ -218,9 +218,9 @@ public sealed class PlacementBookTests : IDisposable
         var book = OpenBook();
         var ancestor = book.Place(Tenant, T1, AllThree, ancestor: null);
 
-        var e = AssertRpc(GrpcStatusCode.Unavailable, () => book.Place(Tenant, T2, ["ps-2", "ps-3"], ancestor));
+        var e = AssertFailure(FailureKind.Unavailable, () => book.Place(Tenant, T2, ["ps-2", "ps-3"], ancestor));
 
-        Assert.Contains("ps-1", e.Detail);
+        Assert.Contains("ps-1", e.Message);
         Assert.DoesNotContain(book.Placements, p => p.TimelineId == T2);
     }
 
@@ -337,7 +337,7 @@ public sealed class PlacementBookTests : IDisposable
     {
         var book = OpenBook();
 
-        AssertRpc(GrpcStatusCode.NotFound, () => book.Get(Tenant, T1));
+        AssertFailure(FailureKind.NotFound, () => book.Get(Tenant, T1));
     }
 
     // ---- Persistence ----
@@ -482,11 +482,11 @@ public sealed class PlacementBookTests : IDisposable
                             if (placement.Secondary != null) Assert.Contains(placement.Secondary, online);
                             else Assert.Single(online);
                         }
-                        catch (RpcException e) when (e.Status == GrpcStatusCode.AlreadyExists)
+                        catch (AlreadyExistsException)
                         {
                             Assert.True(before.ContainsKey(PlacementBook.Key(Tenant, timeline)));
                         }
-                        catch (RpcException e) when (e.Status == GrpcStatusCode.Unavailable)
+                        catch (TemporarilyUnavailableException)
                         {
                             Assert.True(online.Count == 0 || (ancestor != null && !online.Contains(ancestor.Attached)));
                         }

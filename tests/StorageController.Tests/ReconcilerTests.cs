@@ -1,10 +1,11 @@
 using Microsoft.Extensions.Logging.Abstractions;
-using Storage.Core.Observability;
+using Microsoft.Extensions.Time.Testing;
+using Storage.Core.Hosting;
 using Storage.Core.Processes;
 
 namespace Storage.StorageController.Tests;
 
-/// <summary>The reconciler over a real placement book, with pageservers that never answer (port 1 refuses).</summary>
+/// <summary>The reconciler over a real placement book on a fake clock, with pageservers that never answer (port 1 refuses).</summary>
 public sealed class ReconcilerTests : IDisposable
 {
     private const string Tenant = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -16,22 +17,19 @@ public sealed class ReconcilerTests : IDisposable
     [Fact]
     public async Task A_timeline_still_being_created_is_not_failed_over_and_is_once_created()
     {
-        var options = new ControllerOptions
-        {
-            DataDirectory = _root, FailureTimeout = TimeSpan.FromSeconds(2), UnresponsiveTimeout = TimeSpan.FromSeconds(2),
-            AttachTimeout = TimeSpan.FromSeconds(2),
-        };
+        var options = new ControllerOptions { DataDir = _root, FailureTimeoutMs = 2000, UnresponsiveTimeoutMs = 2000, AttachTimeout = TimeSpan.FromSeconds(2) };
+        var time = new FakeTimeProvider();
         var book = new PlacementBook(new ControllerStore(Path.Combine(_root, "state.bin")));
         book.Register("ps-1", "http://127.0.0.1:1");
         book.Register("ps-2", "http://127.0.0.1:1");
-        var metrics = new ControllerMetrics(new MetricsRegistry());
-        await using var health = new NodeHealth(book, options, metrics, NullLogger.Instance);
-        await using var reconciler = new Reconciler(book, health, options, metrics, NullLogger.Instance);
+        var metrics = new ControllerMetrics();
+        var health = new NodeHealth(book, options, time);
+        using var reconciler = new Reconciler(book, health, options, metrics, NullLogger<Reconciler>.Instance, time);
         var placement = book.Place(Tenant, Timeline, ["ps-1", "ps-2"], ancestor: null);
         Assert.Equal(("ps-1", "ps-2"), (placement.Attached, placement.Secondary));
 
         // ps-1 has not answered since the controller started; ps-2 just registered (it is online).
-        await Task.Delay(options.UnresponsiveTimeout + TimeSpan.FromMilliseconds(200));
+        time.Advance(options.UnresponsiveTimeout);
         health.Registered("ps-2");
         Assert.False(health.IsOnline("ps-1"));
 
@@ -39,27 +37,41 @@ public sealed class ReconcilerTests : IDisposable
         Assert.Equal(placement, book.Get(Tenant, Timeline)); // its creation is under way: nothing to fail over
 
         book.Created(placement);
-        health.Registered("ps-2");
         await reconciler.ReconcileOnceAsync(CancellationToken.None);
         var promoted = book.Get(Tenant, Timeline);
         Assert.Equal(("ps-2", "ps-1", 2UL), (promoted.Attached, promoted.Secondary, promoted.Generation));
+        Assert.Equal(1UL, book.Failovers);
     }
 }
 
-/// <summary>The controller process refuses options that contradict each other.</summary>
+/// <summary>The controller refuses options that contradict each other.</summary>
 public sealed class ControllerOptionsTests
 {
+    private static readonly ControllerOptions Contradictory = new() { FailureTimeoutMs = 2000, UnresponsiveTimeoutMs = 1000 };
+
+    [Fact]
+    public void An_unresponsive_timeout_below_the_failure_timeout_does_not_parse()
+    {
+        var errors = new StringWriter();
+        var parsed = ServiceOptions.Parse<ControllerOptions>(ControllerCommand.Arguments(Contradictory), "test", new StringWriter(), errors);
+        Assert.Equal((null, 2), (parsed.Options, parsed.ExitCode));
+        Assert.Contains(ControllerOptions.UnresponsiveBelowFailure, errors.ToString());
+    }
+
     [Fact]
     public async Task An_unresponsive_timeout_below_the_failure_timeout_is_refused_at_start()
     {
         var root = Directory.CreateTempSubdirectory("sc-options-").FullName;
         try
         {
-            var arguments = ControllerCommand.Arguments(ServiceProcess.FreePort(), null, Path.Combine(root, "data"),
-                failureTimeout: TimeSpan.FromSeconds(2)).Concat(["--unresponsive-timeout-ms", "1000"]);
+            var arguments = ControllerCommand.Arguments(Contradictory with
+            {
+                Service = ServiceListenOptions.OnLoopback(ServiceProcess.FreePort(), null), DataDir = Path.Combine(root, "data"),
+            });
             var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => ServiceProcess.StartAsync(
                 ControllerCommand.Assembly, arguments, Path.Combine(root, "controller.log"), readyTimeout: TimeSpan.FromSeconds(60)));
-            Assert.Contains("--unresponsive-timeout-ms must be at least --failure-timeout-ms", refused.Message);
+            Assert.Contains(ControllerOptions.UnresponsiveBelowFailure, refused.Message);
+            Assert.False(Directory.Exists(Path.Combine(root, "data")), "the refused controller touched its state directory");
         }
         finally { Directory.Delete(root, recursive: true); }
     }

@@ -27,8 +27,13 @@ public sealed class ControllerNode(string root) : IAsyncDisposable
     {
         bool first = _grpcPort == 0;
         if (first) (_grpcPort, _httpPort) = (ServiceProcess.FreePort(), ServiceProcess.FreePort());
-        Task<ServiceProcess> Start() => ServiceProcess.StartAsync(ControllerCommand.Assembly,
-            ControllerCommand.Arguments(_grpcPort, _httpPort, DataDirectory, TimeSpan.FromMilliseconds(200), TimeSpan.FromMilliseconds(1500)), LogFile);
+        Task<ServiceProcess> Start() => ServiceProcess.StartAsync(ControllerCommand.Assembly, ControllerCommand.Arguments(new ControllerOptions
+        {
+            Service = ServiceListenOptions.OnLoopback(_grpcPort, _httpPort),
+            DataDir = DataDirectory,
+            HeartbeatMs = 200,
+            FailureTimeoutMs = 1500,
+        }), LogFile);
         _process = first
             ? await PortRace.StartAsync(Start, () => (_grpcPort, _httpPort) = (ServiceProcess.FreePort(), ServiceProcess.FreePort()))
             : await Start();

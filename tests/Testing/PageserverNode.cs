@@ -40,8 +40,13 @@ public sealed class PageserverNode(string root, IReadOnlyList<Uri> safekeepers, 
         // The local folder, unless the arguments name an S3 endpoint instead.
         if (extraArguments?.Contains("--s3-endpoint") != true) extra.AddRange(["--remote-storage", RemoteStorage]);
         if (extraArguments is not null) extra.AddRange(extraArguments);
-        Task<ServiceProcess> Start() => ServiceProcess.StartAsync(PageserverCommand.Assembly,
-            PageserverCommand.Arguments(name, _grpcPort, _httpPort, DataDirectory, safekeepers, extra: extra), LogFile, readyTimeout: TimeSpan.FromSeconds(120));
+        Task<ServiceProcess> Start() => ServiceProcess.StartAsync(PageserverCommand.Assembly, [.. PageserverCommand.Arguments(new PageserverOptions
+        {
+            Id = name,
+            Service = ServiceListenOptions.OnLoopback(_grpcPort, _httpPort),
+            DataDir = DataDirectory,
+            Safekeepers = safekeepers,
+        }), .. extra], LogFile, readyTimeout: TimeSpan.FromSeconds(120));
         _process = first
             ? await PortRace.StartAsync(Start, () => (_grpcPort, _httpPort) = (ServiceProcess.FreePort(), ServiceProcess.FreePort()))
             : await Start();

@@ -79,7 +79,7 @@ public static class BootstrapCommand
         var request = new CreateTimelineRequest { Timeline = PageserverClient.Id(tenantId, timelineId) };
         request.Safekeepers.AddRange(settings.Safekeepers.Select(s => s.ToString()));
         try { return await ControllerClient.CreateTimelineAsync(settings.Controller, request, ct); }
-        catch (RpcException e) when (e.Status == GrpcStatusCode.AlreadyExists)
+        catch (Grpc.Core.RpcException e) when (e.StatusCode == Grpc.Core.StatusCode.AlreadyExists)
         {
             // An earlier attempt whose answer was lost placed it (the controller creates one at a time, so it is done).
             return await ControllerClient.GetPlacementAsync(settings.Controller, tenantId, timelineId, ct: ct);
@@ -115,6 +115,7 @@ public static class BootstrapCommand
     private static bool IsStarting(Exception e) => e switch
     {
         RpcException rpc => rpc.Status is GrpcStatusCode.Unavailable or GrpcStatusCode.DeadlineExceeded,
+        Grpc.Core.RpcException rpc => rpc.StatusCode is Grpc.Core.StatusCode.Unavailable or Grpc.Core.StatusCode.DeadlineExceeded,
         CliError { InnerException: HttpRequestException or TaskCanceledException } => true,
         _ => false,
     };

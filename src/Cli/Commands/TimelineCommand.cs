@@ -74,7 +74,7 @@ public static class TimelineCommand
         {
             var state = CommonOptions.ClusterDir(result).Load();
             var response = await ListOnPageserverAsync(state, ct,
-                (name, e) => Console.Error.WriteLine($"warning: {name} could not list its timelines ({e.Status}: {e.Detail}); those it holds are missing below"));
+                (name, e) => Console.Error.WriteLine($"warning: {name} could not list its timelines ({e.StatusCode}: {e.Status.Detail}); those it holds are missing below"));
             var table = new Table().AddColumns("tenant", "timeline", "start LSN", "ancestor@LSN", "ingested LSN");
             foreach (var t in response.Timelines.Select(PageserverTimelineReport.From).OrderBy(t => t.TenantId).ThenBy(t => t.AncestorTimelineId is not null))
             {
@@ -110,8 +110,8 @@ public static class TimelineCommand
         if (state.Controller is { } controller)
         {
             try { await ControllerClient.GetPlacementAsync(controller.Uri, tenantId, timelineId, ct: ct); return true; }
-            catch (RpcException e) when (e.Status == GrpcStatusCode.NotFound) { return false; }
-            catch (RpcException e) { throw new CliError($"controller could not say where {tenantId}/{timelineId} is: {e.Detail}"); }
+            catch (Grpc.Core.RpcException e) when (e.StatusCode == Grpc.Core.StatusCode.NotFound) { return false; }
+            catch (Grpc.Core.RpcException e) { throw new CliError($"controller could not say where {tenantId}/{timelineId} is: {e.Status.Detail}"); }
         }
         var list = await ListOnPageserverAsync(state, ct);
         return list.Timelines.Any(t => t.Timeline.TenantId == tenantId && t.Timeline.TimelineId == timelineId);
@@ -119,17 +119,17 @@ public static class TimelineCommand
 
     /// <summary>Every timeline, as the pageserver it is attached to reports it; <paramref name="unreachable"/> hears of each pageserver that did not answer.</summary>
     public static async Task<ListTimelinesResponse> ListOnPageserverAsync(ClusterState state, CancellationToken ct,
-        Action<string, RpcException>? unreachable = null)
+        Action<string, Grpc.Core.RpcException>? unreachable = null)
     {
         var response = new ListTimelinesResponse();
-        RpcException? failure = null;
+        Grpc.Core.RpcException? failure = null;
         foreach (var pageserver in state.Pageservers)
         {
             try { response.Timelines.AddRange((await PageserverClient.ListTimelinesAsync(pageserver.Uri, ct: ct)).Timelines.Where(t => t.Mode == LocationMode.Attached)); }
-            catch (RpcException e) { failure ??= e; unreachable?.Invoke(pageserver.Name, e); }
+            catch (Grpc.Core.RpcException e) { failure ??= e; unreachable?.Invoke(pageserver.Name, e); }
         }
         if (response.Timelines.Count == 0 && failure is not null)
-            throw new CliError($"no pageserver could list timelines: {failure.Detail}");
+            throw new CliError($"no pageserver could list timelines: {failure.Status.Detail}");
         return response;
     }
 
@@ -138,10 +138,10 @@ public static class TimelineCommand
     {
         var uri = component switch { PageserverEntry ps => ps.Uri, ControllerEntry c => c.Uri, _ => throw new ArgumentException(component.Name) };
         try { return await call(uri); }
-        catch (RpcException e)
+        catch (Grpc.Core.RpcException e)
         {
-            var hint = e.Status == GrpcStatusCode.Unavailable && !ClusterProcesses.IsRunning(component) ? $" (it is not running: `storagectl start {component.Name}`)" : "";
-            throw new CliError($"{component.Name} could not {what}: {e.Detail}{hint}");
+            var hint = e.StatusCode == Grpc.Core.StatusCode.Unavailable && !ClusterProcesses.IsRunning(component) ? $" (it is not running: `storagectl start {component.Name}`)" : "";
+            throw new CliError($"{component.Name} could not {what}: {e.Status.Detail}{hint}");
         }
     }
 

@@ -1,63 +1,66 @@
 using System.Formats.Tar;
+using Grpc.Core;
 using Storage.Core.Basebackup;
-using Storage.Core.Grpc;
 using Storage.Core.Postgres;
+using Storage.Core.Rpc;
 using Storage.Proto.Pageserver;
+using PageserverGrpc = Storage.Proto.Pageserver.Pageserver;
 
 namespace Storage.Core.Api;
 
-/// <summary>Calls other components make to a pageserver, one place for building their requests.</summary>
+/// <summary>
+/// Calls other components make to a pageserver, one place for building their requests, over the
+/// process's one channel per pageserver.
+/// </summary>
 public static class PageserverClient
 {
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(10);
 
+    /// <summary>A timeline's creation runs initdb (or copies the ancestor's data) and fsyncs on every safekeeper.</summary>
+    public static readonly TimeSpan CreateTimeout = TimeSpan.FromMinutes(3);
+
+    /// <summary>The generated client on the shared channel to <paramref name="address"/>.</summary>
+    public static PageserverGrpc.PageserverClient For(Uri address) => new(GrpcChannels.For(address));
+
     public static TimelineRef Id(string tenantId, string timelineId) => new() { TenantId = tenantId, TimelineId = timelineId };
 
-    public static async Task<TimelineInfo> CreateTimelineAsync(Uri address, CreateTimelineRequest request, CancellationToken ct = default)
-    {
-        using var channel = new GrpcChannel(address);
-        return await channel.UnaryAsync(PageserverApi.CreateTimeline, request, new CallOptions(TimeSpan.FromMinutes(3), ct));
-    }
+    private static DateTime Deadline(TimeSpan? timeout) => DateTime.UtcNow + (timeout ?? DefaultTimeout);
 
-    public static async Task<TimelineInfo> GetTimelineAsync(Uri address, string tenantId, string timelineId, TimeSpan? timeout = null, CancellationToken ct = default)
-    {
-        using var channel = new GrpcChannel(address);
-        return await channel.UnaryAsync(PageserverApi.GetTimeline, new TimelineRequest { Timeline = Id(tenantId, timelineId) }, new CallOptions(timeout ?? DefaultTimeout, ct));
-    }
+    public static async Task<TimelineInfo> CreateTimelineAsync(Uri address, CreateTimelineRequest request, CancellationToken ct = default) =>
+        await For(address).CreateTimelineAsync(request, deadline: Deadline(CreateTimeout), cancellationToken: ct);
 
-    public static async Task<ListTimelinesResponse> ListTimelinesAsync(Uri address, TimeSpan? timeout = null, CancellationToken ct = default)
-    {
-        using var channel = new GrpcChannel(address);
-        return await channel.UnaryAsync(PageserverApi.ListTimelines, new ListTimelinesRequest(), new CallOptions(timeout ?? DefaultTimeout, ct));
-    }
+    public static async Task<TimelineInfo> GetTimelineAsync(Uri address, string tenantId, string timelineId, TimeSpan? timeout = null, CancellationToken ct = default) =>
+        await For(address).GetTimelineAsync(new TimelineRequest { Timeline = Id(tenantId, timelineId) }, deadline: Deadline(timeout), cancellationToken: ct);
+
+    public static async Task<ListTimelinesResponse> ListTimelinesAsync(Uri address, TimeSpan? timeout = null, CancellationToken ct = default) =>
+        await For(address).ListTimelinesAsync(new ListTimelinesRequest(), deadline: Deadline(timeout), cancellationToken: ct);
 
     public static async Task<TimelineInfo> SetLocationAsync(Uri address, string tenantId, string timelineId, LocationMode mode, ulong generation,
         TimeSpan timeout, CancellationToken ct = default)
     {
-        using var channel = new GrpcChannel(address);
         var request = new LocationRequest { Timeline = Id(tenantId, timelineId), Mode = mode, Generation = generation };
-        return await channel.UnaryAsync(PageserverApi.SetLocation, request, new CallOptions(timeout, ct));
+        return await For(address).SetLocationAsync(request, deadline: Deadline(timeout), cancellationToken: ct);
     }
 
     public static async Task<LsnForTimestampResponse> LsnForTimestampAsync(Uri address, string tenantId, string timelineId, DateTimeOffset time, CancellationToken ct = default)
     {
-        using var channel = new GrpcChannel(address);
         var request = new LsnForTimestampRequest { Timeline = Id(tenantId, timelineId), TimestampMicros = (time - DateTimeOffset.UnixEpoch).Ticks / 10 };
-        return await channel.UnaryAsync(PageserverApi.LsnForTimestamp, request, new CallOptions(DefaultTimeout, ct));
+        return await For(address).LsnForTimestampAsync(request, deadline: Deadline(DefaultTimeout), cancellationToken: ct);
     }
 
     /// <summary>
     /// Streams <c>Basebackup(lsn)</c> into <paramref name="destination"/> and verifies its size and
     /// CRC-32C against the last chunk. Returns the image it was built on. With
     /// <paramref name="baseImage"/>, only pg_wal comes: the caller holds that image's files.
+    /// <paramref name="timeout"/> is how long the pageserver may wait for the LSN to be ingested;
+    /// the transfer itself gets ten minutes more.
     /// </summary>
     public static async Task<ImageIdentity> BasebackupAsync(Uri address, string tenantId, string timelineId, Lsn lsn, Stream destination,
         TimeSpan timeout, CancellationToken ct = default, ImageIdentity? baseImage = null)
     {
-        using var channel = new GrpcChannel(address);
         var request = new BasebackupRequest { Timeline = Id(tenantId, timelineId), Lsn = lsn.Value, WaitMillis = (uint)Math.Min(timeout.TotalMilliseconds, uint.MaxValue) };
         if (baseImage is { } image) (request.BaseImageLsn, request.BaseImageCrc32C) = (image.End.Value, image.Crc32C);
-        using var call = channel.ServerStreaming(PageserverApi.Basebackup, request, new CallOptions(timeout + TimeSpan.FromMinutes(10), ct));
+        using var call = For(address).Basebackup(request, deadline: Deadline(timeout + TimeSpan.FromMinutes(10)), cancellationToken: ct);
         uint crc = Crc32C.Initial;
         ulong total = 0;
         ImageIdentity origin = default;
@@ -72,7 +75,7 @@ public static class PageserverClient
                 throw new InvalidDataException($"basebackup of {tenantId}/{timelineId} at {lsn} arrived damaged: {total} bytes with CRC {Crc32C.Finish(crc):X8}, the pageserver sent {chunk.TotalBytes} bytes with CRC {chunk.Crc32C:X8}");
             return origin;
         }
-        throw new RpcException(GrpcStatusCode.Unavailable, $"the pageserver ended the basebackup of {tenantId}/{timelineId} at {lsn} after {total} bytes, before its last chunk");
+        throw new RpcException(new Status(StatusCode.Unavailable, $"pageserver {address} ended the basebackup of {tenantId}/{timelineId} at {lsn} after {total} bytes, before its last chunk"));
     }
 }
 
@@ -115,7 +118,7 @@ public sealed class PageserverBasebackupSource(IReadOnlyList<Uri> pageservers, T
             }
             // A pageserver that is down, or holds the timeline only as a secondary (or not at all),
             // is skipped: the next one in the list may be the attached one.
-            catch (Exception e) when (e is RpcException { Status: GrpcStatusCode.Unavailable or GrpcStatusCode.DeadlineExceeded or GrpcStatusCode.FailedPrecondition or GrpcStatusCode.NotFound }
+            catch (Exception e) when (e is RpcException { StatusCode: StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.FailedPrecondition or StatusCode.NotFound }
                                           or IOException or HttpRequestException)
             {
                 last = e;

@@ -38,14 +38,16 @@ public static class ServiceHost
     /// Run socket continuations inline on Kestrel's I/O threads (the safekeeper: an append's
     /// handling should not wait for a thread-pool thread on two busy cores).
     /// </param>
-    public static WebApplicationBuilder CreateBuilder(ServiceEndpoints endpoints, string? logFormat, bool inlineScheduling = false) =>
-        Create(endpoints.Grpc, endpoints.Http, logFormat, inlineScheduling);
+    /// <param name="auth">Checks every gRPC call's token (<see cref="AuthInterceptor"/>); null only where a test hosts a service without it.</param>
+    public static WebApplicationBuilder CreateBuilder(ServiceEndpoints endpoints, string? logFormat, bool inlineScheduling = false,
+        Auth.TokenValidator? auth = null) =>
+        Create(endpoints.Grpc, endpoints.Http, logFormat, inlineScheduling, auth);
 
     /// <summary>A service with an HTTP/1.1 API and /metrics on <paramref name="http"/> but no gRPC API (the compute proxy's control plane).</summary>
     public static WebApplicationBuilder CreateHttpBuilder(IPEndPoint http, string? logFormat) =>
-        Create(null, http, logFormat, inlineScheduling: false);
+        Create(null, http, logFormat, inlineScheduling: false, auth: null);
 
-    private static WebApplicationBuilder Create(IPEndPoint? grpc, IPEndPoint? http, string? logFormat, bool inlineScheduling)
+    private static WebApplicationBuilder Create(IPEndPoint? grpc, IPEndPoint? http, string? logFormat, bool inlineScheduling, Auth.TokenValidator? auth)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Logging.ClearProviders();
@@ -56,9 +58,14 @@ public static class ServiceHost
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = ShutdownTimeout);
         builder.WebHost.ConfigureKestrel(kestrel => ConfigureKestrel(kestrel, grpc, http, bound));
         if (inlineScheduling) builder.Services.Configure<SocketTransportOptions>(o => o.UnsafePreferInlineScheduling = true);
+        if (auth is not null) builder.Services.AddSingleton(auth);
         builder.Services.AddGrpc(o =>
         {
-            o.Interceptors.Add<ServiceErrorInterceptor>();
+            o.Interceptors.Add<ServiceErrorInterceptor>(); // outermost: it turns the auth refusals into statuses too
+            if (auth is not null) o.Interceptors.Add<AuthInterceptor>();
+            // The interceptor turns every handler failure into a status with a clear message; what
+            // fails before a handler runs (a request that does not parse) says why too.
+            o.EnableDetailedErrors = true;
             o.MaxReceiveMessageSize = GrpcChannels.MaxMessageSize;
             o.MaxSendMessageSize = GrpcChannels.MaxMessageSize;
         });

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net.Http;
+using Grpc.Core;
 using Grpc.Net.Client;
 
 namespace Storage.Core.Rpc;
@@ -18,14 +19,33 @@ public static class GrpcChannels
     /// <summary>A connect that takes longer fails the call: a peer that does not answer is down for this try.</summary>
     public static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(2);
 
-    private static readonly ConcurrentDictionary<Uri, GrpcChannel> Channels = new();
+    private static readonly ConcurrentDictionary<(Uri, string?), GrpcChannel> Channels = new();
 
-    /// <summary>The channel to <paramref name="address"/> (created on first use, kept for the process's life).</summary>
-    public static GrpcChannel For(Uri address) => Channels.GetOrAdd(address, Create);
+    /// <summary>
+    /// The token every call of this process carries unless a channel names its own (set once at
+    /// start from the service's token file); null: none.
+    /// </summary>
+    public static string? DefaultToken { get; set; }
+
+    /// <summary>
+    /// The channel to <paramref name="address"/> whose calls carry <paramref name="token"/> (default:
+    /// <see cref="DefaultToken"/>), created on first use and kept for the process's life.
+    /// </summary>
+    public static GrpcChannel For(Uri address, string? token = null)
+    {
+        token ??= DefaultToken;
+        return Channels.GetOrAdd((address, token), key => Create(key.Item1, key.Item2));
+    }
 
     /// <summary>A channel of its own (tests and tools that want to dispose of it).</summary>
-    public static GrpcChannel Create(Uri address) => GrpcChannel.ForAddress(address, new GrpcChannelOptions
+    public static GrpcChannel Create(Uri address, string? token = null) => GrpcChannel.ForAddress(address, new GrpcChannelOptions
     {
+        // The token goes in the authorization header of every call. Plain HTTP/2 is the transport
+        // inside the cluster (loopback, or the compose network), so call credentials are allowed
+        // without TLS.
+        Credentials = token is null ? null : ChannelCredentials.Create(ChannelCredentials.Insecure,
+            CallCredentials.FromInterceptor((_, metadata) => { metadata.Add("authorization", "Bearer " + token); return Task.CompletedTask; })),
+        UnsafeUseInsecureChannelCallCredentials = token is not null,
         MaxReceiveMessageSize = MaxMessageSize,
         MaxSendMessageSize = MaxMessageSize,
         // A peer that was down is tried again soon after: the defaults (1 s growing to 2 min) would

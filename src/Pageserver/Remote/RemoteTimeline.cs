@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Storage.Core.Errors;
 using Storage.Core.Storage;
 using Storage.ObjectStore;
 using Storage.Pageserver.Timelines;
@@ -115,7 +116,3 @@ internal sealed class RemoteTimeline(IObjectStore store, string tenantId, string
         return found.ToList();
     }
 }
-
-/// <summary>The storage controller has issued a newer generation of the timeline: this pageserver may not delete.</summary>
-internal sealed class StaleGenerationException(string tenantId, string timelineId, ulong generation)
-    : Exception($"generation {generation} of {tenantId}/{timelineId} is no longer current (the storage controller attached it elsewhere): deletions refused");

@@ -13,7 +13,7 @@ internal sealed partial class PageserverTimeline
     /// </summary>
     private async Task ApplyRetentionAsync(CancellationToken ct)
     {
-        var horizon = LastCommitAtOrBefore(DateTimeOffset.UtcNow - _options.Retention)?.End;
+        var horizon = LastCommitAtOrBefore(_time.GetUtcNow() - _options.Retention)?.End;
         if (horizon is null) return;
         var images = Images.All;
         var anchor = images.LastOrDefault(i => i.End <= horizon.Value);

@@ -12,17 +12,18 @@ namespace Storage.Pageserver.Timelines;
 /// One timeline on the pageserver: ingest (receiver -> decoder -> segment layers + index), the
 /// replay instance and its images, uploads to object storage, retention, and the basebackups
 /// computes start from. Ingest runs on the receiver's task; everything else in one housekeeping
-/// loop, so at most one upload, image or retention pass runs at a time.
+/// job, so at most one upload, image or retention pass runs at a time.
 /// </summary>
 internal sealed partial class PageserverTimeline : IWalSink, IAsyncDisposable
 {
     private readonly object _lock = new();
     private readonly PageserverOptions _options;
+    private readonly PostgresBinaries _binaries;
+    private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly PageserverMetrics _metrics;
     private readonly RemoteTimeline? _remote;
     private readonly SortedDictionary<ulong, SegmentIndex> _indexes = [];
-    private readonly CancellationTokenSource _stop = new();
     // Segments the ingestor finished whose layer, index and resume point are not durable yet (a
     // full disk): made durable, in order, before any more WAL is taken.
     private readonly List<FinishedSegment> _unpersisted = [];
@@ -31,19 +32,21 @@ internal sealed partial class PageserverTimeline : IWalSink, IAsyncDisposable
     private WalIngestor _ingestor;
     private WalReceiver? _receiver;
     private ReplayInstance? _replay;
-    private Task _housekeeping = Task.CompletedTask;
+    private TimelineJob? _housekeeping;
     private TaskCompletionSource _ingested = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private bool _remoteDirty = true;
-    private DateTime _lastImageAttempt = DateTime.MinValue;
+    private DateTimeOffset _lastImageAttempt = DateTimeOffset.MinValue;
     private Lsn _reportedRemoteConsistent;
-    private DateTime _lastReport = DateTime.MinValue;
+    private DateTimeOffset _lastReport = DateTimeOffset.MinValue;
 
-    public PageserverTimeline(TimelinePaths paths, TimelineMetadata metadata, PageserverOptions options, RemoteTimeline? remote,
-        ILogger logger, PageserverMetrics metrics)
+    public PageserverTimeline(TimelinePaths paths, TimelineMetadata metadata, PageserverOptions options, PostgresBinaries binaries, RemoteTimeline? remote,
+        ILogger logger, PageserverMetrics metrics, TimeProvider time)
     {
         Paths = paths;
         _metadata = metadata;
         _options = options;
+        _binaries = binaries;
+        _time = time;
         _remote = remote;
         _logger = logger;
         _metrics = metrics;
@@ -74,14 +77,16 @@ internal sealed partial class PageserverTimeline : IWalSink, IAsyncDisposable
     /// <summary>The oldest LSN a basebackup can be made at (the oldest image's end).</summary>
     public Lsn OldestBasebackupLsn => Images.All.FirstOrDefault()?.End ?? Lsn.Max;
 
+    /// <summary>Starts the WAL receiver (when there are safekeepers) and the housekeeping job.</summary>
     public void Start()
     {
         if (_options.Safekeepers.Count > 0)
         {
-            _receiver = new WalReceiver(TenantId, TimelineId, _options.Safekeepers, this, _logger, _options.StallTimeout);
-            _receiver.Start();
+            _receiver = new WalReceiver(TenantId, TimelineId, _options.Safekeepers, this, _logger, _time, _options.StallTimeout);
+            _ = _receiver.StartAsync(CancellationToken.None);
         }
-        _housekeeping = Task.Run(HousekeepingLoopAsync);
+        _housekeeping = new TimelineJob(HousekeepingAsync, HousekeepingFailed, _options.HousekeepingInterval, _time);
+        _ = _housekeeping.StartAsync(CancellationToken.None);
     }
 
     // ---- ingest ---------------------------------------------------------------------------
@@ -159,8 +164,8 @@ internal sealed partial class PageserverTimeline : IWalSink, IAsyncDisposable
     /// <summary>Waits until WAL up to <paramref name="lsn"/> is ingested; false on timeout.</summary>
     public async Task<bool> WaitForIngestAsync(Lsn lsn, TimeSpan timeout, CancellationToken ct)
     {
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        deadline.CancelAfter(timeout);
+        using var timer = new CancellationTokenSource(timeout, _time);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct, timer.Token);
         while (true)
         {
             Task next;
@@ -222,27 +227,20 @@ internal sealed partial class PageserverTimeline : IWalSink, IAsyncDisposable
 
     // ---- housekeeping: replay, images, uploads, retention ------------------------------------
 
-    private async Task HousekeepingLoopAsync()
+    /// <summary>One housekeeping round.</summary>
+    private async Task HousekeepingAsync(CancellationToken ct)
     {
-        var ct = _stop.Token;
-        while (!ct.IsCancellationRequested)
-        {
-            try
-            {
-                if (_options.ReplayEnabled) await KeepReplayRunningAsync(ct);
-                if (_options.ReplayEnabled) await MaybeTakeImageAsync(ct);
-                await UploadAsync(ct);
-                await ReportToSafekeepersAsync(ct);
-                await ApplyRetentionAsync(ct);
-            }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }
-            catch (Exception e) when (Core.Storage.DiskFull.Is(e)) { _housekeepingDiskFull.Failed(IngestedLsn, e); }
-            catch (Exception e)
-            {
-                _logger.LogWarning("housekeeping of {TenantId}/{TimelineId} failed, will retry: {Error}", TenantId, TimelineId, e.Message);
-            }
-            try { await Task.Delay(_options.HousekeepingInterval, ct); } catch (OperationCanceledException) { return; }
-        }
+        if (_options.Replay) await KeepReplayRunningAsync(ct);
+        if (_options.Replay) await MaybeTakeImageAsync(ct);
+        await UploadAsync(ct);
+        await ReportToSafekeepersAsync(ct);
+        await ApplyRetentionAsync(ct);
+    }
+
+    private void HousekeepingFailed(Exception e)
+    {
+        if (Core.Storage.DiskFull.Is(e)) _housekeepingDiskFull.Failed(IngestedLsn, e);
+        else _logger.LogWarning("housekeeping of {TenantId}/{TimelineId} failed, will retry: {Error}", TenantId, TimelineId, e.Message);
     }
 
     private async Task KeepReplayRunningAsync(CancellationToken ct)
@@ -256,7 +254,7 @@ internal sealed partial class PageserverTimeline : IWalSink, IAsyncDisposable
         }
         var latest = Images.Latest ?? throw new InvalidOperationException("the timeline has no image");
         var directory = OsUser.ReachableDirectory(Paths.Replay, "replay-" + TimelineId[..8]);
-        _replay = new ReplayInstance(_options.Binaries, directory, Wal.Directory, _logger);
+        _replay = new ReplayInstance(_binaries, directory, Wal.Directory, _logger);
         try
         {
             await _replay.StartAsync(() => Images.OpenVerifiedAsync(latest, ct), ServiceProcess.FreePort(), ct);
@@ -281,12 +279,13 @@ internal sealed partial class PageserverTimeline : IWalSink, IAsyncDisposable
         var latest = Images.Latest!;
         var ingested = IngestedLsn;
         if (ingested <= latest.End) return;
-        bool due = ingested - latest.Redo >= _options.ImageAfterBytes || DateTime.UtcNow - latest.CreatedUtc >= _options.ImageAfter;
-        if (!due || DateTime.UtcNow - _lastImageAttempt < TimeSpan.FromSeconds(5)) return;
+        var now = _time.GetUtcNow();
+        bool due = ingested - latest.Redo >= _options.ImageAfterBytes || now.UtcDateTime - latest.CreatedUtc >= _options.ImageAfter;
+        if (!due || now - _lastImageAttempt < TimeSpan.FromSeconds(5)) return;
         var checkpoint = Checkpoints().LastOrDefault(c => c.Redo > latest.Redo);
         if (checkpoint == default) return;
         if (await replay.ReplayedLsnAsync(ct) <= checkpoint.Lsn) return;
-        _lastImageAttempt = DateTime.UtcNow;
+        _lastImageAttempt = now;
         await TakeImageAsync(replay, ct);
     }
 
@@ -377,13 +376,13 @@ internal sealed partial class PageserverTimeline : IWalSink, IAsyncDisposable
     {
         if (_remote is null) return;
         var remoteConsistent = Metadata.RemoteConsistent;
-        if (remoteConsistent == _reportedRemoteConsistent && DateTime.UtcNow - _lastReport < TimeSpan.FromSeconds(10)) return;
+        if (remoteConsistent == _reportedRemoteConsistent && _time.GetUtcNow() - _lastReport < TimeSpan.FromSeconds(10)) return;
         // A pageserver failed away from must not let safekeepers trim WAL the new attached one still reads.
         if (remoteConsistent != _reportedRemoteConsistent) await _remote.EnsureCurrentAsync(ct);
         var key = Core.Api.SafekeeperClient.Key(TenantId, TimelineId);
         var reports = _options.Safekeepers.Select(async safekeeper =>
         {
-            try { await Core.Api.SafekeeperClient.ReportPageserverFeedbackAsync(safekeeper, key, _options.NodeId, remoteConsistent, IngestedLsn, TimeSpan.FromSeconds(2), ct); return true; }
+            try { await Core.Api.SafekeeperClient.ReportPageserverFeedbackAsync(safekeeper, key, _options.Id, remoteConsistent, IngestedLsn, TimeSpan.FromSeconds(2), ct); return true; }
             catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
             {
                 _logger.LogDebug("feedback to {Safekeeper} for {TenantId}/{TimelineId} failed: {Error}", safekeeper, TenantId, TimelineId, e.Message);
@@ -392,16 +391,15 @@ internal sealed partial class PageserverTimeline : IWalSink, IAsyncDisposable
         });
         await Task.WhenAll(reports);
         _reportedRemoteConsistent = remoteConsistent;
-        _lastReport = DateTime.UtcNow;
+        _lastReport = _time.GetUtcNow();
     }
 
+    /// <summary>Stops ingest and housekeeping (a round in progress ends first), then the replay instance.</summary>
     public async ValueTask DisposeAsync()
     {
-        await _stop.CancelAsync();
-        if (_receiver != null) await _receiver.DisposeAsync();
-        try { await _housekeeping; } catch (OperationCanceledException) { }
+        if (_receiver != null) await _receiver.StopAsync();
+        if (_housekeeping != null) await _housekeeping.StopAsync();
         if (_replay != null) await _replay.DisposeAsync();
         Wal.Dispose();
-        _stop.Dispose();
     }
 }

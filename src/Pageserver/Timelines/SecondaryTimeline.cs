@@ -8,32 +8,26 @@ namespace Storage.Pageserver.Timelines;
 /// manifest added (and drops what it removed), so that when the storage controller promotes it the
 /// attach has little left to fetch. It ingests nothing, uploads nothing, serves no basebackups.
 /// </summary>
-internal sealed class SecondaryTimeline(TimelinePaths paths, RemoteTimeline remote, string tenantId, string timelineId, TimeSpan refresh, ILogger logger)
-    : IAsyncDisposable
+internal sealed class SecondaryTimeline(TimelinePaths paths, RemoteTimeline remote, string tenantId, string timelineId, TimeSpan refresh, ILogger logger,
+    TimeProvider time) : IAsyncDisposable
 {
-    private readonly CancellationTokenSource _stop = new();
     private readonly SemaphoreSlim _syncLock = new(1, 1);
-    private Task _loop = Task.CompletedTask;
+    private TimelineJob? _refresh;
 
     public string TenantId => tenantId;
     public string TimelineId => timelineId;
     public TimelinePaths Paths => paths;
     /// <summary>The newest manifest synced: its generation and where it resumes ingest.</summary>
     public IndexPart? Synced { get; private set; }
-    public DateTime? LastSyncUtc { get; private set; }
+    public DateTimeOffset? LastSync { get; private set; }
 
-    public void Start() => _loop = Task.Run(LoopAsync);
-
-    private async Task LoopAsync()
+    /// <summary>Starts refreshing every <paramref name="refresh"/>.</summary>
+    public void Start()
     {
-        var ct = _stop.Token;
-        while (!ct.IsCancellationRequested)
-        {
-            try { await SyncAsync(ct); }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }
-            catch (Exception e) { logger.LogWarning("secondary {TenantId}/{TimelineId} could not sync from object storage, will retry: {Error}", tenantId, timelineId, e.Message); }
-            try { await Task.Delay(refresh, ct); } catch (OperationCanceledException) { return; }
-        }
+        _refresh = new TimelineJob(async ct => await SyncAsync(ct), e =>
+            logger.LogWarning("secondary {TenantId}/{TimelineId} could not sync from object storage, will retry: {Error}", tenantId, timelineId, e.Message),
+            refresh, time);
+        _ = _refresh.StartAsync(CancellationToken.None);
     }
 
     /// <summary>Downloads what the newest manifest has that the disk lacks; returns the manifest (null: none yet).</summary>
@@ -49,7 +43,7 @@ internal sealed class SecondaryTimeline(TimelinePaths paths, RemoteTimeline remo
                 logger.LogInformation("secondary {TenantId}/{TimelineId} downloaded {Count} layers of manifest generation {Generation} (remote consistent at {Lsn})",
                     tenantId, timelineId, downloaded, index.Generation, index.Metadata.RemoteConsistent);
             Synced = index;
-            LastSyncUtc = DateTime.UtcNow;
+            LastSync = time.GetUtcNow();
             return index;
         }
         finally { _syncLock.Release(); }
@@ -58,10 +52,8 @@ internal sealed class SecondaryTimeline(TimelinePaths paths, RemoteTimeline remo
     /// <summary>Stops refreshing (before a promotion or a detach); a sync in progress finishes first.</summary>
     public async ValueTask DisposeAsync()
     {
-        await _stop.CancelAsync();
-        try { await _loop; } catch (OperationCanceledException) { }
+        if (_refresh != null) await _refresh.StopAsync();
         await _syncLock.WaitAsync();
         _syncLock.Release();
-        _stop.Dispose();
     }
 }

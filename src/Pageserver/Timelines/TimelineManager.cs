@@ -4,8 +4,9 @@ using Polly.Retry;
 using Microsoft.Extensions.Logging;
 using Storage.Core;
 using Storage.Core.Api;
-using Storage.Core.Grpc;
+using Storage.Core.Errors;
 using Storage.Core.Postgres;
+using Storage.Core.Processes;
 using Storage.Core.Wal;
 using Storage.ObjectStore;
 using Storage.Pageserver.Images;
@@ -17,9 +18,11 @@ namespace Storage.Pageserver.Timelines;
 
 /// <summary>
 /// The pageserver's timelines: loads those on disk, attaches those only object storage has
-/// (an empty disk), creates new ones with initdb, and branches.
+/// (an empty disk), creates new ones with initdb, and branches. Each timeline runs its own loops
+/// (WAL receiver, housekeeping, or a secondary's refresh); disposing the manager stops them all.
 /// </summary>
-internal sealed class TimelineManager(PageserverOptions options, IObjectStore? remoteStore, ILoggerFactory loggers, PageserverMetrics metrics) : IAsyncDisposable
+internal sealed class TimelineManager(PageserverOptions options, PostgresBinaries binaries, IObjectStore? remoteStore, ILoggerFactory loggers,
+    PageserverMetrics metrics, TimeProvider time) : IAsyncDisposable
 {
     private readonly ConcurrentDictionary<(string, string), PageserverTimeline> _timelines = new();
     private readonly ConcurrentDictionary<(string, string), SecondaryTimeline> _secondaries = new();
@@ -35,8 +38,8 @@ internal sealed class TimelineManager(PageserverOptions options, IObjectStore? r
         TimelineIds.EnsureValid(tenantId, timelineId);
         if (_timelines.TryGetValue((tenantId, timelineId), out var timeline)) return timeline;
         throw _secondaries.ContainsKey((tenantId, timelineId))
-            ? new RpcException(GrpcStatusCode.FailedPrecondition, $"timeline {tenantId}/{timelineId} is only a secondary on pageserver {options.NodeId}: ask the attached pageserver")
-            : new RpcException(GrpcStatusCode.NotFound, $"timeline {tenantId}/{timelineId} is not on this pageserver");
+            ? new PreconditionFailedException($"timeline {tenantId}/{timelineId} is only a secondary on pageserver {options.Id}: ask the attached pageserver")
+            : new NotFoundException($"timeline {tenantId}/{timelineId} is not on pageserver {options.Id}");
     }
 
     /// <summary>
@@ -75,8 +78,8 @@ internal sealed class TimelineManager(PageserverOptions options, IObjectStore? r
     /// <summary>Registers with the storage controller (retrying until it answers) and takes its placements.</summary>
     private async Task LoadPlacedAsync(Uri controller, CancellationToken ct)
     {
-        var address = options.AdvertisedAddress ?? throw new InvalidOperationException("a pageserver with a controller needs its advertised address");
-        var retry = new ResiliencePipelineBuilder().AddRetry(new RetryStrategyOptions
+        var address = options.AdvertisedAddress;
+        var retry = new ResiliencePipelineBuilder { TimeProvider = time }.AddRetry(new RetryStrategyOptions
         {
             MaxRetryAttempts = int.MaxValue, Delay = TimeSpan.FromMilliseconds(100), MaxDelay = TimeSpan.FromSeconds(2), BackoffType = DelayBackoffType.Exponential,
             OnRetry = args => { _logger.LogWarning("storage controller {Controller} does not answer, retrying: {Error}", controller, args.Outcome.Exception?.Message); return default; },
@@ -85,7 +88,7 @@ internal sealed class TimelineManager(PageserverOptions options, IObjectStore? r
         {
             Timeline = PageserverClient.Id(m.TenantId, m.TimelineId), Mode = LocationMode.Attached, Generation = m.Generation,
         }).ToList();
-        var placed = await retry.ExecuteAsync(async token => await ControllerClient.RegisterPageserverAsync(controller, options.NodeId, address, onDisk, token), ct);
+        var placed = await retry.ExecuteAsync(async token => await ControllerClient.RegisterPageserverAsync(controller, options.Id, address, onDisk, token), ct);
         foreach (var location in placed.Locations)
         {
             var (tenant, timeline) = (location.Timeline.TenantId, location.Timeline.TimelineId);
@@ -93,7 +96,7 @@ internal sealed class TimelineManager(PageserverOptions options, IObjectStore? r
             else if (location.Mode == LocationMode.Secondary) StartSecondary(tenant, timeline);
         }
         _logger.LogInformation("registered with storage controller {Controller} as {NodeId}: {Attached} attached, {Secondary} secondary timelines",
-            controller, options.NodeId, _timelines.Count, _secondaries.Count);
+            controller, options.Id, _timelines.Count, _secondaries.Count);
     }
 
     /// <summary>
@@ -103,7 +106,7 @@ internal sealed class TimelineManager(PageserverOptions options, IObjectStore? r
     public async Task<object> SetLocationAsync(string tenantId, string timelineId, LocationMode mode, ulong generation, CancellationToken ct)
     {
         TimelineIds.EnsureValid(tenantId, timelineId);
-        if (mode == LocationMode.Attached && generation == 0) throw new RpcException(GrpcStatusCode.InvalidArgument, "an attach needs the generation the storage controller issued");
+        if (mode == LocationMode.Attached && generation == 0) throw new InvalidRequestException("an attach needs the generation the storage controller issued");
         await _createLock.WaitAsync(ct);
         try
         {
@@ -131,7 +134,7 @@ internal sealed class TimelineManager(PageserverOptions options, IObjectStore? r
                     Wipe(TimelinePaths.For(options.DataDirectory, tenantId, timelineId));
                     return new object();
                 default:
-                    throw new RpcException(GrpcStatusCode.InvalidArgument, $"unknown location mode {mode}");
+                    throw new InvalidRequestException($"unknown location mode {mode}");
             }
         }
         finally { _createLock.Release(); }
@@ -151,11 +154,11 @@ internal sealed class TimelineManager(PageserverOptions options, IObjectStore? r
 
     private SecondaryTimeline StartSecondary(string tenantId, string timelineId)
     {
-        if (remoteStore is null) throw new RpcException(GrpcStatusCode.FailedPrecondition, "a secondary needs object storage to download from");
+        if (remoteStore is null) throw new PreconditionFailedException("a secondary needs object storage to download from");
         var paths = TimelinePaths.For(options.DataDirectory, tenantId, timelineId);
         if (File.Exists(paths.Metadata) || !LayerMirror.ExistsIn(paths)) Wipe(paths); // an attached timeline's data, not a mirror
         Directory.CreateDirectory(paths.Root);
-        var secondary = new SecondaryTimeline(paths, new RemoteTimeline(remoteStore, tenantId, timelineId, generation: 0), tenantId, timelineId, options.SecondaryRefresh, _logger);
+        var secondary = new SecondaryTimeline(paths, new RemoteTimeline(remoteStore, tenantId, timelineId, generation: 0), tenantId, timelineId, options.SecondaryRefresh, _logger, time);
         _secondaries[(tenantId, timelineId)] = secondary;
         secondary.Start();
         _logger.LogInformation("timeline {TenantId}/{TimelineId} is secondary here: its layers are kept downloaded", tenantId, timelineId);
@@ -177,7 +180,7 @@ internal sealed class TimelineManager(PageserverOptions options, IObjectStore? r
             if (index is null || metadata.WalFetch >= index.Metadata.RemoteConsistent)
                 return LoadFromDisk(metadata, index, generation);
         }
-        return await AttachFromRemoteAsync(index ?? throw new RpcException(GrpcStatusCode.NotFound,
+        return await AttachFromRemoteAsync(index ?? throw new NotFoundException(
             $"timeline {tenantId}/{timelineId} is neither on this pageserver's disk nor in object storage"), generation, ct);
     }
 
@@ -199,7 +202,7 @@ internal sealed class TimelineManager(PageserverOptions options, IObjectStore? r
     {
         if (remoteStore is null) return null;
         Func<CancellationToken, Task<bool>>? isCurrent = options.Controller is { } controller
-            ? ct => ControllerClient.ValidateGenerationAsync(controller, options.NodeId, tenantId, timelineId, generation, ct)
+            ? ct => ControllerClient.ValidateGenerationAsync(controller, options.Id, tenantId, timelineId, generation, ct)
             : null;
         return new RemoteTimeline(remoteStore, tenantId, timelineId, generation, isCurrent);
     }
@@ -234,9 +237,9 @@ internal sealed class TimelineManager(PageserverOptions options, IObjectStore? r
 
     private PageserverTimeline Add(TimelinePaths paths, TimelineMetadata metadata, RemoteTimeline? remote)
     {
-        var timeline = new PageserverTimeline(paths, metadata, options, remote, _logger, metrics);
+        var timeline = new PageserverTimeline(paths, metadata, options, binaries, remote, _logger, metrics, time);
         if (!_timelines.TryAdd((metadata.TenantId, metadata.TimelineId), timeline))
-            throw new RpcException(GrpcStatusCode.AlreadyExists, $"timeline {metadata.TenantId}/{metadata.TimelineId} exists");
+            throw new AlreadyExistsException($"timeline {metadata.TenantId}/{metadata.TimelineId} exists");
         timeline.Start();
         return timeline;
     }
@@ -253,7 +256,7 @@ internal sealed class TimelineManager(PageserverOptions options, IObjectStore? r
             {
                 var data = Path.Combine(scratch, "data");
                 await OsUser.GiveToPostgresAsync(scratch, ct);
-                var initdb = OsUser.StartInfoAsPostgres(options.Binaries.InitDb,
+                var initdb = OsUser.StartInfoAsPostgres(binaries.InitDb,
                     ["-D", data, "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"]);
                 (await ProcessRunner.RunAsync(initdb, TimeSpan.FromMinutes(2), ct)).ThrowIfFailed("initdb");
                 var control = PgControlFile.ReadFromDataDirectory(data);
@@ -300,12 +303,12 @@ internal sealed class TimelineManager(PageserverOptions options, IObjectStore? r
         try
         {
             if (!await ancestor.WaitForIngestAsync(at, options.BasebackupWait, ct))
-                throw new RpcException(GrpcStatusCode.OutOfRange, $"branch point {at} is beyond the ancestor's ingested WAL ({ancestor.IngestedLsn})");
+                throw new OutOfRangeException($"branch point {at} is beyond the ancestor's ingested WAL ({ancestor.IngestedLsn})");
             var image = ancestor.Images.NewestAtOrBelow(at)
-                ?? throw new RpcException(GrpcStatusCode.OutOfRange, $"branch point {at} is below the ancestor's retention horizon {ancestor.OldestBasebackupLsn}");
+                ?? throw new OutOfRangeException($"branch point {at} is below the ancestor's retention horizon {ancestor.OldestBasebackupLsn}");
             var (isBoundary, prev) = ancestor.RecordBoundary(at);
             if (!isBoundary)
-                throw new RpcException(GrpcStatusCode.InvalidArgument, $"{at} is not a WAL record boundary of {ancestor.TenantId}/{ancestor.TimelineId} (branch at a commit, a timestamp, or the end of its WAL)");
+                throw new InvalidRequestException($"{at} is not a WAL record boundary of {ancestor.TenantId}/{ancestor.TimelineId} (branch at a commit, a timestamp, or the end of its WAL)");
             var paths = PrepareNew(ancestor.TenantId, timelineId);
             var images = new ImageCatalog(paths.Images);
             await images.AddAsync(image.Redo, image.End, image.Kind, generation, async output =>
@@ -341,7 +344,7 @@ internal sealed class TimelineManager(PageserverOptions options, IObjectStore? r
     {
         TimelineIds.EnsureValid(tenantId, timelineId);
         if (_timelines.ContainsKey((tenantId, timelineId)) || _secondaries.ContainsKey((tenantId, timelineId)))
-            throw new RpcException(GrpcStatusCode.AlreadyExists, $"timeline {tenantId}/{timelineId} exists");
+            throw new AlreadyExistsException($"timeline {tenantId}/{timelineId} exists");
         var paths = TimelinePaths.For(options.DataDirectory, tenantId, timelineId);
         Wipe(paths); // a creation cut short
         Directory.CreateDirectory(paths.Root);
@@ -360,7 +363,10 @@ internal sealed class TimelineManager(PageserverOptions options, IObjectStore? r
             // A rare admin step, but each safekeeper fsyncs a control file and directories: on a
             // loaded machine that can take seconds, more than a data-path RPC's default deadline.
             try { await SafekeeperClient.CreateTimelineAsync(safekeeper, key, metadata.Start, metadata.SystemIdentifier, TimeSpan.FromSeconds(30), ct); }
-            catch (RpcException e) { throw new RpcException(GrpcStatusCode.Unavailable, $"safekeeper {safekeeper} could not create timeline {metadata.TenantId}/{metadata.TimelineId}: {e.Detail}"); }
+            catch (Grpc.Core.RpcException e)
+            {
+                throw new TemporarilyUnavailableException($"safekeeper {safekeeper} could not create timeline {metadata.TenantId}/{metadata.TimelineId}: {e.Status.Detail}", e);
+            }
         }
         _logger.LogInformation("timeline {TenantId}/{TimelineId} created at {Lsn} (ancestor {Ancestor}), on {Count} safekeepers",
             metadata.TenantId, metadata.TimelineId, metadata.Start, metadata.AncestorTimelineId ?? "none", safekeepers.Count);

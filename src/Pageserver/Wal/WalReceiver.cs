@@ -1,8 +1,9 @@
 using System.Collections.Concurrent;
+using Grpc.Core;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Storage.Core;
 using Storage.Core.Api;
-using Storage.Core.Grpc;
 using Storage.Proto.Safekeeper;
 
 namespace Storage.Pageserver.Wal;
@@ -32,27 +33,24 @@ internal sealed class WalSinkPausedException(string message, Exception inner) : 
 /// serve committed WAL to a reader without a term, so nothing past commit_lsn is ever ingested.
 /// A source whose WAL does not decode (damaged on its disk) is left out until another source has
 /// delivered past the bad LSN, or for <c>corruptSourceExclusion</c> at most (it may be repaired).
+/// Calls go over the process's shared channel to each safekeeper. Its timeline starts and stops it.
 /// </summary>
-internal sealed class WalReceiver(string tenantId, string timelineId, IReadOnlyList<Uri> safekeepers, IWalSink sink, ILogger logger,
-    TimeSpan? stallTimeout = null, TimeSpan? corruptSourceExclusion = null) : IAsyncDisposable
+internal sealed class WalReceiver(string tenantId, string timelineId, IReadOnlyList<Uri> safekeepers, IWalSink sink, ILogger logger, TimeProvider time,
+    TimeSpan? stallTimeout = null, TimeSpan? corruptSourceExclusion = null) : BackgroundService
 {
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(5);
     private readonly TimeSpan _stallTimeout = stallTimeout ?? TimeSpan.FromSeconds(3);
     private readonly TimeSpan _corruptSourceExclusion = corruptSourceExclusion ?? TimeSpan.FromSeconds(60);
     // Sources that sent corrupt WAL: the LSN of the bad record and until when they are left out.
-    private readonly ConcurrentDictionary<Uri, (Lsn BadLsn, DateTime UntilUtc)> _excluded = new();
-    private readonly CancellationTokenSource _stop = new();
+    private readonly ConcurrentDictionary<Uri, (Lsn BadLsn, DateTimeOffset Until)> _excluded = new();
     private readonly TimelineKey _key = SafekeeperClient.Key(tenantId, timelineId);
-    private Task _loop = Task.CompletedTask;
 
     /// <summary>The safekeeper currently streamed from, or null.</summary>
     public Uri? Source { get; private set; }
 
-    public void Start() => _loop = Task.Run(LoopAsync);
-
-    private async Task LoopAsync()
+    protected override async Task ExecuteAsync(CancellationToken ct)
     {
-        var ct = _stop.Token;
+        await Task.Yield(); // StartAsync returns at once; the receiver runs on the thread pool
         var backoff = TimeSpan.FromMilliseconds(100);
         while (!ct.IsCancellationRequested)
         {
@@ -61,7 +59,7 @@ internal sealed class WalReceiver(string tenantId, string timelineId, IReadOnlyL
                 var (best, commit) = await BestSourceAsync(exclude: null, ct);
                 if (best is null || commit <= sink.NextByte)
                 {
-                    await Task.Delay(backoff, ct);
+                    await Task.Delay(backoff, time, ct);
                     backoff = best is null ? Next(backoff) : TimeSpan.FromMilliseconds(100);
                     continue;
                 }
@@ -69,10 +67,10 @@ internal sealed class WalReceiver(string tenantId, string timelineId, IReadOnlyL
                 await StreamAsync(best, ct);
                 backoff = TimeSpan.FromMilliseconds(100);
             }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }
+            catch (Exception) when (ct.IsCancellationRequested) { return; } // stopping: the stream or a probe was cancelled
             catch (CorruptWalException e) when (Source is { } bad)
             {
-                _excluded[bad] = (e.Lsn, DateTime.UtcNow + _corruptSourceExclusion);
+                _excluded[bad] = (e.Lsn, time.GetUtcNow() + _corruptSourceExclusion);
                 logger.LogError("WAL of {TenantId}/{TimelineId} from safekeeper {Source} is corrupt at {Lsn}: {Error}. Nothing from there on was kept: "
                     + "ingest is back at {Resume}; switching to another safekeeper (this one is left out until another delivers past that LSN, {Seconds} s at most)",
                     tenantId, timelineId, bad, e.Lsn, e.Message, sink.NextByte, _corruptSourceExclusion.TotalSeconds);
@@ -102,14 +100,14 @@ internal sealed class WalReceiver(string tenantId, string timelineId, IReadOnlyL
     private async Task StreamAsync(Uri source, CancellationToken ct)
     {
         using var call = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        using var channel = new GrpcChannel(source);
         var request = new ReadWalRequest { Timeline = _key, StartLsn = sink.NextByte.Value, ProposerTerm = 0 };
-        using var stream = channel.ServerStreaming(SafekeeperApi.ReadWal, request, new CallOptions(null, call.Token));
+        // No deadline: the stream lasts as long as the safekeeper has WAL to send; a stall is noticed below.
+        using var stream = SafekeeperClient.For(source).ReadWal(request, cancellationToken: call.Token);
         logger.LogInformation("streaming WAL of {TenantId}/{TimelineId} from {Source} at {Lsn}", tenantId, timelineId, source, sink.NextByte);
-        var pending = stream.ResponseStream.ReadAsync(call.Token).AsTask();
+        var pending = stream.ResponseStream.MoveNext(call.Token);
         while (true)
         {
-            var done = await Task.WhenAny(pending, Task.Delay(_stallTimeout, ct));
+            var done = await Task.WhenAny(pending, Task.Delay(_stallTimeout, time, ct));
             if (done != pending)
             {
                 ct.ThrowIfCancellationRequested();
@@ -124,9 +122,10 @@ internal sealed class WalReceiver(string tenantId, string timelineId, IReadOnlyL
                 }
                 continue;
             }
-            var chunk = await pending ?? throw new RpcException(GrpcStatusCode.Unavailable, "the safekeeper ended the WAL stream");
+            if (!await pending) throw new EndOfStreamException($"safekeeper {source} ended the WAL stream");
+            var chunk = stream.ResponseStream.Current;
             sink.Receive(new Lsn(chunk.StartLsn), chunk.Data.Span, new Lsn(chunk.CommitLsn), source.ToString());
-            pending = stream.ResponseStream.ReadAsync(call.Token).AsTask();
+            pending = stream.ResponseStream.MoveNext(call.Token);
         }
     }
 
@@ -150,7 +149,7 @@ internal sealed class WalReceiver(string tenantId, string timelineId, IReadOnlyL
     private bool IsExcluded(Uri source)
     {
         if (!_excluded.TryGetValue(source, out var exclusion)) return false;
-        if (sink.IngestedLsn > exclusion.BadLsn || DateTime.UtcNow >= exclusion.UntilUtc)
+        if (sink.IngestedLsn > exclusion.BadLsn || time.GetUtcNow() >= exclusion.Until)
         {
             _excluded.TryRemove(source, out _);
             return false;
@@ -160,15 +159,15 @@ internal sealed class WalReceiver(string tenantId, string timelineId, IReadOnlyL
 
     private static TimeSpan Next(TimeSpan backoff) => TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
 
-    private static async Task DelayQuietly(TimeSpan delay, CancellationToken ct)
+    private async Task DelayQuietly(TimeSpan delay, CancellationToken ct)
     {
-        try { await Task.Delay(delay, ct); } catch (OperationCanceledException) { }
+        try { await Task.Delay(delay, time, ct); } catch (OperationCanceledException) { }
     }
 
-    public async ValueTask DisposeAsync()
+    /// <summary>Stops receiving; WAL being handed to the sink is taken whole first.</summary>
+    public async Task StopAsync()
     {
-        await _stop.CancelAsync();
-        try { await _loop; } catch (OperationCanceledException) { }
-        _stop.Dispose();
+        await StopAsync(CancellationToken.None);
+        Dispose();
     }
 }

@@ -1,27 +1,31 @@
 using Google.Protobuf;
-using Storage.Core.Grpc;
+using Grpc.Core;
+using Storage.Core.Rpc;
 using Storage.Proto.Test;
+using Storage.Testing;
 
 namespace Storage.Core.Tests.Grpc;
 
-/// <summary>Interop with a real gRPC implementation: Debian's python3-grpcio, both directions.</summary>
+/// <summary>
+/// Our configuration of the standard gRPC stack against another implementation, Debian's
+/// python3-grpcio, both directions: our hosting (ServiceHost) and our channels (GrpcChannels).
+/// </summary>
 public class InteropTests
 {
     private static readonly TimeSpan ScriptTimeout = TimeSpan.FromSeconds(60);
-    private static readonly CallOptions Bounded = new(Timeout: TimeSpan.FromSeconds(20));
 
     [Fact]
     public async Task Python_client_calls_our_server()
     {
         await using var t = await GrpcTestServer.StartAsync();
-        using var python = PythonProcess.Start("python_client.py", t.Server.GrpcAddress.Port.ToString());
+        using var python = PythonProcess.Start("python_client.py", t.Address.Port.ToString());
         int exitCode = await python.WaitForExitAsync(ScriptTimeout);
         string report = $"exit {exitCode}\nstdout:\n{python.Output}\nstderr:\n{python.Errors}";
         Assert.True(exitCode == 0, report);
         foreach (string check in new[] { "unary", "server_streaming", "duplex", "error_status", "unimplemented", "deadline" })
             Assert.Contains($"PASS {check}", python.Output);
         Assert.Contains("ALL PASSED", python.Output);
-        await GrpcCallTests.AssertStillServingAsync(t);
+        await t.AssertStillServingAsync();
     }
 
     [Fact]
@@ -30,58 +34,50 @@ public class InteropTests
         using var python = PythonProcess.Start("python_server.py");
         string first = await python.FirstLineAsync(TimeSpan.FromSeconds(20));
         Assert.StartsWith("PORT ", first);
-        using var channel = new GrpcChannel(new Uri($"http://127.0.0.1:{int.Parse(first["PORT ".Length..])}"));
+        using var channel = GrpcChannels.Create(new Uri($"http://127.0.0.1:{int.Parse(first["PORT ".Length..])}"));
+        var client = new Echo.EchoClient(channel);
 
-        // Unary
-        var reply = await channel.UnaryAsync(EchoMethods.Echo,
-            new EchoRequest { Text = "hello python", Payload = ByteString.CopyFrom(9, 8, 7) }, Bounded);
+        var reply = await client.EchoAsync(new EchoRequest { Text = "hello python", Payload = ByteString.CopyFrom(9, 8, 7) }, deadline: GrpcTestServer.Deadline());
         Assert.Equal("hello python", reply.Text);
         Assert.Equal(new byte[] { 9, 8, 7 }, reply.Payload.ToByteArray());
 
-        // Server streaming
-        using (var call = channel.ServerStreaming(EchoMethods.Stream, new EchoRequest { Text = "s", Repeat = 200 }, Bounded))
+        using (var call = client.Stream(new EchoRequest { Text = "s", Repeat = 200 }, deadline: GrpcTestServer.Deadline()))
         {
             var indexes = new List<int>();
-            await foreach (var r in call.ResponseStream.ReadAllAsync())
-                indexes.Add(r.Index);
+            await foreach (var r in call.ResponseStream.ReadAllAsync()) indexes.Add(r.Index);
             Assert.Equal(Enumerable.Range(0, 200), indexes);
         }
 
         // Duplex: interleaved ping-pong, then half-close.
-        using (var call = channel.Duplex(EchoMethods.Chat, Bounded))
+        using (var call = client.Chat(deadline: GrpcTestServer.Deadline()))
         {
             for (int i = 0; i < 20; i++)
             {
                 await call.RequestStream.WriteAsync(new EchoRequest { Text = $"p{i}" });
-                var r = await call.ResponseStream.ReadAsync();
+                var r = await call.ResponseStream.ReadNextAsync();
                 Assert.Equal(($"p{i}", i), (r!.Text, r.Index));
             }
             await call.RequestStream.CompleteAsync();
-            Assert.Null(await call.ResponseStream.ReadAsync());
+            Assert.Null(await call.ResponseStream.ReadNextAsync());
         }
 
-        // Error status with a non-ASCII message.
+        // Error status with a non-ASCII message, at once and at the end of a stream.
         const string detail = "quorum lost: ünïcödé 100%";
-        var ex = await Assert.ThrowsAsync<RpcException>(() => channel.UnaryAsync(EchoMethods.Echo,
-            new EchoRequest { Text = detail, FailWith = (int)GrpcStatusCode.FailedPrecondition }, Bounded));
-        Assert.Equal(GrpcStatusCode.FailedPrecondition, ex.Status);
-        Assert.Equal(detail, ex.Detail);
-
-        // Error at the end of a stream.
-        using (var call = channel.ServerStreaming(EchoMethods.Stream,
-            new EchoRequest { Text = "gone", Repeat = 2, FailWith = (int)GrpcStatusCode.Aborted }, Bounded))
+        var ex = await Assert.ThrowsAsync<RpcException>(async () => await client.EchoAsync(
+            new EchoRequest { Text = detail, FailWith = (int)StatusCode.FailedPrecondition }, deadline: GrpcTestServer.Deadline()));
+        Assert.Equal((StatusCode.FailedPrecondition, detail), (ex.StatusCode, ex.Status.Detail));
+        using (var call = client.Stream(new EchoRequest { Text = "gone", Repeat = 2, FailWith = (int)StatusCode.Aborted }, deadline: GrpcTestServer.Deadline()))
         {
-            Assert.NotNull(await call.ResponseStream.ReadAsync());
-            Assert.NotNull(await call.ResponseStream.ReadAsync());
-            var streamEx = await Assert.ThrowsAsync<RpcException>(async () => await call.ResponseStream.ReadAsync());
-            Assert.Equal((GrpcStatusCode.Aborted, "gone"), (streamEx.Status, streamEx.Detail));
+            Assert.NotNull(await call.ResponseStream.ReadNextAsync());
+            Assert.NotNull(await call.ResponseStream.ReadNextAsync());
+            var streamEx = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.ReadNextAsync());
+            Assert.Equal((StatusCode.Aborted, "gone"), (streamEx.StatusCode, streamEx.Status.Detail));
         }
 
         // Unknown method and deadline, as a real server reports them.
-        var missing = await Assert.ThrowsAsync<RpcException>(() => channel.UnaryAsync(EchoMethods.Missing, new EchoRequest(), Bounded));
-        Assert.Equal(GrpcStatusCode.Unimplemented, missing.Status);
-        var late = await Assert.ThrowsAsync<RpcException>(() => channel.UnaryAsync(EchoMethods.Echo,
-            new EchoRequest { DelayMs = 5000 }, new CallOptions(Timeout: TimeSpan.FromMilliseconds(300))));
-        Assert.Equal(GrpcStatusCode.DeadlineExceeded, late.Status);
+        var missing = await Assert.ThrowsAsync<RpcException>(async () => await client.MissingAsync(new EchoRequest(), deadline: GrpcTestServer.Deadline()));
+        Assert.Equal(StatusCode.Unimplemented, missing.StatusCode);
+        var late = await Assert.ThrowsAsync<RpcException>(async () => await client.EchoAsync(new EchoRequest { DelayMs = 5000 }, deadline: DateTime.UtcNow.AddMilliseconds(300)));
+        Assert.Equal(StatusCode.DeadlineExceeded, late.StatusCode);
     }
 }

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Http.Headers;
-using Storage.Core.Grpc;
+using Grpc.Core;
 
 namespace Storage.Core.Tests.Grpc;
 
@@ -14,7 +14,7 @@ internal sealed class RawGrpcClient(Uri address) : IDisposable
         Timeout = TimeSpan.FromSeconds(20),
     };
 
-    public sealed record Result(HttpStatusCode HttpStatus, GrpcStatusCode Status, string Message, byte[] Body);
+    public sealed record Result(HttpStatusCode HttpStatus, StatusCode Status, string Message, byte[] Body);
 
     public static byte[] Frame(byte[] payload, byte compressedFlag = 0, int? declaredLength = null)
     {
@@ -28,7 +28,7 @@ internal sealed class RawGrpcClient(Uri address) : IDisposable
     public async Task<Result> SendAsync(string path, byte[] body, string contentType = "application/grpc",
         (string Name, string Value)[]? headers = null)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Post, path) 
+        using var request = new HttpRequestMessage(HttpMethod.Post, path)
         {
             Content = new ByteArrayContent(body),
             Version = HttpVersion.Version20,
@@ -43,8 +43,8 @@ internal sealed class RawGrpcClient(Uri address) : IDisposable
         // Trailers-only responses carry the status in the headers, others in the trailers.
         HttpResponseHeaders source = response.Headers.Contains("grpc-status") ? response.Headers : response.TrailingHeaders;
         string status = source.TryGetValues("grpc-status", out var s) ? s.First() : throw new Xunit.Sdk.XunitException($"no grpc-status: {response}\nTRAILERS {response.TrailingHeaders}");
-        string message = source.TryGetValues("grpc-message", out var m) ? GrpcMessageEncoding.Decode(m.First()) : "";
-        return new Result(response.StatusCode, (GrpcStatusCode)int.Parse(status), message, responseBody);
+        string message = source.TryGetValues("grpc-message", out var m) ? Uri.UnescapeDataString(m.First()) : "";
+        return new Result(response.StatusCode, (StatusCode)int.Parse(status), message, responseBody);
     }
 
     public void Dispose() => _http.Dispose();

@@ -1,7 +1,7 @@
 """EchoRequest / EchoReply from proto/test.proto, built at runtime from a descriptor.
 
 No generated code is needed: the message classes come from a FileDescriptorProto written out
-here field by field, so real protobuf bytes cross the wire. Keep in sync with proto/test.proto.
+here field by field, so real protobuf bytes cross the wire. Keep in sync with ../echo.proto.
 """
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
@@ -14,7 +14,7 @@ def _build():
     request = fdp.message_type.add(name="EchoRequest")
     for name, number, kind in [("text", 1, _F.TYPE_STRING), ("repeat", 2, _F.TYPE_INT32),
                                ("payload", 3, _F.TYPE_BYTES), ("fail_with", 4, _F.TYPE_INT32),
-                               ("delay_ms", 5, _F.TYPE_INT32)]:
+                               ("delay_ms", 5, _F.TYPE_INT32), ("fail_kind", 6, _F.TYPE_STRING)]:
         request.field.add(name=name, number=number, type=kind, label=_F.LABEL_OPTIONAL)
     reply = fdp.message_type.add(name="EchoReply")
     for name, number, kind in [("text", 1, _F.TYPE_STRING), ("index", 2, _F.TYPE_INT32),
