@@ -2,7 +2,8 @@ using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 using Storage.Core.Api;
-using Storage.Core.Grpc;
+using Grpc.Core;
+using Storage.Core.Errors;
 using Storage.Core.Observability;
 using Storage.Core.Postgres;
 using Storage.Proposer;
@@ -22,7 +23,7 @@ internal sealed partial class ComputeAgent
             lock (_lock)
             {
                 if (_state is ComputeState.Running or ComputeState.Attaching)
-                    throw new RpcException(GrpcStatusCode.FailedPrecondition,
+                    throw new PreconditionFailedException(
                         $"VM {_options.VmId} already serves endpoint '{_request?.Endpoint?.EndpointId}' ({_request?.TenantId}/{_request?.TimelineId}); detach it first");
                 _restarts = 0; // a new attachment starts its own crash history
                 _lastCrash = "";
@@ -65,7 +66,7 @@ internal sealed partial class ComputeAgent
                 _state = ComputeState.Failed;
                 _reason = "attach failed: " + reason;
             }
-            throw new RpcException(GrpcStatusCode.Unavailable, $"attach of {tenant}/{timeline} failed: {reason}");
+            throw new TemporarilyUnavailableException($"attach of {tenant}/{timeline} failed: {reason}", e);
         }
     }
 
@@ -173,10 +174,10 @@ internal sealed partial class ComputeAgent
     {
         var answers = await Task.WhenAll(safekeepers.Select(async sk =>
         {
-            try { await SafekeeperClient.StatusAsync(sk, SafekeeperClient.Key(tenant, timeline), TimeSpan.FromSeconds(3), ct); return GrpcStatusCode.OK; }
-            catch (RpcException e) { return e.Status; }
+            try { await SafekeeperClient.StatusAsync(sk, SafekeeperClient.Key(tenant, timeline), TimeSpan.FromSeconds(3), ct); return StatusCode.OK; }
+            catch (RpcException e) { return e.StatusCode; }
         }));
-        if (answers.Count(a => a == GrpcStatusCode.NotFound) > safekeepers.Count / 2)
+        if (answers.Count(a => a == StatusCode.NotFound) > safekeepers.Count / 2)
             throw new InvalidOperationException($"timeline {tenant}/{timeline} not found on the safekeepers; create it first");
     }
 

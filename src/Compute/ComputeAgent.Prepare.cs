@@ -1,4 +1,4 @@
-using Storage.Core.Grpc;
+using Storage.Core.Errors;
 using Storage.Proto.Compute;
 
 namespace Storage.Compute;
@@ -14,18 +14,18 @@ internal sealed partial class ComputeAgent
         lock (_lock)
         {
             if (_state != ComputeState.Idle)
-                throw new RpcException(GrpcStatusCode.FailedPrecondition, $"VM {_options.VmId} is {_state}, not idle: only an idle VM prepares");
+                throw new PreconditionFailedException($"VM {_options.VmId} is {_state}, not idle: only an idle VM prepares");
             attachCancels = _prepared.Token; // taken with the state: an attach from now on cancels this prepare
         }
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, attachCancels);
         try { return await _prepared.PrepareAsync(tenant, timeline, pageservers, linked.Token); }
         catch (OperationCanceledException) when (attachCancels.IsCancellationRequested)
         {
-            throw new RpcException(GrpcStatusCode.Aborted, $"VM {_options.VmId} was attached while preparing {tenant}/{timeline}");
+            throw new SupersededException($"VM {_options.VmId} was attached while preparing {tenant}/{timeline}");
         }
         catch (Exception e) when (e is InvalidOperationException or IOException or InvalidDataException)
         {
-            throw new RpcException(GrpcStatusCode.Unavailable, $"preparing {tenant}/{timeline} failed: {e.Message}");
+            throw new TemporarilyUnavailableException($"preparing {tenant}/{timeline} failed: {e.Message}", e);
         }
     }
 }

@@ -1,5 +1,5 @@
 using Microsoft.Extensions.Logging;
-using Storage.Core.Grpc;
+using Storage.Core.Errors;
 using Storage.Core.Postgres;
 using Storage.Proposer;
 using Storage.Proto.Compute;
@@ -37,7 +37,7 @@ internal sealed partial class ComputeAgent
             lock (_lock) restarts = _restarts;
             // At once the first time; a PostgreSQL that keeps dying waits longer each round (max 30 s).
             var delay = TimeSpan.FromMilliseconds(Math.Min(30_000, 250.0 * ((1 << (int)Math.Min(restarts + (ulong)attempt, 7)) - 1)));
-            await Task.Delay(delay);
+            await Task.Delay(delay, _time);
             await _operation.WaitAsync();
             try
             {
@@ -52,9 +52,9 @@ internal sealed partial class ComputeAgent
                 await AttachHoldingOperationAsync(request, tenant, timeline, safekeepers, CancellationToken.None);
                 return;
             }
-            catch (RpcException e)
+            catch (ServiceException e)
             {
-                _log.LogError("restart of endpoint {EndpointId} failed, will retry: {Reason}", request.Endpoint.EndpointId, e.Detail);
+                _log.LogError("restart of endpoint {EndpointId} failed, will retry: {Reason}", request.Endpoint.EndpointId, e.Message);
             }
             finally { _operation.Release(); }
         }

@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
 using Storage.Core.Api;
-using Storage.Core.Grpc;
+using Storage.Core.Errors;
 using Storage.Proto.Compute;
 
 namespace Storage.Compute;
@@ -16,7 +16,7 @@ internal sealed partial class ComputeAgent
         }
         catch (ArgumentException e)
         {
-            throw new RpcException(GrpcStatusCode.InvalidArgument, e.Message);
+            throw new InvalidRequestException(e.Message, e);
         }
     }
 
@@ -36,7 +36,7 @@ internal sealed partial class ComputeAgent
         }
         catch (ArgumentException e)
         {
-            throw new RpcException(GrpcStatusCode.InvalidArgument, e.Message);
+            throw new InvalidRequestException(e.Message, e);
         }
     }
 

@@ -12,7 +12,7 @@ internal sealed partial class ComputeAgent
     /// Moves the retention slot to the lowest safekeeper flush LSN, so pg_wal keeps only what some
     /// safekeeper lacks, but never more than <see cref="AgentOptions.MaxRetainedWalBytes"/> below the commit LSN.
     /// </summary>
-    private async Task AdvanceRetentionSlotAsync()
+    public async Task AdvanceRetentionSlotAsync()
     {
         Lsn target;
         lock (_lock)

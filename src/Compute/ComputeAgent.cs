@@ -23,7 +23,7 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
     private readonly ComputeMetrics _metrics;
     private readonly SemaphoreSlim _operation = new(1, 1);
     private readonly object _lock = new();
-    private readonly Timer _slotTimer;
+    private readonly TimeProvider _time;
     private readonly PreparedImageStore _prepared;
 
     // The current attachment (all guarded by _lock).
@@ -42,9 +42,10 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
     private ImageIdentity _builtOn;
     private bool _builtOnPrepared;
 
-    public ComputeAgent(AgentOptions options, ILogger logger, ComputeMetrics metrics)
+    public ComputeAgent(AgentOptions options, ILogger logger, ComputeMetrics metrics, TimeProvider? time = null)
     {
         _options = options;
+        _time = time ?? TimeProvider.System;
         _log = logger;
         _metrics = metrics;
         Directory.CreateDirectory(options.WorkDirectory);
@@ -56,7 +57,6 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
         KillLeftoverPostmaster();
         WipeDataDirectory(); // a cache: whatever a previous life left is useless
         _prepared = new PreparedImageStore(options.PostgresDirectory, logger);
-        _slotTimer = new Timer(_ => _ = AdvanceRetentionSlotAsync(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
     }
 
     private string LocalConnectionString(string database = "postgres") =>
@@ -87,7 +87,6 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await _slotTimer.DisposeAsync();
         await _operation.WaitAsync();
         await ReleaseAsync(ShutdownMode.Fast);
         await _prepared.CancelAsync();
