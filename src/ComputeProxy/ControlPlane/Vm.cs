@@ -12,13 +12,14 @@ public sealed class Vm : IDisposable
     internal Vm(VmRecord record)
     {
         Record = record;
-        Client = new ComputeAgentClient(new Uri($"http://127.0.0.1:{record.GrpcPort}"));
+        AgentUri = new Uri($"http://127.0.0.1:{record.GrpcPort}");
     }
 
     public VmRecord Record { get; }
     public string Id => Record.Id;
     public int Pid => Record.Pid;
-    public ComputeAgentClient Client { get; }
+    /// <summary>The agent's control API (called through <see cref="Core.Api.ComputeClient"/>).</summary>
+    public Uri AgentUri { get; }
     public VmState State { get; internal set; }
     /// <summary>The endpoint it serves or is being attached to / detached from.</summary>
     public string? EndpointId { get; internal set; }
@@ -32,7 +33,7 @@ public sealed class Vm : IDisposable
         Prepared is { } p && p.TenantId == tenantId && p.TimelineId == timelineId && p.ImageLsn != 0;
     internal int Misses;
     /// <summary>When the current run of failed heartbeats began; null while it answers.</summary>
-    internal DateTime? SilentSinceUtc;
+    internal DateTimeOffset? SilentSince;
 
     public ComputeAddress Address => new("127.0.0.1", Record.PostgresPort, Id);
     /// <summary>The PostgreSQL this VM's agent runs, as it recorded it (null when none runs).</summary>
@@ -45,9 +46,5 @@ public sealed class Vm : IDisposable
 
     internal void MarkRetired() => _retired.Cancel();
 
-    public void Dispose()
-    {
-        Client.Dispose();
-        _retired.Dispose();
-    }
+    public void Dispose() => _retired.Dispose();
 }

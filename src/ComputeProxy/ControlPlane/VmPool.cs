@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Storage.Core.Api;
 using Storage.Core.Postgres;
 using Storage.Core.Processes;
 using Storage.Proto.Compute;
@@ -56,14 +57,14 @@ public sealed class VmPool(ControlPlaneOptions options, StateStore store, Contro
     {
         try
         {
-            var status = await vm.Client.StatusAsync(TimeSpan.FromSeconds(3), ct);
+            var status = await ComputeClient.StatusAsync(vm.AgentUri, TimeSpan.FromSeconds(3), ct);
             vm.AgentState = status.State;
             if (expectedEndpoint is not null && status.EndpointId == expectedEndpoint && status.State is ComputeState.Running or ComputeState.Failed or ComputeState.Attaching)
             {
                 vm.EndpointId = expectedEndpoint;
                 return VmState.Attached;
             }
-            if (status.State != ComputeState.Idle) await vm.Client.DetachAsync(TimeSpan.FromSeconds(30), ct);
+            if (status.State != ComputeState.Idle) await ComputeClient.DetachAsync(vm.AgentUri, TimeSpan.FromSeconds(30), ct);
             return VmState.Idle;
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
@@ -130,7 +131,7 @@ public sealed class VmPool(ControlPlaneOptions options, StateStore store, Contro
         var record = Record(process.Pid);
         var vm = new Vm(record) { State = VmState.Idle, AgentState = ComputeState.Idle };
         lock (_lock) _vms.Add(vm);
-        metrics.VmStarts.Add(1);
+        metrics.VmStarts.Inc();
         log.LogInformation("started VM {VmId} (pid {Pid}): agent 127.0.0.1:{GrpcPort}, PostgreSQL port {PostgresPort}", id, process.Pid, grpc, postgres);
     }
 
@@ -199,7 +200,7 @@ public sealed class VmPool(ControlPlaneOptions options, StateStore store, Contro
             vm.State = VmState.Dead;
             _vms.Remove(vm);
         }
-        metrics.VmDeaths.Add(1);
+        metrics.VmDeaths.Inc();
         log.LogWarning("VM {VmId} (pid {Pid}, {State} {Endpoint}) is dead: {Reason}", vm.Id, vm.Pid, was, vm.EndpointId, reason);
         vm.MarkRetired(); // the proxy ends the sessions relayed to it: a frozen VM would hold them forever
         await FenceAsync(vm, cacheLater: true);
