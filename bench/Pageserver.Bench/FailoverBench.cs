@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using Storage.Core;
 using Storage.Core.Api;
-using Storage.Core.Grpc;
+using Grpc.Core;
 using Storage.Testing;
 
 namespace Storage.Pageserver.Bench;

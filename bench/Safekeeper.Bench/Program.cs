@@ -4,7 +4,6 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using Storage.Core;
 using Storage.Core.Api;
-using Storage.Core.Grpc;
 using Storage.Core.Observability;
 using Storage.Proposer;
 using Storage.Proto.Safekeeper;
@@ -148,15 +147,12 @@ async Task<QuorumResults> RunQuorumAsync(SafekeeperCluster cluster, string tenan
 
     // For the breakdown: a bare gRPC round trip to one safekeeper (no disk), the floor under any commit.
     var rpcSamples = new List<double>(iterations);
-    using (var channel = new GrpcChannel(cluster.Endpoints[0]))
+    var key = SafekeeperClient.Key(tenantId, timelineId);
+    for (int i = 0; i < warmup + iterations; i++)
     {
-        var request = new TimelineStatusRequest { Timeline = new TimelineKey { TenantId = tenantId, TimelineId = timelineId } };
-        for (int i = 0; i < warmup + iterations; i++)
-        {
-            var started = Stopwatch.GetTimestamp();
-            await channel.UnaryAsync(SafekeeperApi.GetTimelineStatus, request);
-            if (i >= warmup) rpcSamples.Add(Stopwatch.GetElapsedTime(started).TotalMicroseconds);
-        }
+        var started = Stopwatch.GetTimestamp();
+        await SafekeeperClient.StatusAsync(cluster.Endpoints[0], key);
+        if (i >= warmup) rpcSamples.Add(Stopwatch.GetElapsedTime(started).TotalMicroseconds);
     }
     return new QuorumResults(latency, throughput, latencyFlushes, throughputFlushes, LatencyStats.From(rpcSamples));
 }
@@ -168,8 +164,7 @@ static async Task VerifyAsync(SafekeeperCluster cluster, string tenantId, string
     int upToDate = 0;
     foreach (var endpoint in cluster.Endpoints)
     {
-        using var channel = new GrpcChannel(endpoint);
-        var status = await channel.UnaryAsync(SafekeeperApi.GetTimelineStatus, new TimelineStatusRequest { Timeline = key });
+        var status = await SafekeeperClient.StatusAsync(endpoint, key);
         Console.WriteLine($"  {endpoint.Authority}: term {status.Term}, flush {new Lsn(status.FlushLsn)}, commit {new Lsn(status.CommitLsn)}");
         if (status.FlushLsn >= end.Value) upToDate++;
     }
@@ -177,11 +172,8 @@ static async Task VerifyAsync(SafekeeperCluster cluster, string tenantId, string
 
     // The first 4 MiB as one safekeeper returns it (committed WAL only) must be what we appended.
     const int Check = 4 * 1024 * 1024;
-    using var reader = new GrpcChannel(cluster.Endpoints[0]);
-    using var call = reader.ServerStreaming(SafekeeperApi.ReadWal, new ReadWalRequest { Timeline = key, StartLsn = start.Value, EndLsn = (start + (ulong)Check).Value },
-        new CallOptions(Timeout: TimeSpan.FromSeconds(30)));
     var actual = new MemoryStream();
-    await foreach (var chunk in call.ResponseStream.ReadAllAsync(CancellationToken.None)) actual.Write(chunk.Data.Span);
+    await SafekeeperClient.ReadWalAsync(cluster.Endpoints[0], key, start, start + (ulong)Check, proposerTerm: 0, actual, TimeSpan.FromSeconds(30));
     if (!actual.ToArray().AsSpan().SequenceEqual(wal.Prefix(Check)))
         throw new InvalidOperationException($"WAL read back from {cluster.Endpoints[0]} differs from what was appended ({actual.Length} bytes read)");
     Console.WriteLine($"  verified: {upToDate}/3 safekeepers flushed to {end}; first 4 MiB of WAL read back intact");

@@ -1,4 +1,3 @@
-using Storage.Core.Grpc;
 using Storage.Core.Wal;
 
 namespace Storage.Cli;
@@ -12,7 +11,7 @@ public static class CliRunner
     public static async Task<int> RunAsync(Func<Task<int>> body)
     {
         try { return await body(); }
-        catch (Exception e) when (e is CliError or IOException or UnauthorizedAccessException or RpcException or Grpc.Core.RpcException
+        catch (Exception e) when (e is CliError or IOException or UnauthorizedAccessException or Grpc.Core.RpcException
                                       or WalDecodeException or ArgumentException or TimeoutException or InvalidOperationException)
         {
             Console.Error.WriteLine($"error: {e.Message}");

@@ -1,7 +1,6 @@
 using Storage.Core;
 using Storage.Core.Api;
 using Storage.ComputeProxy.ControlPlane;
-using Storage.Core.Grpc;
 using Storage.Core.Processes;
 
 namespace Storage.Cli;
@@ -132,7 +131,7 @@ public static class ClusterReport
         var address = $"127.0.0.1:{vm.GrpcPort}";
         try
         {
-            var s = await ComputeClient.StatusAsync(new Uri($"http://{address}"));
+            var s = await ComputeClient.StatusAsync(new Uri($"http://{address}"), TimeSpan.FromSeconds(3));
             return new(vm.Id, vm.Pid, true, address, true, null, s.State.ToString(), s.EndpointId, s.PostgresPort, s.PostgresPid, s.Term,
                 new Lsn(s.StartLsn).ToString(), new Lsn(s.StreamedLsn).ToString(), new Lsn(s.CommitLsn).ToString(), string.Join("; ", new[] { s.Reason, s.RetentionNote }.Where(t => t.Length > 0)), s.RestartCount, s.LastCrash, vm.State,
                 ImageOf(s));
@@ -151,5 +150,5 @@ public static class ClusterReport
         : "";
 
     /// <summary>The failures of asking a live process that mean "not answering", not a bug.</summary>
-    private static bool IsUnreachable(Exception e) => e is RpcException or Grpc.Core.RpcException or HttpRequestException or IOException or OperationCanceledException;
+    private static bool IsUnreachable(Exception e) => e is Grpc.Core.RpcException or HttpRequestException or IOException or OperationCanceledException;
 }

@@ -3,10 +3,8 @@ using Microsoft.Extensions.Logging;
 using Npgsql;
 using Storage.Core.Api;
 using Storage.Core.Basebackup;
-using Storage.Core.Grpc;
 using Storage.Core.Observability;
 using Storage.Core.Postgres;
-using Storage.Proto.Compute;
 
 namespace Storage.Compute;
 
@@ -23,8 +21,7 @@ internal static class AgentWarmUp
         var clock = new PhaseClock();
         try
         {
-            using (var channel = new GrpcChannel(self))
-                await channel.UnaryAsync(ComputeApi.Heartbeat, new HeartbeatRequest(), new CallOptions(TimeSpan.FromSeconds(10)));
+            await ComputeClient.HeartbeatAsync(self, TimeSpan.FromSeconds(10));
             clock.Mark("grpc");
             await UnpackAsync(Path.Combine(options.WorkDirectory, "warm-up"));
             clock.Mark("tar");

@@ -1,17 +1,22 @@
-using Storage.Core.Api;
-using Storage.Core.Grpc;
+using Grpc.Core;
+using Storage.Proto.Compute;
+using ComputeGrpc = Storage.Proto.Compute.ComputeControl;
 
 namespace Storage.Compute;
 
-/// <summary>Maps the ComputeControl gRPC methods onto the agent.</summary>
-internal sealed class ComputeService(ComputeAgent agent)
+/// <summary>
+/// The agent's control API (proto/compute.proto). Domain failures are exceptions
+/// (<see cref="Core.Errors.ServiceException"/>); the host's interceptor turns them into status codes.
+/// </summary>
+internal sealed class ComputeService(ComputeAgent agent) : ComputeGrpc.ComputeControlBase
 {
-    public void MapTo(GrpcServer server)
-    {
-        server.MapUnary(ComputeApi.Attach, (request, call) => agent.AttachAsync(request, call.CancellationToken));
-        server.MapUnary(ComputeApi.Detach, (_, call) => agent.DetachAsync(call.CancellationToken));
-        server.MapUnary(ComputeApi.Status, (_, _) => Task.FromResult(agent.Status()));
-        server.MapUnary(ComputeApi.Heartbeat, (_, _) => Task.FromResult(agent.Heartbeat()));
-        server.MapUnary(ComputeApi.Prepare, (request, call) => agent.PrepareAsync(request, call.CancellationToken));
-    }
+    public override Task<ComputeStatus> Attach(AttachRequest request, ServerCallContext context) => agent.AttachAsync(request, context.CancellationToken);
+
+    public override Task<ComputeStatus> Detach(DetachRequest request, ServerCallContext context) => agent.DetachAsync(context.CancellationToken);
+
+    public override Task<ComputeStatus> Status(StatusRequest request, ServerCallContext context) => Task.FromResult(agent.Status());
+
+    public override Task<HeartbeatResponse> Heartbeat(HeartbeatRequest request, ServerCallContext context) => Task.FromResult(agent.Heartbeat());
+
+    public override Task<PreparedImage> Prepare(PrepareRequest request, ServerCallContext context) => agent.PrepareAsync(request, context.CancellationToken);
 }

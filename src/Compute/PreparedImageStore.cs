@@ -2,7 +2,9 @@ using Microsoft.Extensions.Logging;
 using Storage.Core;
 using Storage.Core.Api;
 using Storage.Core.Basebackup;
-using Storage.Core.Grpc;
+using Grpc.Core;
+using Storage.Core.Errors;
+using Storage.Core.Rpc;
 using Storage.Proto.Compute;
 using Storage.Proto.Pageserver;
 
@@ -102,15 +104,15 @@ internal sealed class PreparedImageStore
             {
                 var info = await PageserverClient.GetTimelineAsync(pageserver, tenant, timeline, PageserverTimeout, ct);
                 if (info.Mode == LocationMode.Secondary) { reasons.Add($"{pageserver}: secondary"); continue; }
-                if (info.LatestImageLsn == 0) throw new RpcException(GrpcStatusCode.FailedPrecondition, $"{pageserver} holds no image of {tenant}/{timeline} yet");
+                if (info.LatestImageLsn == 0) throw new PreconditionFailedException($"{pageserver} holds no image of {tenant}/{timeline} yet");
                 return (pageserver, new ImageIdentity(new Lsn(info.LatestImageLsn), info.LatestImageCrc32C));
             }
-            catch (Grpc.Core.RpcException e) when (e.StatusCode is Grpc.Core.StatusCode.Unavailable or Grpc.Core.StatusCode.DeadlineExceeded or Grpc.Core.StatusCode.NotFound)
+            catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.NotFound)
             {
-                reasons.Add($"{pageserver}: {e.Message}");
+                reasons.Add($"{pageserver}: {RpcErrors.Describe(e)}");
             }
         }
-        throw new RpcException(GrpcStatusCode.Unavailable, $"no pageserver serves {tenant}/{timeline}: {string.Join("; ", reasons)}");
+        throw new TemporarilyUnavailableException($"no pageserver serves {tenant}/{timeline}: {string.Join("; ", reasons)}");
     }
 
     /// <summary>Cancels a prepare in flight and waits until it has stopped.</summary>

@@ -1,45 +1,43 @@
-using System.Globalization;
-using System.Net;
-using Microsoft.Extensions.Configuration;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Storage.Compute;
-using Storage.Core.Grpc;
+using Storage.Core.Hosting;
 using Storage.Core.Observability;
 using Storage.Core.Postgres;
 using Storage.Core.Processes;
 
-// The compute agent: one process is one pooled VM. Options:
-// --id NAME --listen HOST:PORT --http HOST:PORT --work-dir DIR --pg-port PORT --log-format json|text
-// --max-retained-wal-mb N (1024): pg_wal kept below the commit LSN for a lagging safekeeper
-// --pg-listen ADDRESSES (127.0.0.1): PostgreSQL's listen_addresses; another (a VM container: "*") also
-//   lets the hosts of its networks log in with SCRAM, so a proxy elsewhere reaches it
-var config = new ConfigurationBuilder().AddCommandLine(args).Build();
-var vmId = config["id"] ?? "vm1";
-var listen = IPEndPoint.Parse(config["listen"] ?? "127.0.0.1:7691");
-var http = config["http"] is { } h ? IPEndPoint.Parse(h) : null;
-var workDir = Path.GetFullPath(config["work-dir"] ?? $".storage/{vmId}");
-var pgPort = config["pg-port"] is { } p ? int.Parse(p, CultureInfo.InvariantCulture) : ServiceProcess.FreePort();
+// The compute agent: one process is one pooled VM, idle until the control plane attaches an
+// endpoint to it (then it runs that endpoint's PostgreSQL and walproposer). `--help` lists the options.
+var parsed = ServiceOptions.Parse<ComputeOptions>(args, "compute agent: one pooled VM running an endpoint's PostgreSQL and its walproposer");
+if (parsed.Options is not { } options) return parsed.ExitCode;
 
-using var loggers = Logging.CreateFactory(config["log-format"]);
+using var loggers = Logging.CreateFactory(options.Service.LogFormat);
 var log = loggers.CreateLogger("Storage.Compute");
-var metrics = new ComputeMetrics(new MetricsRegistry());
-var agentOptions = new AgentOptions(vmId, workDir, pgPort, PostgresBinaries.Locate());
-if (config["pg-listen"] is { Length: > 0 } pgListen) agentOptions = agentOptions with { ListenAddresses = pgListen };
-if (config["max-retained-wal-mb"] is { } retained) agentOptions = agentOptions with { MaxRetainedWalBytes = long.Parse(retained, CultureInfo.InvariantCulture) << 20 };
-await using var agent = new ComputeAgent(agentOptions, log, metrics);
+var pgPort = options.PostgresPort ?? ServiceProcess.FreePort();
+var metrics = new ComputeMetrics();
+var agentOptions = new AgentOptions(options.Id, options.WorkDirectory, pgPort, PostgresBinaries.Locate())
+{
+    MaxRetainedWalBytes = options.MaxRetainedWalMb << 20,
+    ListenAddresses = options.PostgresListen,
+};
+await using var agent = new ComputeAgent(agentOptions, log, metrics, TimeProvider.System);
 metrics.Observe(agent);
 
-await using var server = new GrpcServer(new GrpcServerOptions { GrpcEndpoint = listen, HttpEndpoint = http }, loggers);
-new ComputeService(agent).MapTo(server);
-ServiceLifetime.MapMetrics(server, metrics.Registry);
-await server.StartAsync();
-log.LogInformation("compute agent {VmId} idle, control API on {GrpcAddress}, HTTP on {HttpAddress}, PostgreSQL port {Port}, work dir {WorkDir}",
-    vmId, server.GrpcAddress, server.HttpAddress, pgPort, workDir);
+var builder = ServiceHost.CreateBuilder(options.Service.Endpoints, options.Service.LogFormat);
+builder.Services.AddSingleton(agent); // an instance: the host does not dispose it, the await using above does (after the host stopped)
+builder.Services.AddSingleton(metrics);
+builder.Services.AddHostedService<RetentionSlotLoop>();
+await using var app = builder.Build();
+app.MapGrpcService<ComputeService>();
+ServiceHost.MapMetrics(app, metrics.Registry);
+var bound = app.Services.GetRequiredService<BoundEndpoints>();
 // Warm before announcing: the pool counts a VM as a spare once it is ready, and a failover onto a cold one pays the JIT.
-await agent.WarmUpAsync(new Uri($"http://{server.GrpcAddress}"));
-ServiceLifetime.AnnounceReady(server, $"pg={pgPort}");
-
-await ServiceLifetime.WaitForShutdownAsync();
-log.LogInformation("compute agent {VmId} shutting down", vmId);
-await server.StopAsync();
+await ServiceHost.RunAsync(app, readyExtra: () => $"pg={pgPort}", beforeReady: async () =>
+{
+    log.LogInformation("compute agent {VmId} idle, control API on {GrpcAddress}, HTTP on {HttpAddress}, PostgreSQL port {Port}, work dir {WorkDir}",
+        options.Id, bound.Grpc, bound.Http, pgPort, options.WorkDirectory);
+    await agent.WarmUpAsync(new Uri($"http://{bound.Grpc}"));
+});
+log.LogInformation("compute agent {VmId} shutting down", options.Id);
 return 0;

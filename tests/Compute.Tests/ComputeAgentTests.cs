@@ -1,9 +1,9 @@
+using Grpc.Core;
 using System.Diagnostics;
 using Npgsql;
 using Storage.Core;
 using Storage.Core.Api;
 using Storage.Core.Basebackup;
-using Storage.Core.Grpc;
 using Storage.Core.Postgres;
 using Storage.Core.Wal;
 using Storage.Proto.Compute;
@@ -312,23 +312,23 @@ public sealed class ComputeAgentTests
         var badId = cluster.NewAttachRequest();
         badId.TenantId = "not-a-tenant";
         var e = await Assert.ThrowsAsync<RpcException>(() => vm.AttachAsync(badId));
-        Assert.Equal(GrpcStatusCode.InvalidArgument, e.Status);
-        Assert.Contains("tenant_id", e.Detail);
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.Contains("tenant_id", e.Status.Detail);
 
         var badRole = cluster.NewAttachRequest();
         badRole.Endpoint.RoleName = "x; drop table y";
         e = await Assert.ThrowsAsync<RpcException>(() => vm.AttachAsync(badRole));
-        Assert.Equal(GrpcStatusCode.InvalidArgument, e.Status);
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
 
         var unknown = cluster.NewAttachRequest();
         unknown.TimelineId = TimelineIds.New();
         e = await Assert.ThrowsAsync<RpcException>(() => vm.AttachAsync(unknown));
-        Assert.Contains("not found", e.Detail, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("not found", e.Status.Detail, StringComparison.OrdinalIgnoreCase);
         Assert.Equal(ComputeState.Failed, (await vm.StatusAsync()).State);
 
         await AttachAsync(cluster, vm); // a failed attach leaves the VM usable
         e = await Assert.ThrowsAsync<RpcException>(() => vm.AttachAsync(cluster.NewAttachRequest()));
-        Assert.Equal(GrpcStatusCode.FailedPrecondition, e.Status);
+        Assert.Equal(StatusCode.FailedPrecondition, e.StatusCode);
     }
 
     private static Task<ProcessResult> RunAsync(string program, string[] args, Dictionary<string, string> env)

@@ -1,7 +1,7 @@
+using Grpc.Core;
 using Storage.Core;
 using Storage.Core.Api;
 using Storage.Core.Basebackup;
-using Storage.Core.Grpc;
 using Storage.Core.Postgres;
 using Storage.Proto.Compute;
 using Storage.Testing;
@@ -31,7 +31,7 @@ public sealed class PreparedImageTests
 
         // Only an idle VM prepares; the spare holds the newest image, and asking again changes nothing.
         var busy = await Assert.ThrowsAsync<RpcException>(() => first.PrepareAsync(cluster.NewPrepareRequest()));
-        Assert.Equal(GrpcStatusCode.FailedPrecondition, busy.Status);
+        Assert.Equal(StatusCode.FailedPrecondition, busy.StatusCode);
         var prepared = await spare.PrepareAsync(cluster.NewPrepareRequest());
         Assert.Equal((cluster.TenantId, cluster.TimelineId), (prepared.TenantId, prepared.TimelineId));
         Assert.True(prepared.ImageLsn >= image.Value, $"prepared {new Lsn(prepared.ImageLsn)}, the image is {image}");
@@ -48,9 +48,9 @@ public sealed class PreparedImageTests
         Assert.Equal(prepared, (await spare.HeartbeatAsync()).Prepared);
         // WAL since an image cannot end before the image does.
         var held = new ImageIdentity(new Lsn(prepared.ImageLsn), prepared.ImageCrc32C);
-        var before = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => PageserverClient.BasebackupAsync(cluster.Pageserver.Uri, cluster.TenantId, cluster.TimelineId,
+        var before = await Assert.ThrowsAsync<RpcException>(() => PageserverClient.BasebackupAsync(cluster.Pageserver.Uri, cluster.TenantId, cluster.TimelineId,
             new Lsn(cluster.Timeline.StartLsn), Stream.Null, TimeSpan.FromSeconds(10), baseImage: held));
-        Assert.Equal(Grpc.Core.StatusCode.InvalidArgument, before.StatusCode);
+        Assert.Equal(StatusCode.InvalidArgument, before.StatusCode);
 
         // Rows after the image come from the WAL; then the attached VM dies with its PostgreSQL.
         await Sql.ExecAsync(cs, "insert into kept select g, 'after' from generate_series(5001, 5100) g");
@@ -102,19 +102,19 @@ public sealed class PreparedImageTests
         var badId = cluster.NewPrepareRequest();
         badId.TimelineId = "nope";
         var e = await Assert.ThrowsAsync<RpcException>(() => vm.PrepareAsync(badId));
-        Assert.Equal(GrpcStatusCode.InvalidArgument, e.Status);
-        Assert.Contains("timeline_id", e.Detail);
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.Contains("timeline_id", e.Status.Detail);
 
         var noPageserver = cluster.NewPrepareRequest();
         noPageserver.Pageservers.Clear();
         e = await Assert.ThrowsAsync<RpcException>(() => vm.PrepareAsync(noPageserver));
-        Assert.Equal(GrpcStatusCode.InvalidArgument, e.Status);
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
 
         var unknown = cluster.NewPrepareRequest();
         unknown.TimelineId = TimelineIds.New();
         e = await Assert.ThrowsAsync<RpcException>(() => vm.PrepareAsync(unknown));
-        Assert.Equal(GrpcStatusCode.Unavailable, e.Status);
-        Assert.Contains("no pageserver serves", e.Detail);
+        Assert.Equal(StatusCode.Unavailable, e.StatusCode);
+        Assert.Contains("no pageserver serves", e.Status.Detail);
         Assert.Equal(new PreparedImage(), (await vm.StatusAsync()).Prepared); // nothing half-prepared
     }
 

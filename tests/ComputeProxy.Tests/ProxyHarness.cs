@@ -1,7 +1,6 @@
 using System.Net;
 using Npgsql;
 using Storage.ComputeProxy.Proxy;
-using Storage.Core.Observability;
 
 namespace Storage.ComputeProxy.Tests;
 
@@ -9,7 +8,7 @@ namespace Storage.ComputeProxy.Tests;
 public sealed class ProxyHarness : IAsyncDisposable
 {
     public TestLocator Locator { get; } = new();
-    public MetricsRegistry Metrics { get; } = new();
+    public ProxyMetrics Metrics { get; } = new();
     public ProxyServer Server { get; }
     public int Port => Server.LocalEndPoint.Port;
 
@@ -37,7 +36,9 @@ public sealed class ProxyHarness : IAsyncDisposable
 
     public double Metric(string line)
     {
-        foreach (var l in Metrics.Render().Split('\n'))
+        using var text = new MemoryStream();
+        Metrics.Registry.CollectAndExportAsTextAsync(text).GetAwaiter().GetResult();
+        foreach (var l in System.Text.Encoding.UTF8.GetString(text.ToArray()).Split('\n'))
             if (l.StartsWith(line + " ", StringComparison.Ordinal))
                 return double.Parse(l[(line.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
         return 0;

@@ -4,10 +4,8 @@ using Npgsql;
 using Xunit.Abstractions;
 using Storage.ComputeProxy.ControlPlane;
 using Storage.Core.Api;
-using Storage.Core.Grpc;
 using Storage.Core.Postgres;
 using Storage.Core.Processes;
-using Storage.Proto.Compute;
 using Storage.Testing;
 
 namespace Storage.ComputeProxy.Tests;
@@ -82,11 +80,8 @@ public sealed class ProxyProcessTests(ITestOutputHelper output)
             var after = (await StatusAsync(proxy)).Endpoints.Single(e => e.Id == "main");
             Assert.NotEqual(before.VmId, after.VmId);
             var reattached = (await StatusAsync(proxy)).Vms.Single(v => v.Id == after.VmId);
-            using (var channel = new GrpcChannel(new Uri($"http://127.0.0.1:{reattached.GrpcPort}")))
-            {
-                var agent = await channel.UnaryAsync(ComputeApi.Status, new StatusRequest(), new CallOptions(TimeSpan.FromSeconds(10)));
-                Assert.True(agent.BuiltOnPreparedImage, $"main was reattached from a whole basebackup: {agent}");
-            }
+            var agent = await ComputeClient.StatusAsync(new Uri($"http://127.0.0.1:{reattached.GrpcPort}"));
+            Assert.True(agent.BuiltOnPreparedImage, $"main was reattached from a whole basebackup: {agent}");
 
             // PostgreSQL alone dies: its agent restarts it on the same VM.
             var status = await StatusAsync(proxy);

@@ -11,7 +11,7 @@ public sealed class AdminApiTests(ClusterFixture fixture, ITestOutputHelper outp
     public async Task Creates_lists_attaches_reports_status_and_suspends_over_http_with_clear_errors()
     {
         await using var h = await Harness.StartAsync(fixture.Cluster, output, admin: true);
-        using var http = new HttpClient { BaseAddress = h.ControlPlane.AdminUri, Timeout = TimeSpan.FromMinutes(2) };
+        using var http = new HttpClient { BaseAddress = h.AdminUri, Timeout = TimeSpan.FromMinutes(2) };
 
         var created = await http.PostAsJsonAsync("/endpoints", new
         {

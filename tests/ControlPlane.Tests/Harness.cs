@@ -1,8 +1,12 @@
 using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 using Storage.ComputeProxy;
 using Storage.ComputeProxy.ControlPlane;
+using Storage.Core.Hosting;
 using Storage.Testing;
 using ControlPlaneHost = Storage.ComputeProxy.ControlPlane.ControlPlane;
 
@@ -21,18 +25,51 @@ public sealed class ClusterFixture : IAsyncLifetime
     }
 }
 
-/// <summary>A control plane hosted in the test process, with its own data directory and VM pool, stopped (every VM killed) on dispose.</summary>
+/// <summary>
+/// A control plane hosted in the test process, with its own data directory and VM pool, stopped
+/// (every VM killed) on dispose; with the admin API, hosted as the proxy process hosts it.
+/// </summary>
 public sealed class Harness : IAsyncDisposable
 {
     private readonly ILoggerFactory _loggers;
+    private readonly bool _admin;
+    private WebApplication? _app;
 
-    private Harness(ComputeCluster cluster, string dataDirectory, ITestOutputHelper output, ControlPlaneOptions options)
+    private Harness(ComputeCluster cluster, string dataDirectory, ITestOutputHelper output, ControlPlaneOptions options, bool admin)
     {
         Cluster = cluster;
         DataDirectory = dataDirectory;
         Options = options;
+        _admin = admin;
         _loggers = LoggerFactory.Create(b => b.AddProvider(new TestOutputLoggerProvider(output)));
         ControlPlane = new ControlPlaneHost(options, _loggers);
+    }
+
+    /// <summary>The admin API's address (with <c>admin: true</c>).</summary>
+    public Uri AdminUri => new($"http://{_app?.Services.GetRequiredService<BoundEndpoints>().Http ?? throw new InvalidOperationException("started without the admin API")}");
+
+    /// <summary>Starts the control plane, in a host serving its admin API if asked for.</summary>
+    private async Task StartControlPlaneAsync()
+    {
+        if (!_admin)
+        {
+            await ControlPlane.StartAsync();
+            return;
+        }
+        var builder = ServiceHost.CreateHttpBuilder(new IPEndPoint(IPAddress.Loopback, 0), "text");
+        builder.Services.AddSingleton<IHostedService>(ControlPlane);
+        _app = builder.Build();
+        AdminApi.Map(_app, ControlPlane);
+        await _app.StartAsync();
+    }
+
+    /// <summary>Stops the host of the admin API, if any (the control plane stops with it unless abandoned).</summary>
+    private async Task StopHostAsync()
+    {
+        if (_app is null) return;
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        _app = null;
     }
 
     public ComputeCluster Cluster { get; }
@@ -60,11 +97,10 @@ public sealed class Harness : IAsyncDisposable
             HeartbeatInterval = TimeSpan.FromMilliseconds(300),
             HeartbeatMisses = 3,
             WakeTimeout = TimeSpan.FromSeconds(90),
-            AdminEndpoint = admin ? new IPEndPoint(IPAddress.Loopback, 0) : null,
             ExternalVms = externalVms ?? [],
         };
-        var harness = new Harness(cluster, dataDirectory, output, options);
-        try { await harness.ControlPlane.StartAsync(); }
+        var harness = new Harness(cluster, dataDirectory, output, options, admin);
+        try { await harness.StartControlPlaneAsync(); }
         catch
         {
             await harness.DisposeAsync();
@@ -77,9 +113,10 @@ public sealed class Harness : IAsyncDisposable
     public async Task RestartAsync()
     {
         await ControlPlane.AbandonAsync();
+        await StopHostAsync();
         await ControlPlane.DisposeAsync(); // releases what is left; the VMs keep running
         ControlPlane = new ControlPlaneHost(Options, _loggers);
-        await ControlPlane.StartAsync();
+        await StartControlPlaneAsync();
     }
 
     public EndpointRecord CreateEndpoint(string id, TimeSpan? suspendTimeout = null) =>
@@ -145,6 +182,7 @@ public sealed class Harness : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        await StopHostAsync();
         await ControlPlane.DisposeAsync();
         _loggers.Dispose();
         try { Directory.Delete(DataDirectory, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }

@@ -1,5 +1,5 @@
+using Grpc.Core;
 using Storage.Core.Api;
-using Storage.Core.Grpc;
 using Storage.Core.Postgres;
 using Storage.Core.Processes;
 using Storage.Proto.Compute;
@@ -22,18 +22,11 @@ public sealed class ComputeVm(string name, int grpcPort, int httpPort, int postg
     public Uri Uri { get; } = new($"http://127.0.0.1:{grpcPort}");
     public ServiceProcess Process { get; } = process;
 
-    public async Task<TResp> CallAsync<TReq, TResp>(GrpcMethod<TReq, TResp> method, TReq request, TimeSpan? timeout = null)
-        where TReq : class, Google.Protobuf.IMessage<TReq> where TResp : class, Google.Protobuf.IMessage<TResp>
-    {
-        using var channel = new GrpcChannel(Uri);
-        return await channel.UnaryAsync(method, request, new CallOptions(Timeout: timeout ?? TimeSpan.FromSeconds(10)));
-    }
-
-    public Task<ComputeStatus> StatusAsync() => CallAsync(ComputeApi.Status, new StatusRequest());
-    public Task<HeartbeatResponse> HeartbeatAsync() => CallAsync(ComputeApi.Heartbeat, new HeartbeatRequest());
-    public Task<ComputeStatus> AttachAsync(AttachRequest request) => CallAsync(ComputeApi.Attach, request, TimeSpan.FromMinutes(3));
-    public Task<ComputeStatus> DetachAsync() => CallAsync(ComputeApi.Detach, new DetachRequest(), TimeSpan.FromMinutes(1));
-    public Task<PreparedImage> PrepareAsync(PrepareRequest request) => CallAsync(ComputeApi.Prepare, request, TimeSpan.FromMinutes(2));
+    public Task<ComputeStatus> StatusAsync() => ComputeClient.StatusAsync(Uri);
+    public Task<HeartbeatResponse> HeartbeatAsync() => ComputeClient.HeartbeatAsync(Uri);
+    public Task<ComputeStatus> AttachAsync(AttachRequest request) => ComputeClient.AttachAsync(Uri, request, TimeSpan.FromMinutes(3));
+    public Task<ComputeStatus> DetachAsync() => ComputeClient.DetachAsync(Uri, TimeSpan.FromMinutes(1));
+    public Task<PreparedImage> PrepareAsync(PrepareRequest request) => ComputeClient.PrepareAsync(Uri, request, TimeSpan.FromMinutes(2));
 
     public ValueTask DisposeAsync() => Process.DisposeAsync();
 }

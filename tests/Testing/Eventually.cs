@@ -20,7 +20,7 @@ public static class Eventually
                 if (done(value)) return value;
                 last = $"last: {value}";
             }
-            catch (Exception e) when (e is Core.Grpc.RpcException or Grpc.Core.RpcException or HttpRequestException or IOException)
+            catch (Exception e) when (e is Grpc.Core.RpcException or HttpRequestException or IOException)
             {
                 last = e.Message;
             }

@@ -1,4 +1,3 @@
-using Storage.Core.Grpc;
 
 namespace Storage.Cli.Chaos;
 
@@ -75,5 +74,5 @@ public sealed class FaultStepRunner(FaultInjector injector, ClusterHealth health
 
     /// <summary>Failures of asking or starting a component (as opposed to a bug here).</summary>
     private static bool IsClusterFailure(Exception e) =>
-        e is CliError or RpcException or Grpc.Core.RpcException or IOException or HttpRequestException or TimeoutException or InvalidOperationException;
+        e is CliError or Grpc.Core.RpcException or IOException or HttpRequestException or TimeoutException or InvalidOperationException;
 }

@@ -3,7 +3,6 @@ using Polly;
 using Polly.Retry;
 using Storage.ComputeProxy.ControlPlane;
 using Storage.Core.Api;
-using Storage.Core.Grpc;
 using Storage.Proto.Controller;
 using Storage.Proto.Pageserver;
 
@@ -114,7 +113,6 @@ public static class BootstrapCommand
     /// </summary>
     private static bool IsStarting(Exception e) => e switch
     {
-        RpcException rpc => rpc.Status is GrpcStatusCode.Unavailable or GrpcStatusCode.DeadlineExceeded,
         Grpc.Core.RpcException rpc => rpc.StatusCode is Grpc.Core.StatusCode.Unavailable or Grpc.Core.StatusCode.DeadlineExceeded,
         CliError { InnerException: HttpRequestException or TaskCanceledException } => true,
         _ => false,

@@ -3,7 +3,6 @@ using System.Globalization;
 using Spectre.Console;
 using Storage.Core;
 using Storage.Core.Api;
-using Storage.Core.Grpc;
 using Storage.Proto.Pageserver;
 
 namespace Storage.Cli.Commands;

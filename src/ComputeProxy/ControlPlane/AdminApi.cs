@@ -1,27 +1,17 @@
-using System.Net;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
-using Storage.Core.Observability;
+using Storage.Core.Hosting;
 
 namespace Storage.ComputeProxy.ControlPlane;
 
 /// <summary>
-/// The admin HTTP API (JSON): endpoints (create, list, get, attach, detach, suspend, delete), VMs,
-/// status and /metrics. Errors are <c>{"error": "..."}</c> with 400 (bad input), 404 (unknown
-/// endpoint), 409 (conflict) or 503 (no VM could be attached in time).
+/// The admin HTTP API (JSON) on the host's HTTP endpoint: endpoints (create, list, get, attach,
+/// detach, suspend, delete), VMs, status and /metrics. Errors are <c>{"error": "..."}</c> with 400
+/// (bad input), 404 (unknown endpoint), 409 (conflict) or 503 (no VM could be attached in time).
 /// </summary>
-public sealed class AdminApi(ControlPlane controlPlane, ILoggerFactory loggers) : IAsyncDisposable
+public static class AdminApi
 {
-    private WebApplication? _app;
-
-    public Uri? Address { get; private set; }
-
     /// <summary>The body of POST /endpoints.</summary>
     public sealed record CreateEndpointBody(string? Id, string? TenantId, string? TimelineId, string? RoleName, string? RolePassword,
         Dictionary<string, string>? PostgresSettings, double? SuspendTimeoutSeconds);
@@ -35,13 +25,9 @@ public sealed class AdminApi(ControlPlane controlPlane, ILoggerFactory loggers) 
 
     public sealed record StatusView(IReadOnlyList<EndpointView> Endpoints, IReadOnlyList<VmView> Vms);
 
-    public async Task StartAsync(IPEndPoint listen, CancellationToken ct)
+    /// <summary>Maps the API and /metrics (the registry the control plane's metrics are in) onto <paramref name="app"/>.</summary>
+    public static void Map(WebApplication app, ControlPlane controlPlane)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.Services.AddSingleton(loggers);
-        builder.WebHost.UseKestrel(k => k.Listen(listen));
-        var app = builder.Build();
         app.Use(async (context, next) =>
         {
             try { await next(context); }
@@ -51,11 +37,8 @@ public sealed class AdminApi(ControlPlane controlPlane, ILoggerFactory loggers) 
                 await context.Response.WriteAsJsonAsync(new { error = e.Message });
             }
         });
-        Map(app);
-        await app.StartAsync(ct);
-        _app = app;
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        Address = new Uri(address.Replace("[::]", "127.0.0.1").Replace("0.0.0.0", "127.0.0.1"));
+        MapRoutes(app, controlPlane);
+        ServiceHost.MapMetrics(app, controlPlane.Metrics.Registry);
     }
 
     private static int? StatusOf(Exception e) => e switch
@@ -67,8 +50,10 @@ public sealed class AdminApi(ControlPlane controlPlane, ILoggerFactory loggers) 
         _ => null,
     };
 
-    private void Map(WebApplication app)
+    private static void MapRoutes(WebApplication app, ControlPlane controlPlane)
     {
+        EndpointView View(EndpointRecord e) => EndpointViewOf(controlPlane, e);
+        List<VmView> Vms() => VmViewsOf(controlPlane);
         var endpoints = controlPlane.Endpoints;
         var attacher = controlPlane.Attacher;
 
@@ -94,7 +79,7 @@ public sealed class AdminApi(ControlPlane controlPlane, ILoggerFactory loggers) 
         });
         app.MapPost("/endpoints/{id}/suspend", async (string id, HttpRequest request) =>
         {
-            if (await attacher.DetachAsync(id, onlyIfIdle: false, request.HttpContext.RequestAborted)) controlPlane.Metrics.Suspends.Add(1);
+            if (await attacher.DetachAsync(id, onlyIfIdle: false, request.HttpContext.RequestAborted)) controlPlane.Metrics.Suspends.Inc();
             return Results.Json(View(endpoints.Get(id)));
         });
         app.MapDelete("/endpoints/{id}", async (string id, HttpRequest request) =>
@@ -104,10 +89,9 @@ public sealed class AdminApi(ControlPlane controlPlane, ILoggerFactory loggers) 
         });
         app.MapGet("/vms", () => Results.Json(Vms()));
         app.MapGet("/status", () => Results.Json(new StatusView(endpoints.List().Select(View).ToList(), Vms())));
-        app.MapGet("/metrics", () => Results.Text(controlPlane.Metrics.Registry.Render(), MetricsRegistry.ContentType));
     }
 
-    private EndpointView View(EndpointRecord e)
+    private static EndpointView EndpointViewOf(ControlPlane controlPlane, EndpointRecord e)
     {
         var address = controlPlane.Attacher.CurrentAddress(e.Id);
         var attaching = controlPlane.Pool.Snapshot().Any(v => v.State == VmState.Attaching && v.EndpointId == e.Id);
@@ -116,14 +100,7 @@ public sealed class AdminApi(ControlPlane controlPlane, ILoggerFactory loggers) 
             state, address?.VmId, address?.Host, address?.Port, controlPlane.Sessions.Sessions(e.Id));
     }
 
-    private List<VmView> Vms() => controlPlane.Pool.Snapshot().Select(v => new VmView(v.Id, v.State.ToString().ToLowerInvariant(),
+    private static List<VmView> VmViewsOf(ControlPlane controlPlane) => controlPlane.Pool.Snapshot().Select(v => new VmView(v.Id, v.State.ToString().ToLowerInvariant(),
         v.AgentState.ToString().ToUpperInvariant(), v.EndpointId, v.Pid, v.Record.GrpcPort, v.Record.HttpPort, v.Record.PostgresPort, v.LastHeartbeat,
         v.Prepared is { ImageLsn: > 0 } p ? p.TimelineId : null, v.Prepared?.ImageLsn ?? 0)).ToList();
-
-    public async ValueTask DisposeAsync()
-    {
-        if (_app is null) return;
-        using (var grace = new CancellationTokenSource(TimeSpan.FromSeconds(5))) await _app.StopAsync(grace.Token);
-        await _app.DisposeAsync();
-    }
 }

@@ -1,47 +1,48 @@
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-using Storage.Core.Observability;
+using Prometheus;
 
 namespace Storage.ComputeProxy.ControlPlane;
 
 /// <summary>
-/// The control plane: endpoint registry, VM pool, heartbeats with reattach, scale to zero, the
-/// admin API, and the <see cref="IComputeLocator"/> the proxy uses. Start adopts what a previous
-/// run left (registry and running VMs) and fills the pool; Stop stops every VM.
+/// The control plane: endpoint registry, VM pool, heartbeats with reattach, scale to zero, and the
+/// <see cref="IComputeLocator"/> the proxy uses (the admin API is <see cref="AdminApi"/> on the
+/// host's HTTP endpoint). A hosted service: start adopts what a previous run left (registry and
+/// running VMs), fills the pool and starts its loops (heartbeats, suspension, spare preparation,
+/// each a <see cref="BackgroundService"/> it owns); stop ends the loops, then every VM.
 /// </summary>
-public sealed class ControlPlane : IAsyncDisposable
+public sealed class ControlPlane : IHostedService, IAsyncDisposable
 {
-    private readonly ControlPlaneOptions _options;
-    private readonly ILoggerFactory _loggers;
     private readonly ILogger _log;
-    private readonly HeartbeatMonitor _monitor;
-    private readonly IdleSuspender _suspender;
     private readonly Reattacher _reattacher;
-    private readonly SparePreparer _preparer;
-    private readonly CancellationTokenSource _stop = new();
-    private readonly List<Task> _loops = new();
-    private AdminApi? _admin;
-    private bool _stopped;
+    private readonly IReadOnlyList<BackgroundService> _loops;
+    private bool _started, _stopped;
 
-    public ControlPlane(ControlPlaneOptions options, ILoggerFactory? loggers = null, MetricsRegistry? metrics = null)
+    /// <param name="registry">Where its metrics go (the process's /metrics, shared with the proxy); null: a registry of its own.</param>
+    public ControlPlane(ControlPlaneOptions options, ILoggerFactory? loggers = null, CollectorRegistry? registry = null, TimeProvider? time = null)
     {
         options.Validate();
-        _options = options;
-        _loggers = loggers ?? NullLoggerFactory.Instance;
-        _log = _loggers.CreateLogger("Storage.ControlPlane");
+        loggers ??= NullLoggerFactory.Instance;
+        time ??= TimeProvider.System;
+        _log = loggers.CreateLogger("Storage.ControlPlane");
         Directory.CreateDirectory(options.DataDirectory);
         var store = new StateStore(Path.Combine(options.DataDirectory, "state.bin"));
-        Metrics = new ControlPlaneMetrics(metrics ?? new MetricsRegistry());
+        Metrics = new ControlPlaneMetrics(registry);
         Endpoints = new EndpointRegistry(store, options.DefaultSuspendTimeout);
-        Pool = new VmPool(options, store, Metrics, _loggers.CreateLogger("Storage.ControlPlane.VmPool"));
-        Sessions = new SessionTracker(TimeProvider.System);
+        Pool = new VmPool(options, store, Metrics, loggers.CreateLogger("Storage.ControlPlane.VmPool"));
+        Sessions = new SessionTracker(time);
         var pageservers = new PageserverRoute(options, _log);
         Attacher = new EndpointAttacher(options, Endpoints, Pool, Sessions, pageservers, Metrics, _log);
-        _preparer = new SparePreparer(options, Endpoints, Pool, pageservers, Metrics, _log);
         _reattacher = new Reattacher(Pool, Endpoints, Attacher, Metrics, _log);
-        _monitor = new HeartbeatMonitor(options, Pool, _reattacher, Metrics, _log);
-        _suspender = new IdleSuspender(options, Endpoints, Sessions, Attacher, Metrics, _log);
-        Locator = new ComputeLocator(Attacher, Pool, _monitor, Sessions, _log);
+        var monitor = new HeartbeatMonitor(options, Pool, new AgentProbe(Pool), _reattacher, Metrics, _log, time);
+        _loops =
+        [
+            monitor,
+            new IdleSuspender(options, Endpoints, Sessions, Attacher, Metrics, _log, time),
+            new SparePreparer(options, Endpoints, Pool, pageservers, Metrics, _log, time),
+        ];
+        Locator = new ComputeLocator(Attacher, Pool, monitor, Sessions, _log);
         Metrics.Observe(Pool, Endpoints);
     }
 
@@ -51,8 +52,6 @@ public sealed class ControlPlane : IAsyncDisposable
     public EndpointAttacher Attacher { get; }
     public ControlPlaneMetrics Metrics { get; }
     public IComputeLocator Locator { get; }
-    /// <summary>The admin API's base address once started (null when not configured).</summary>
-    public Uri? AdminUri => _admin?.Address;
 
     public async Task StartAsync(CancellationToken ct = default)
     {
@@ -64,19 +63,13 @@ public sealed class ControlPlane : IAsyncDisposable
             Endpoints.SetVm(endpoint.Id, null);
             _reattacher.Reattach(endpoint.Id);
         }
-        _loops.Add(Task.Run(() => _monitor.RunAsync(_stop.Token)));
-        _loops.Add(Task.Run(() => _suspender.RunAsync(_stop.Token)));
-        _loops.Add(Task.Run(() => _preparer.RunAsync(_stop.Token)));
-        if (_options.AdminEndpoint is { } admin)
-        {
-            _admin = new AdminApi(this, _loggers);
-            await _admin.StartAsync(admin, ct);
-        }
-        _log.LogInformation("control plane started: {Vms} VMs, {Endpoints} endpoints, admin API {Admin}", Pool.Snapshot().Count, Endpoints.List().Count, AdminUri);
+        foreach (var loop in _loops) await loop.StartAsync(ct);
+        _started = true;
+        _log.LogInformation("control plane started: {Vms} VMs, {Endpoints} endpoints", Pool.Snapshot().Count, Endpoints.List().Count);
     }
 
-    /// <summary>Stops the loops and the admin API, then every VM (each stops its PostgreSQL cleanly).</summary>
-    public async Task StopAsync()
+    /// <summary>Stops the loops, then every VM (each stops its PostgreSQL cleanly).</summary>
+    public async Task StopAsync(CancellationToken ct = default)
     {
         if (!await StopServingAsync()) return;
         await Pool.StopAllAsync(TimeSpan.FromSeconds(20));
@@ -95,18 +88,17 @@ public sealed class ControlPlane : IAsyncDisposable
     {
         if (_stopped) return false;
         _stopped = true;
-        _stop.Cancel();
         Attacher.Stop();
-        if (_admin is not null) await _admin.DisposeAsync();
-        await Task.WhenAll(_loops);
+        // Each loop waits for its round in flight; their own tokens are cancelled at once.
+        if (_started) await Task.WhenAll(_loops.Select(loop => loop.StopAsync(CancellationToken.None)));
         return true;
     }
 
     public async ValueTask DisposeAsync()
     {
         await StopAsync();
+        foreach (var loop in _loops) loop.Dispose();
         Attacher.Dispose();
         await Pool.DisposeAsync();
-        _stop.Dispose();
     }
 }

@@ -1,5 +1,3 @@
-using System.Net;
-
 namespace Storage.ComputeProxy.ControlPlane;
 
 /// <summary>How a control plane runs: where it keeps its state and VMs, how big the pool is, how fast it notices a death.</summary>
@@ -39,8 +37,6 @@ public sealed record ControlPlaneOptions
     public TimeSpan WakeTimeout { get; init; } = TimeSpan.FromSeconds(90);
     /// <summary>Suspend timeout of endpoints created without one.</summary>
     public TimeSpan DefaultSuspendTimeout { get; init; } = TimeSpan.FromMinutes(5);
-    /// <summary>The admin HTTP API's address (port 0: any free port); null: no admin API.</summary>
-    public IPEndPoint? AdminEndpoint { get; init; }
     /// <summary>The compute agent assembly; null: Storage.Compute.dll beside the running program.</summary>
     public string? ComputeAssembly { get; init; }
     public TimeSpan VmStartTimeout { get; init; } = TimeSpan.FromSeconds(60);

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
+using Storage.Core.Api;
 using Storage.Core.Observability;
 using Storage.Proto.Compute;
 
@@ -73,7 +74,7 @@ public sealed class EndpointAttacher(ControlPlaneOptions options, EndpointRegist
                 {
                     var request = await NewAttachRequestAsync(endpoint, deadline.Token);
                     clock.Mark("placement");
-                    var status = await vm.Client.AttachAsync(request, options.WakeTimeout, deadline.Token);
+                    var status = await ComputeClient.AttachAsync(vm.AgentUri, request, options.WakeTimeout, deadline.Token);
                     clock.Mark("agent attach");
                     if (status.State != ComputeState.Running) throw new InvalidOperationException($"attach left {vm.Id} {status.State}: {status.Reason}");
                     await WaitUntilAcceptingAsync(vm.Address, deadline.Token);
@@ -82,7 +83,8 @@ public sealed class EndpointAttacher(ControlPlaneOptions options, EndpointRegist
                     attached = true;
                     registry.SetVm(endpoint.Id, vm.Id);
                     sessions.Touch(endpoint.Id);
-                    metrics.Wakes.Add(1);
+                    metrics.Wakes.Inc();
+                    metrics.WakeLatency.Observe(clock.Elapsed.TotalSeconds);
                     log.LogInformation("endpoint {EndpointId} attached to {VmId} (PostgreSQL port {Port}): {Phases}",
                         endpoint.Id, vm.Id, vm.Record.PostgresPort, clock);
                     return vm.Address;
@@ -90,7 +92,7 @@ public sealed class EndpointAttacher(ControlPlaneOptions options, EndpointRegist
                 catch (Exception e) when (!deadline.IsCancellationRequested)
                 {
                     last = e;
-                    metrics.WakeFailures.Add(1);
+                    metrics.WakeFailures.Inc();
                     log.LogWarning("attach of endpoint {EndpointId} to {VmId} failed: {Error}", endpoint.Id, vm.Id, e.Message);
                     // A VM that died is retired by the heartbeats; one that refused goes back and may be tried again.
                     await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(2000, 200 << Math.Min(attempt, 4))), deadline.Token);
@@ -158,7 +160,7 @@ public sealed class EndpointAttacher(ControlPlaneOptions options, EndpointRegist
         if (pool.Find(vmId) is not { } vm || vm.EndpointId != endpoint.Id || !pool.BeginDetach(vm)) return true; // its VM died meanwhile
         try
         {
-            await vm.Client.DetachAsync(DetachTimeout, ct);
+            await ComputeClient.DetachAsync(vm.AgentUri, DetachTimeout, ct);
             pool.Release(vm);
             log.LogInformation("endpoint {EndpointId} detached; {VmId} is idle again", endpoint.Id, vm.Id);
         }

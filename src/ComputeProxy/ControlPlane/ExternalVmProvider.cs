@@ -29,7 +29,7 @@ public sealed class ExternalVmProvider(IReadOnlyList<Uri> agents, ILogger log) :
             if (await ProbeAsync(agent, ct) is not { } vm) continue;
             if (members.FirstOrDefault(m => m.Id == vm.Id) is { } twin)
             {
-                log.LogError("the agent at {Agent} calls itself {VmId}, like the one at {Other}: give each VM its own --id", agent, vm.Id, twin.Client.Address);
+                log.LogError("the agent at {Agent} calls itself {VmId}, like the one at {Other}: give each VM its own --id", agent, vm.Id, twin.AgentUri);
                 vm.Dispose();
                 continue;
             }
@@ -43,10 +43,9 @@ public sealed class ExternalVmProvider(IReadOnlyList<Uri> agents, ILogger log) :
     /// <summary>The VM behind <paramref name="agent"/> as its status describes it; null while it does not answer.</summary>
     private static async Task<Vm?> ProbeAsync(Uri agent, CancellationToken ct)
     {
-        using var client = new ComputeAgentClient(agent);
         try
         {
-            var status = await client.StatusAsync(ProbeTimeout, ct);
+            var status = await Core.Api.ComputeClient.StatusAsync(agent, ProbeTimeout, ct);
             return new Vm(new VmRecord(status.VmId, agent.Port, 0, status.PostgresPort, "", 0, agent.Host)) { AgentState = status.State };
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)

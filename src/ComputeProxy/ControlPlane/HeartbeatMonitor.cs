@@ -1,5 +1,6 @@
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Storage.Core.Grpc;
+using Storage.Core.Rpc;
 using Storage.Proto.Compute;
 
 namespace Storage.ComputeProxy.ControlPlane;
@@ -11,11 +12,12 @@ namespace Storage.ComputeProxy.ControlPlane;
 /// no longer serves its endpoint (idle, fenced, another endpoint). An agent that reports FAILED
 /// for its own endpoint is restarting PostgreSQL: that is its job, so it is left alone.
 /// </summary>
-public sealed class HeartbeatMonitor(ControlPlaneOptions options, VmPool pool, Reattacher reattacher, ControlPlaneMetrics metrics, ILogger log)
+public sealed class HeartbeatMonitor(ControlPlaneOptions options, VmPool pool, IVmProbe probe, IVmDeaths deaths, ControlPlaneMetrics metrics,
+    ILogger log, TimeProvider time) : BackgroundService
 {
-    public async Task RunAsync(CancellationToken ct)
+    protected override async Task ExecuteAsync(CancellationToken ct)
     {
-        using var timer = new PeriodicTimer(options.HeartbeatInterval);
+        using var timer = new PeriodicTimer(options.HeartbeatInterval, time);
         do
         {
             try
@@ -37,30 +39,30 @@ public sealed class HeartbeatMonitor(ControlPlaneOptions options, VmPool pool, R
     /// <summary>One heartbeat to <paramref name="vm"/> and what follows from it; also used when the proxy reports a failed connect.</summary>
     public async Task CheckAsync(Vm vm, CancellationToken ct)
     {
-        if (!pool.MayBeAlive(vm))
+        if (!probe.IsRunning(vm))
         {
-            await reattacher.OnVmDeadAsync(vm, "its agent process exited");
+            await deaths.OnVmDeadAsync(vm, "its agent process exited");
             return;
         }
         HeartbeatResponse beat;
-        try { beat = await vm.Client.HeartbeatAsync(options.HeartbeatTimeout, ct); }
+        try { beat = await probe.HeartbeatAsync(vm, options.HeartbeatTimeout, ct); }
         catch (Exception e) when (!ct.IsCancellationRequested && vm.State != VmState.Dead)
         {
-            metrics.HeartbeatFailures.Add(1);
+            metrics.HeartbeatFailures.Inc();
             int misses = Interlocked.Increment(ref vm.Misses);
-            var silentFor = DateTime.UtcNow - (vm.SilentSinceUtc ??= DateTime.UtcNow);
-            bool dead = misses >= options.HeartbeatMisses && (RpcException.IsRefusal(e) || silentFor >= options.UnresponsiveTimeout);
-            if (dead) await reattacher.OnVmDeadAsync(vm, $"{misses} heartbeats in a row failed over {silentFor.TotalSeconds:F1} s, the last: {e.Message}");
+            var silentFor = time.GetUtcNow() - (vm.SilentSince ??= time.GetUtcNow());
+            bool dead = misses >= options.HeartbeatMisses && (RpcErrors.IsRefusal(e) || silentFor >= options.UnresponsiveTimeout);
+            if (dead) await deaths.OnVmDeadAsync(vm, $"{misses} heartbeats in a row failed over {silentFor.TotalSeconds:F1} s, the last: {RpcErrors.Describe(e)}");
             return;
         }
         catch (Exception) { return; } // stopping, or it died meanwhile
         Interlocked.Exchange(ref vm.Misses, 0);
-        vm.SilentSinceUtc = null;
+        vm.SilentSince = null;
         vm.AgentState = beat.State;
         vm.Prepared = beat.Prepared;
-        vm.LastHeartbeat = DateTime.UtcNow;
+        vm.LastHeartbeat = time.GetUtcNow().UtcDateTime;
         if (vm.State == VmState.Attached && !Serves(beat, vm.EndpointId))
-            await reattacher.OnVmDeadAsync(vm, $"it no longer serves endpoint '{vm.EndpointId}' (agent state {beat.State}, endpoint '{beat.EndpointId}'{(beat.Reason.Length > 0 ? ": " + beat.Reason : "")})");
+            await deaths.OnVmDeadAsync(vm, $"it no longer serves endpoint '{vm.EndpointId}' (agent state {beat.State}, endpoint '{beat.EndpointId}'{(beat.Reason.Length > 0 ? ": " + beat.Reason : "")})");
     }
 
     private static bool Serves(HeartbeatResponse beat, string? endpointId) =>

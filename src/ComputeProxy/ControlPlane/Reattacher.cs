@@ -6,7 +6,7 @@ namespace Storage.ComputeProxy.ControlPlane;
 /// What happens when a VM dies: fence it, move its endpoint to an idle VM at once (no client has to
 /// ask), then bring the pool back to full size.
 /// </summary>
-public sealed class Reattacher(VmPool pool, EndpointRegistry registry, EndpointAttacher attacher, ControlPlaneMetrics metrics, ILogger log)
+public sealed class Reattacher(VmPool pool, EndpointRegistry registry, EndpointAttacher attacher, ControlPlaneMetrics metrics, ILogger log) : IVmDeaths
 {
     public async Task OnVmDeadAsync(Vm vm, string reason)
     {
@@ -15,7 +15,7 @@ public sealed class Reattacher(VmPool pool, EndpointRegistry registry, EndpointA
         if (retired is { Was: VmState.Attached, EndpointId: { } endpointId })
         {
             registry.SetVm(endpointId, null);
-            metrics.Reattaches.Add(1);
+            metrics.Reattaches.Inc();
             Reattach(endpointId); // refills after the attach, which must not share the two cores with a VM start
         }
         else pool.RefillSoon();

@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Storage.Core.Api;
 using Storage.Proto.Compute;
 
 namespace Storage.ComputeProxy.ControlPlane;
@@ -12,15 +14,15 @@ namespace Storage.ComputeProxy.ControlPlane;
 /// prepared VMs. Every round refreshes them: a VM re-prepares when the pageserver has a newer image.
 /// </summary>
 public sealed class SparePreparer(ControlPlaneOptions options, EndpointRegistry registry, VmPool pool, PageserverRoute pageservers,
-    ControlPlaneMetrics metrics, ILogger log)
+    ControlPlaneMetrics metrics, ILogger log, TimeProvider time) : BackgroundService
 {
     private static readonly TimeSpan PrepareTimeout = TimeSpan.FromMinutes(2);
     private readonly ConcurrentDictionary<string, Task> _inFlight = new();
 
-    public async Task RunAsync(CancellationToken ct)
+    protected override async Task ExecuteAsync(CancellationToken ct)
     {
         if (options.PrepareInterval <= TimeSpan.Zero) return; // switched off
-        using var timer = new PeriodicTimer(options.PrepareInterval);
+        using var timer = new PeriodicTimer(options.PrepareInterval, time);
         try
         {
             do
@@ -73,11 +75,11 @@ public sealed class SparePreparer(ControlPlaneOptions options, EndpointRegistry 
             var request = new PrepareRequest { TenantId = endpoint.TenantId, TimelineId = endpoint.TimelineId };
             request.Pageservers.AddRange((await pageservers.ForTimelineAsync(endpoint.TenantId, endpoint.TimelineId, ct)).Select(u => u.ToString()));
             var before = vm.Prepared;
-            var prepared = await vm.Client.PrepareAsync(request, PrepareTimeout, ct);
+            var prepared = await ComputeClient.PrepareAsync(vm.AgentUri, request, PrepareTimeout, ct);
             vm.Prepared = prepared;
             if (before?.ImageLsn != prepared.ImageLsn || before?.TimelineId != prepared.TimelineId)
             {
-                metrics.Prepares.Add(1);
+                metrics.Prepares.Inc();
                 log.LogInformation("VM {VmId} prepared for endpoint {EndpointId} ({TenantId}/{TimelineId}) at image {ImageLsn}",
                     vm.Id, endpoint.Id, endpoint.TenantId, endpoint.TimelineId, new Storage.Core.Lsn(prepared.ImageLsn));
             }

@@ -12,7 +12,7 @@ public sealed class Vm : IDisposable
     internal Vm(VmRecord record)
     {
         Record = record;
-        Client = new ComputeAgentClient(new Uri($"http://{Host}:{record.GrpcPort}"));
+        AgentUri = new Uri($"http://{Host}:{record.GrpcPort}");
     }
 
     public VmRecord Record { get; }
@@ -20,7 +20,8 @@ public sealed class Vm : IDisposable
     public int Pid => Record.Pid;
     /// <summary>Where its agent and PostgreSQL are reached: this machine, or the VM's own host (an external VM).</summary>
     public string Host => Record.Host ?? "127.0.0.1";
-    public ComputeAgentClient Client { get; }
+    /// <summary>The agent's control API (called through <see cref="Core.Api.ComputeClient"/>).</summary>
+    public Uri AgentUri { get; }
     public VmState State { get; internal set; }
     /// <summary>The endpoint it serves or is being attached to / detached from.</summary>
     public string? EndpointId { get; internal set; }
@@ -34,7 +35,7 @@ public sealed class Vm : IDisposable
         Prepared is { } p && p.TenantId == tenantId && p.TimelineId == timelineId && p.ImageLsn != 0;
     internal int Misses;
     /// <summary>When the current run of failed heartbeats began; null while it answers.</summary>
-    internal DateTime? SilentSinceUtc;
+    internal DateTimeOffset? SilentSince;
 
     public ComputeAddress Address => new(Host, Record.PostgresPort, Id);
     /// <summary>The PostgreSQL this VM's agent runs, as it recorded it (null when none runs).</summary>
@@ -47,9 +48,5 @@ public sealed class Vm : IDisposable
 
     internal void MarkRetired() => _retired.Cancel();
 
-    public void Dispose()
-    {
-        Client.Dispose();
-        _retired.Dispose();
-    }
+    public void Dispose() => _retired.Dispose();
 }

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Storage.Core.Api;
 using Storage.Core.Postgres;
 using Storage.Core.Processes;
 using Storage.Proto.Compute;
@@ -55,14 +56,14 @@ public sealed class VmPool(ControlPlaneOptions options, StateStore store, Contro
     {
         try
         {
-            var status = await vm.Client.StatusAsync(TimeSpan.FromSeconds(3), ct);
+            var status = await ComputeClient.StatusAsync(vm.AgentUri, TimeSpan.FromSeconds(3), ct);
             vm.AgentState = status.State;
             if (expectedEndpoint is not null && status.EndpointId == expectedEndpoint && status.State is ComputeState.Running or ComputeState.Failed or ComputeState.Attaching)
             {
                 vm.EndpointId = expectedEndpoint;
                 return VmState.Attached;
             }
-            if (status.State != ComputeState.Idle) await vm.Client.DetachAsync(TimeSpan.FromSeconds(30), ct);
+            if (status.State != ComputeState.Idle) await ComputeClient.DetachAsync(vm.AgentUri, TimeSpan.FromSeconds(30), ct);
             return VmState.Idle;
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
@@ -122,7 +123,7 @@ public sealed class VmPool(ControlPlaneOptions options, StateStore store, Contro
         }
         vm.State = VmState.Idle;
         lock (_lock) _vms.Add(vm);
-        metrics.VmStarts.Add(1);
+        metrics.VmStarts.Inc();
         return true;
     }
 
@@ -191,7 +192,7 @@ public sealed class VmPool(ControlPlaneOptions options, StateStore store, Contro
             vm.State = VmState.Dead;
             _vms.Remove(vm);
         }
-        metrics.VmDeaths.Add(1);
+        metrics.VmDeaths.Inc();
         log.LogWarning("VM {VmId} (pid {Pid}, {State} {Endpoint}) is dead: {Reason}", vm.Id, vm.Pid, was, vm.EndpointId, reason);
         vm.MarkRetired(); // the proxy ends the sessions relayed to it: a frozen VM would hold them forever
         await _provider.FenceAsync(vm, cacheLater: true);

@@ -24,7 +24,7 @@ internal sealed class ClientConnection(
 
     public async Task RunAsync(CancellationToken stopping)
     {
-        metrics.Accepted.Add(1);
+        metrics.Accepted.Inc();
         socket.NoDelay = true;
         _reader = PipeReader.Create(_stream, Pipes.ReaderOptions);
         try
@@ -164,8 +164,8 @@ internal sealed class ClientConnection(
             KeyFound = key => { cancelKeys.Register(key, compute.Address); keys.Add(key); },
         };
         locator.SessionStarted(endpointId);
-        metrics.Sessions.Add(1);
-        metrics.ActiveSessions.Add(1);
+        metrics.Sessions.Inc();
+        metrics.ActiveSessions.Inc();
         logger.LogInformation("Session of client {Client} on endpoint {Endpoint} relayed to compute {Host}:{Port} (VM {VmId})",
             _client, endpointId, compute.Address.Host, compute.Address.Port, compute.Address.VmId);
         var retired = locator.Retired(compute.Address);
@@ -187,7 +187,7 @@ internal sealed class ClientConnection(
         finally
         {
             foreach (var key in keys) cancelKeys.Unregister(key);
-            metrics.ActiveSessions.Add(-1);
+            metrics.ActiveSessions.Dec();
             locator.SessionEnded(endpointId);
         }
     }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Polly;
@@ -37,7 +38,7 @@ public sealed class ComputeConnector
                 UseJitter = true,
                 OnRetry = args =>
                 {
-                    _metrics.ConnectRetries.Add(1);
+                    _metrics.ConnectRetries.Inc();
                     var failure = (ComputeConnectException)args.Outcome.Exception!;
                     _logger.LogWarning("Connect to compute {Compute} of endpoint {Endpoint} failed ({Error}); retry {Attempt} in {DelayMs} ms",
                         failure.Address, failure.EndpointId, failure.InnerException?.Message, args.AttemptNumber + 1, (int)args.RetryDelay.TotalMilliseconds);
@@ -49,9 +50,12 @@ public sealed class ComputeConnector
 
     public async Task<ComputeConnection> ConnectAsync(string endpointId, byte[] startupPacket, CancellationToken ct)
     {
+        var started = Stopwatch.GetTimestamp();
         try
         {
-            return await _retry.ExecuteAsync(async token => await AttemptAsync(endpointId, startupPacket, token), ct);
+            var connection = await _retry.ExecuteAsync(async token => await AttemptAsync(endpointId, startupPacket, token), ct);
+            _metrics.ConnectLatency.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
+            return connection;
         }
         catch (ComputeConnectException e)
         {

@@ -2,18 +2,19 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-using Storage.Core.Observability;
 
 namespace Storage.ComputeProxy.Proxy;
 
 /// <summary>
 /// The Postgres wire-protocol proxy: accepts client connections and hands each to a
 /// <see cref="ClientConnection"/>. Holds no per-connection state beyond the live sockets and the
-/// cancel keys, so a restarted proxy serves the same clients after they reconnect.
+/// cancel keys, so a restarted proxy serves the same clients after they reconnect. Hosted, it
+/// starts listening with the host and, when the host stops, ends its sessions.
 /// </summary>
-public sealed class ProxyServer : IAsyncDisposable
+public sealed class ProxyServer : IHostedService, IAsyncDisposable
 {
     private readonly ProxyOptions _options;
     private readonly IComputeLocator _locator;
@@ -28,11 +29,11 @@ public sealed class ProxyServer : IAsyncDisposable
     private Task? _acceptLoop;
     private long _nextId;
 
-    public ProxyServer(ProxyOptions options, IComputeLocator locator, MetricsRegistry metrics, ILoggerFactory? loggerFactory = null)
+    public ProxyServer(ProxyOptions options, IComputeLocator locator, ProxyMetrics metrics, ILoggerFactory? loggerFactory = null)
     {
         _options = options;
         _locator = locator;
-        _metrics = new ProxyMetrics(metrics);
+        _metrics = metrics;
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Storage.ComputeProxy.Proxy");
         _certificate = options.LoadCertificate();
         _router = new EndpointRouter(options.DefaultEndpoint, options.SniDomain);
@@ -89,6 +90,14 @@ public sealed class ProxyServer : IAsyncDisposable
             _ = task.ContinueWith(_ => _connections.TryRemove(id, out var _), TaskScheduler.Default);
         }
     }
+
+    Task IHostedService.StartAsync(CancellationToken cancellationToken)
+    {
+        Start();
+        return Task.CompletedTask;
+    }
+
+    Task IHostedService.StopAsync(CancellationToken cancellationToken) => StopAsync();
 
     /// <summary>Stops accepting, ends every connection (sessions are closed) and waits for them.</summary>
     public async Task StopAsync()

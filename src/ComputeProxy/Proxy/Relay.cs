@@ -1,6 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
-using Storage.Core.Observability;
+using Prometheus;
 
 namespace Storage.ComputeProxy.Proxy;
 
@@ -17,7 +17,7 @@ public static class Relay
     private const int BufferSize = 16 * 1024;
 
     /// <param name="buffered">The reader the startup phase used on <paramref name="from"/>; never read from again.</param>
-    public static async Task CopyAsync(PipeReader buffered, Stream from, Stream to, MetricsRegistry.Cell bytes, BackendKeySniffer? sniffer, CancellationToken ct)
+    public static async Task CopyAsync(PipeReader buffered, Stream from, Stream to, Counter.Child bytes, BackendKeySniffer? sniffer, CancellationToken ct)
     {
         // The startup readers leave what they have not consumed unexamined, so TryRead returns it.
         if (buffered.TryRead(out var result))
@@ -25,7 +25,7 @@ public static class Relay
             var held = result.Buffer;
             if (sniffer is { Done: false }) sniffer.Observe(held);
             foreach (var segment in held) await to.WriteAsync(segment, ct);
-            if (!held.IsEmpty) bytes.Add(held.Length);
+            if (!held.IsEmpty) bytes.Inc(held.Length);
             buffered.AdvanceTo(held.End);
             if (result.IsCompleted) return;
         }
@@ -39,7 +39,7 @@ public static class Relay
                 var chunk = buffer.AsMemory(0, n);
                 if (sniffer is { Done: false }) sniffer.Observe(new ReadOnlySequence<byte>(chunk));
                 await to.WriteAsync(chunk, ct);
-                bytes.Add(n);
+                bytes.Inc(n);
             }
         }
         finally { ArrayPool<byte>.Shared.Return(buffer); }

@@ -40,7 +40,14 @@ public static class ServiceHost
     /// </param>
     /// <param name="auth">Checks every gRPC call's token (<see cref="AuthInterceptor"/>); null only where a test hosts a service without it.</param>
     public static WebApplicationBuilder CreateBuilder(ServiceEndpoints endpoints, string? logFormat, bool inlineScheduling = false,
-        Auth.TokenValidator? auth = null)
+        Auth.TokenValidator? auth = null) =>
+        Create(endpoints.Grpc, endpoints.Http, logFormat, inlineScheduling, auth);
+
+    /// <summary>A service with an HTTP/1.1 API and /metrics on <paramref name="http"/> but no gRPC API (the compute proxy's control plane).</summary>
+    public static WebApplicationBuilder CreateHttpBuilder(IPEndPoint http, string? logFormat) =>
+        Create(null, http, logFormat, inlineScheduling: false, auth: null);
+
+    private static WebApplicationBuilder Create(IPEndPoint? grpc, IPEndPoint? http, string? logFormat, bool inlineScheduling, Auth.TokenValidator? auth)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Logging.ClearProviders();
@@ -49,7 +56,7 @@ public static class ServiceHost
         builder.Services.AddSingleton(bound);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = ShutdownTimeout);
-        builder.WebHost.ConfigureKestrel(kestrel => ConfigureKestrel(kestrel, endpoints, bound));
+        builder.WebHost.ConfigureKestrel(kestrel => ConfigureKestrel(kestrel, grpc, http, bound));
         if (inlineScheduling) builder.Services.Configure<SocketTransportOptions>(o => o.UnsafePreferInlineScheduling = true);
         if (auth is not null) builder.Services.AddSingleton(auth);
         builder.Services.AddGrpc(o =>
@@ -70,20 +77,23 @@ public static class ServiceHost
         app.MapMetrics("/metrics", registry);
 
     /// <summary>
-    /// Starts the service, prints <c>READY grpc=... http=...</c> plus <paramref name="readyExtra"/>
+    /// Starts the service, runs <paramref name="beforeReady"/> (e.g. a warm-up that needs the
+    /// service serving), prints <c>READY grpc=... http=...</c> plus <paramref name="readyExtra"/>
     /// (launchers wait for that line), runs until SIGTERM or Ctrl-C, and stops.
     /// </summary>
-    public static async Task RunAsync(WebApplication app, Func<string>? readyExtra = null)
+    public static async Task RunAsync(WebApplication app, Func<string>? readyExtra = null, Func<Task>? beforeReady = null)
     {
         await app.StartAsync();
+        if (beforeReady is not null) await beforeReady();
         var bound = app.Services.GetRequiredService<BoundEndpoints>();
         var extra = readyExtra?.Invoke();
-        Console.Out.WriteLine($"READY grpc={bound.Grpc} http={bound.Http}" + (string.IsNullOrEmpty(extra) ? "" : " " + extra));
+        var grpc = bound.GrpcListen is null ? "" : $" grpc={bound.Grpc}";
+        Console.Out.WriteLine($"READY{grpc} http={bound.Http}" + (string.IsNullOrEmpty(extra) ? "" : " " + extra));
         Console.Out.Flush();
         await app.WaitForShutdownAsync();
     }
 
-    private static void ConfigureKestrel(KestrelServerOptions kestrel, ServiceEndpoints endpoints, BoundEndpoints bound)
+    private static void ConfigureKestrel(KestrelServerOptions kestrel, IPEndPoint? grpc, IPEndPoint? http, BoundEndpoints bound)
     {
         kestrel.AddServerHeader = false;
         // gRPC streams live long and carry any amount of data: no body size or data rate limits.
@@ -97,12 +107,13 @@ public static class ServiceHost
         kestrel.Limits.Http2.MaxFrameSize = 1024 * 1024;
         kestrel.Limits.Http2.KeepAlivePingDelay = TimeSpan.FromSeconds(20);
         kestrel.Limits.Http2.KeepAlivePingTimeout = TimeSpan.FromSeconds(20);
-        kestrel.Listen(endpoints.Grpc, listen =>
-        {
-            listen.Protocols = HttpProtocols.Http2;
-            bound.GrpcListen = listen;
-        });
-        if (endpoints.Http is { } http)
+        if (grpc is not null)
+            kestrel.Listen(grpc, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http2;
+                bound.GrpcListen = listen;
+            });
+        if (http is not null)
             kestrel.Listen(http, listen =>
             {
                 listen.Protocols = HttpProtocols.Http1;

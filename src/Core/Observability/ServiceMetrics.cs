@@ -12,9 +12,12 @@ public abstract class ServiceMetrics
     /// <summary>Latency buckets from 50 µs to about 13 s, doubling: fine enough below a millisecond for commit latencies.</summary>
     public static readonly double[] LatencyBuckets = Histogram.ExponentialBuckets(0.00005, 2, 19);
 
-    protected ServiceMetrics()
+    protected ServiceMetrics() : this(Metrics.NewCustomRegistry()) { }
+
+    /// <summary>Metrics in a registry another part of the same process serves too (one /metrics for the proxy and its control plane).</summary>
+    protected ServiceMetrics(CollectorRegistry registry)
     {
-        Registry = Metrics.NewCustomRegistry();
+        Registry = registry;
         Factory = Metrics.WithCustomRegistry(Registry);
     }
 

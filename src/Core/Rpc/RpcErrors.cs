@@ -13,6 +13,9 @@ public static class RpcErrors
     /// </summary>
     public static bool IsRefusal(Exception e) => e is RpcException { StatusCode: StatusCode.Unavailable };
 
+    /// <summary>A failure in a line for logs and users: a call's status and its detail ("Unavailable: Error connecting to ..."), anything else its message.</summary>
+    public static string Describe(Exception e) => e is RpcException rpc ? $"{rpc.StatusCode}: {rpc.Status.Detail}" : e.Message;
+
     /// <summary>A detail a <see cref="ServiceException"/> sent as a trailer, or null.</summary>
     public static string? Detail(this RpcException e, string name) => e.Trailers.GetValue(name);
 
