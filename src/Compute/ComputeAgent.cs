@@ -120,7 +120,7 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
             attachCancels = _prepared.Token; // taken with the state: an attach from now on cancels this prepare
         }
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, attachCancels);
-        try { return await _prepared.PrepareAsync(tenant, timeline, pageservers, linked.Token); }
+        try { return await _prepared.PrepareAsync(tenant, timeline, pageservers, request.Token, linked.Token); }
         catch (OperationCanceledException) when (attachCancels.IsCancellationRequested)
         {
             throw new RpcException(GrpcStatusCode.Aborted, $"VM {_options.VmId} was attached while preparing {tenant}/{timeline}");
@@ -195,7 +195,7 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
 
         // Runs beside the election: it only turns a missing timeline into a clear error at once
         // (the election alone would just time out), and costs a round of connections to wait for.
-        var timelineCheck = CheckTimelineExistsAsync(tenant, timeline, safekeepers, timeout.Token);
+        var timelineCheck = CheckTimelineExistsAsync(tenant, timeline, safekeepers, request.Token, timeout.Token);
         _ = timelineCheck.ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
 
         // 1. sync-safekeepers: win an election; its start LSN E is where this compute's WAL begins.
@@ -205,6 +205,7 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
             TimelineId = timeline,
             Safekeepers = safekeepers,
             MinimumTerm = request.MinimumTerm,
+            Token = request.Token,
         }, _log);
         lock (_lock) _proposer = proposer;
         proposer.Start();
@@ -231,7 +232,7 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
         // 2. The data directory at E ("basebackup at E"): on a VM prepared for this timeline, its
         // image plus only the WAL since; otherwise (or if that fails) the whole basebackup.
         WipeDataDirectory();
-        var source = new PageserverBasebackupSource(Validate(request).Pageservers, _options.StartTimeout);
+        var source = new PageserverBasebackupSource(Validate(request).Pageservers, _options.StartTimeout, request.Token);
         if (_prepared.TakeInto(tenant, timeline, _startLsn, _options.DataDirectory) is { } image)
         {
             try
@@ -287,11 +288,11 @@ internal sealed partial class ComputeAgent : IAsyncDisposable
     }
 
     /// <summary>Fails fast, with a clear reason, when a majority of the safekeepers do not know the timeline.</summary>
-    private static async Task CheckTimelineExistsAsync(string tenant, string timeline, IReadOnlyList<Uri> safekeepers, CancellationToken ct)
+    private static async Task CheckTimelineExistsAsync(string tenant, string timeline, IReadOnlyList<Uri> safekeepers, string token, CancellationToken ct)
     {
         var answers = await Task.WhenAll(safekeepers.Select(async sk =>
         {
-            try { await SafekeeperClient.StatusAsync(sk, SafekeeperClient.Key(tenant, timeline), TimeSpan.FromSeconds(3), ct); return GrpcStatusCode.OK; }
+            try { await SafekeeperClient.StatusAsync(sk, SafekeeperClient.Key(tenant, timeline), TimeSpan.FromSeconds(3), ct, token); return GrpcStatusCode.OK; }
             catch (RpcException e) { return e.Status; }
         }));
         if (answers.Count(a => a == GrpcStatusCode.NotFound) > safekeepers.Count / 2)

@@ -1,3 +1,5 @@
+using Storage.Core.Auth;
+using Storage.Core.Rpc;
 using System.Globalization;
 using System.Net;
 using Microsoft.Extensions.Configuration;
@@ -16,7 +18,8 @@ using Storage.Core.Processes;
 // --sni-domain NAME --log-format json|text --prepare-interval-ms N (2000; 0: idle VMs are not
 // prepared with the attached timelines' newest images) --external-vms URL,... (compute agents that run
 // elsewhere, e.g. VM containers, by their control API address: the pool is these instead of processes
-// it starts; --pool-size is then ignored)
+// it starts; --pool-size is then ignored) --auth-signing-key FILE (the cluster's private key: each
+// attach's compute token is minted with it) --token-file FILE (the control plane's own token)
 // Socket completions run on the epoll threads instead of being handed to a thread-pool worker:
 // a relayed message then costs no thread wake-up. Measured with pgbench -S through the proxy on two
 // cores: proxy CPU per transaction 41-47 us -> 25-27 us. Read once, at the first socket use, so it
@@ -29,8 +32,13 @@ static IReadOnlyList<Uri> Uris(string? list) =>
 using var loggers = Logging.CreateFactory(config["log-format"]);
 var log = loggers.CreateLogger("Storage.ComputeProxy");
 var metrics = new MetricsRegistry();
+// Tokens: the control plane's own (calls to the storage controller) and the signing key it mints
+// each attach's tenant-bound compute token with.
+if (config["token-file"] is { Length: > 0 } tokenFile) GrpcChannels.DefaultToken = SecretFile.Read(tokenFile);
+var signingKey = config["auth-signing-key"] ?? throw new ArgumentException("--auth-signing-key is required: every attach carries a compute token signed with it (storagectl up makes the key)");
 var controlPlaneOptions = new ControlPlaneOptions
 {
+    ComputeTokens = ComputeTokens.FromKeyFile(signingKey),
     DataDirectory = Path.GetFullPath(config["data-dir"] ?? ".storage/controlplane"),
     Safekeepers = Uris(config["safekeepers"]),
     Pageservers = Uris(config["pageservers"]),

@@ -56,6 +56,7 @@ public sealed class Harness : IAsyncDisposable
             DataDirectory = dataDirectory,
             Safekeepers = cluster.Safekeepers.Uris,
             Pageservers = [cluster.Pageserver.Uri],
+            ComputeTokens = TestAuth.ComputeTokens,
             PoolSize = 2,
             HeartbeatInterval = TimeSpan.FromMilliseconds(300),
             HeartbeatMisses = 3,

@@ -134,6 +134,7 @@ public sealed class ComputeCluster : IAsyncDisposable
             TimelineId = timelineId ?? TimelineId,
             Endpoint = new EndpointSettings { EndpointId = "main", RoleName = Role, RolePassword = Password },
             MinimumTerm = minimumTerm,
+            Token = TestAuth.ComputeTokens.For(TenantId),
         };
         request.Safekeepers.AddRange(Safekeepers.Uris.Select(u => u.ToString()));
         request.Pageservers.AddRange(_pageservers.Select(p => p.Uri.ToString())); // the compute skips one that is down or only secondary
@@ -145,7 +146,7 @@ public sealed class ComputeCluster : IAsyncDisposable
     /// <summary>A prepare of the default timeline on this cluster's pageservers.</summary>
     public PrepareRequest NewPrepareRequest()
     {
-        var request = new PrepareRequest { TenantId = TenantId, TimelineId = TimelineId };
+        var request = new PrepareRequest { TenantId = TenantId, TimelineId = TimelineId, Token = TestAuth.ComputeTokens.For(TenantId) };
         request.Pageservers.AddRange(_pageservers.Select(p => p.Uri.ToString()));
         return request;
     }

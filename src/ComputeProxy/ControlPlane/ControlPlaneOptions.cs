@@ -1,3 +1,4 @@
+using Storage.Core.Auth;
 using System.Net;
 
 namespace Storage.ComputeProxy.ControlPlane;
@@ -10,6 +11,8 @@ public sealed record ControlPlaneOptions
     /// <summary>The safekeepers' and pageservers' gRPC addresses every attach is given.</summary>
     public required IReadOnlyList<Uri> Safekeepers { get; init; }
     public required IReadOnlyList<Uri> Pageservers { get; init; }
+    /// <summary>Mints each attach's (and prepare's) tenant-bound compute token.</summary>
+    public required ComputeTokens ComputeTokens { get; init; }
     /// <summary>The storage controller, asked which pageserver a timeline is attached to; null: the configured order.</summary>
     public Uri? Controller { get; init; }
 
