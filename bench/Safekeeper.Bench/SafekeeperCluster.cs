@@ -1,3 +1,5 @@
+using Storage.Core.Auth;
+using Storage.Core.Rpc;
 using Storage.Core;
 using Storage.Core.Api;
 using Storage.Core.Processes;
@@ -18,13 +20,16 @@ public sealed class SafekeeperCluster : IAsyncDisposable
         try
         {
             var assembly = SafekeeperCommand.Assembly;
+            // Auth is always on: the bench calls as an admin of its own key pair.
+            var secrets = ClusterSecrets.CreateOrOpen(Path.Combine(root, "auth"));
+            GrpcChannels.DefaultToken = secrets.Token(Scope.Admin, "bench");
             for (int id = 1; id <= count; id++)
             {
                 int grpcPort = ServiceProcess.FreePort(), httpPort = ServiceProcess.FreePort();
                 var dataDir = Path.Combine(root, $"sk{id}");
                 Directory.CreateDirectory(dataDir);
                 var process = await ServiceProcess.StartAsync(assembly,
-                    SafekeeperCommand.Arguments((ulong)id, grpcPort, httpPort, dataDir, "az-a", logFormat: "text"),
+                    SafekeeperCommand.Arguments((ulong)id, grpcPort, httpPort, dataDir, "az-a", logFormat: "text", extra: secrets.VerifierArguments()),
                     Path.Combine(root, $"sk{id}.log"));
                 cluster._processes.Add(process);
                 cluster.Endpoints.Add(new Uri($"http://127.0.0.1:{grpcPort}"));

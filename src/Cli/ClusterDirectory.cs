@@ -1,3 +1,6 @@
+using Storage.Core.Auth;
+using Storage.Core.Rpc;
+
 namespace Storage.Cli;
 
 /// <summary>The paths of a local cluster under its state folder (.storage by default).</summary>
@@ -19,7 +22,18 @@ public sealed class ClusterDirectory(string root)
     public string RemoteStorage => Path.Combine(Root, "remote");
     public string TimelineDir(SafekeeperEntry sk, ClusterState state) => Path.Combine(DataDir(sk), state.TenantId, state.TimelineId);
 
-    public ClusterState? TryLoad() => ClusterState.Load(StateFile);
+    /// <summary>The cluster's signing key pair and its services' tokens (0600 files; made on first use).</summary>
+    public ClusterSecrets Secrets => ClusterSecrets.CreateOrOpen(Path.Combine(Root, "auth"));
+
+    /// <summary>The recorded cluster, or null; storagectl calls the cluster's services as its admin.</summary>
+    public ClusterState? TryLoad()
+    {
+        var state = ClusterState.Load(StateFile);
+        if (state is not null) CallAsAdmin();
+        return state;
+    }
+
+    private void CallAsAdmin() => GrpcChannels.DefaultToken = Secrets.Token(Scope.Admin, "storagectl");
 
     /// <summary>The recorded cluster; commands other than up need one.</summary>
     public ClusterState Load() => TryLoad() ?? throw new CliError($"no cluster in {Root}; run 'storagectl up' first");
@@ -28,5 +42,6 @@ public sealed class ClusterDirectory(string root)
     {
         Directory.CreateDirectory(Root);
         state.Save(StateFile);
+        CallAsAdmin();
     }
 }

@@ -1,3 +1,4 @@
+using Storage.Core.Auth;
 using Storage.Core.Postgres;
 using Storage.Core.Processes;
 
@@ -21,16 +22,17 @@ public sealed class ClusterProcesses(ClusterDirectory dir)
     /// <summary>Starts a safekeeper detached (it outlives storagectl) and records its PID.</summary>
     public Task StartAsync(SafekeeperEntry sk, ClusterState state) =>
         StartAsync(sk, SafekeeperCommand.Assembly, SafekeeperCommand.Arguments((ulong)sk.Id, sk.Port, sk.HttpPort, dir.DataDir(sk), sk.AvailabilityZone,
-            extra: ObjectStoreArguments(state)));
+            extra: [.. dir.Secrets.VerifierArguments(), .. ObjectStoreArguments(state)]));
 
     /// <summary>Starts a pageserver detached and records its PID.</summary>
     public Task StartAsync(PageserverEntry ps, ClusterState state) =>
         StartAsync(ps, PageserverCommand.Assembly, PageserverCommand.Arguments(ps.Name, ps.Port, ps.HttpPort, dir.DataDir(ps), state.Safekeepers.Select(s => s.Uri),
-            extra: ObjectStoreArguments(state).Concat(ControllerArguments(state))));
+            extra: [.. dir.Secrets.ServiceArguments(Scope.Pageserver, ps.Name), .. ObjectStoreArguments(state), .. ControllerArguments(state)]));
 
     /// <summary>Starts the storage controller detached and records its PID.</summary>
     public Task StartAsync(ControllerEntry controller) =>
-        StartAsync(controller, ControllerCommand.Assembly, ControllerCommand.Arguments(controller.Port, controller.HttpPort, dir.ControllerDir));
+        StartAsync(controller, ControllerCommand.Assembly, ControllerCommand.Arguments(controller.Port, controller.HttpPort, dir.ControllerDir,
+            auth: dir.Secrets.ServiceAuth(Scope.Controller, "controller")));
 
     private static IEnumerable<string> ControllerArguments(ClusterState state) =>
         state.Controller is { } controller ? ["--controller", controller.Uri.ToString()] : [];
@@ -45,7 +47,7 @@ public sealed class ClusterProcesses(ClusterDirectory dir)
     public Task StartAsync(ProxyEntry proxy, ClusterState state) =>
         StartAsync(proxy, ProxyCommand.Assembly, ProxyCommand.Arguments(proxy.Port, proxy.AdminPort, dir.ControlPlaneDir,
             state.Safekeepers.Select(s => s.Uri), state.Pageservers.Select(p => p.Uri), proxy.PoolSize,
-            extra: ["--default-endpoint", state.Endpoint?.Id ?? "main", .. ControllerArguments(state)]), TimeSpan.FromSeconds(150));
+            extra: ["--default-endpoint", state.Endpoint?.Id ?? "main", .. ControllerArguments(state), .. dir.Secrets.ControlPlaneArguments()]), TimeSpan.FromSeconds(150));
 
     private async Task StartAsync(IProcessEntry entry, string assembly, string[] args, TimeSpan? readyTimeout = null)
     {

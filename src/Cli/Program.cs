@@ -24,6 +24,7 @@ var root = new RootCommand("storagectl: manage a local Neon-style storage cluste
     TimelineCommand.BranchAlias(),
     EndpointCommand.Create(),
     BootstrapCommand.Create(),
+    KeysCommand.Create(),
     ChaosCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

@@ -78,7 +78,7 @@ internal sealed partial class ComputeAgent
 
         // Runs beside the election: it only turns a missing timeline into a clear error at once
         // (the election alone would just time out), and costs a round of connections to wait for.
-        var timelineCheck = CheckTimelineExistsAsync(tenant, timeline, safekeepers, timeout.Token);
+        var timelineCheck = CheckTimelineExistsAsync(tenant, timeline, safekeepers, request.Token, timeout.Token);
         _ = timelineCheck.ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
 
         // 1. sync-safekeepers: win an election; its start LSN E is where this compute's WAL begins.
@@ -88,6 +88,7 @@ internal sealed partial class ComputeAgent
             TimelineId = timeline,
             Safekeepers = safekeepers,
             MinimumTerm = request.MinimumTerm,
+            Token = request.Token,
         }, _log);
         lock (_lock) _proposer = proposer;
         proposer.Start();
@@ -114,7 +115,7 @@ internal sealed partial class ComputeAgent
         // 2. The data directory at E ("basebackup at E"): on a VM prepared for this timeline, its
         // image plus only the WAL since; otherwise (or if that fails) the whole basebackup.
         WipeDataDirectory();
-        var source = new PageserverBasebackupSource(Validate(request).Pageservers, _options.StartTimeout);
+        var source = new PageserverBasebackupSource(Validate(request).Pageservers, _options.StartTimeout, request.Token);
         if (_prepared.TakeInto(tenant, timeline, _startLsn, _options.DataDirectory) is { } image)
         {
             try
@@ -170,11 +171,11 @@ internal sealed partial class ComputeAgent
     }
 
     /// <summary>Fails fast, with a clear reason, when a majority of the safekeepers do not know the timeline.</summary>
-    private static async Task CheckTimelineExistsAsync(string tenant, string timeline, IReadOnlyList<Uri> safekeepers, CancellationToken ct)
+    private static async Task CheckTimelineExistsAsync(string tenant, string timeline, IReadOnlyList<Uri> safekeepers, string token, CancellationToken ct)
     {
         var answers = await Task.WhenAll(safekeepers.Select(async sk =>
         {
-            try { await SafekeeperClient.StatusAsync(sk, SafekeeperClient.Key(tenant, timeline), TimeSpan.FromSeconds(3), ct); return StatusCode.OK; }
+            try { await SafekeeperClient.StatusAsync(sk, SafekeeperClient.Key(tenant, timeline), TimeSpan.FromSeconds(3), ct, token); return StatusCode.OK; }
             catch (RpcException e) { return e.StatusCode; }
         }));
         if (answers.Count(a => a == StatusCode.NotFound) > safekeepers.Count / 2)

@@ -18,7 +18,7 @@ internal sealed partial class ComputeAgent
             attachCancels = _prepared.Token; // taken with the state: an attach from now on cancels this prepare
         }
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, attachCancels);
-        try { return await _prepared.PrepareAsync(tenant, timeline, pageservers, linked.Token); }
+        try { return await _prepared.PrepareAsync(tenant, timeline, pageservers, request.Token, linked.Token); }
         catch (OperationCanceledException) when (attachCancels.IsCancellationRequested)
         {
             throw new SupersededException($"VM {_options.VmId} was attached while preparing {tenant}/{timeline}");

@@ -1,3 +1,4 @@
+using Storage.Core.Auth;
 using Grpc.Core;
 using Storage.Proto.Compute;
 using ComputeGrpc = Storage.Proto.Compute.ComputeControl;
@@ -8,6 +9,7 @@ namespace Storage.Compute;
 /// The agent's control API (proto/compute.proto). Domain failures are exceptions
 /// (<see cref="Core.Errors.ServiceException"/>); the host's interceptor turns them into status codes.
 /// </summary>
+[Allow(Scope.ControlPlane)]
 internal sealed class ComputeService(ComputeAgent agent) : ComputeGrpc.ComputeControlBase
 {
     public override Task<ComputeStatus> Attach(AttachRequest request, ServerCallContext context) => agent.AttachAsync(request, context.CancellationToken);

@@ -60,16 +60,17 @@ internal sealed class PreparedImageStore
     /// Holds the timeline's newest image ready: asks the first pageserver serving the timeline for
     /// its newest image and, unless that one is held already, unpacks a basebackup at its end.
     /// </summary>
-    public async Task<PreparedImage> PrepareAsync(string tenant, string timeline, IReadOnlyList<Uri> pageservers, CancellationToken ct)
+    /// <param name="token">The tenant's compute token the pageserver calls carry.</param>
+    public async Task<PreparedImage> PrepareAsync(string tenant, string timeline, IReadOnlyList<Uri> pageservers, string token, CancellationToken ct)
     {
         await _gate.WaitAsync(ct);
         try
         {
-            var (pageserver, newest) = await NewestImageAsync(tenant, timeline, pageservers, ct);
+            var (pageserver, newest) = await NewestImageAsync(tenant, timeline, pageservers, token, ct);
             lock (_lock)
                 if (_prepared is { } p && p.TenantId == tenant && p.TimelineId == timeline && p.Image == newest) return Current;
             Delete(_partial);
-            var source = new PageserverBasebackupSource([pageserver], PageserverTimeout);
+            var source = new PageserverBasebackupSource([pageserver], PageserverTimeout, token);
             var started = DateTime.UtcNow;
             var image = await source.FetchAsync(tenant, timeline, newest.End, _partial, ct);
             string? old;
@@ -95,14 +96,14 @@ internal sealed class PreparedImageStore
     }
 
     /// <summary>The first pageserver that serves the timeline (not a secondary), and its newest image.</summary>
-    private static async Task<(Uri Pageserver, ImageIdentity Newest)> NewestImageAsync(string tenant, string timeline, IReadOnlyList<Uri> pageservers, CancellationToken ct)
+    private static async Task<(Uri Pageserver, ImageIdentity Newest)> NewestImageAsync(string tenant, string timeline, IReadOnlyList<Uri> pageservers, string token, CancellationToken ct)
     {
         var reasons = new List<string>();
         foreach (var pageserver in pageservers)
         {
             try
             {
-                var info = await PageserverClient.GetTimelineAsync(pageserver, tenant, timeline, PageserverTimeout, ct);
+                var info = await PageserverClient.GetTimelineAsync(pageserver, tenant, timeline, PageserverTimeout, ct, token);
                 if (info.Mode == LocationMode.Secondary) { reasons.Add($"{pageserver}: secondary"); continue; }
                 if (info.LatestImageLsn == 0) throw new PreconditionFailedException($"{pageserver} holds no image of {tenant}/{timeline} yet");
                 return (pageserver, new ImageIdentity(new Lsn(info.LatestImageLsn), info.LatestImageCrc32C));

@@ -24,7 +24,7 @@ var agentOptions = new AgentOptions(options.Id, options.WorkDirectory, pgPort, P
 await using var agent = new ComputeAgent(agentOptions, log, metrics, TimeProvider.System);
 metrics.Observe(agent);
 
-var builder = ServiceHost.CreateBuilder(options.Service.Endpoints, options.Service.LogFormat);
+var builder = ServiceHost.CreateBuilder(options.Service, options.Auth);
 builder.Services.AddSingleton(agent); // an instance: the host does not dispose it, the await using above does (after the host stopped)
 builder.Services.AddSingleton(metrics);
 builder.Services.AddHostedService<RetentionSlotLoop>();

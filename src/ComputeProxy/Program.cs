@@ -1,3 +1,5 @@
+using Storage.Core.Auth;
+using Storage.Core.Rpc;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -22,8 +24,13 @@ if (parsed.Options is not { } options) return parsed.ExitCode;
 using var loggers = Logging.CreateFactory(options.LogFormat);
 var log = loggers.CreateLogger("Storage.ComputeProxy");
 var registry = Metrics.NewCustomRegistry(); // one /metrics for the proxy and its control plane
+// Tokens: the control plane's own (calls to the storage controller and the agents), and the
+// signing key it mints each attach's tenant-bound compute token with.
+GrpcChannels.DefaultToken = options.Auth.Token();
 var controlPlaneOptions = new ControlPlaneOptions
 {
+    ComputeTokens = ComputeTokens.FromKeyFile(options.SigningKeyFile!),
+    PublicKeyFile = options.Auth.PublicKeyFile,
     DataDirectory = options.DataDirectory,
     Safekeepers = options.Safekeepers,
     Pageservers = options.Pageservers,

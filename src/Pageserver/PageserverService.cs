@@ -1,5 +1,7 @@
 using Google.Protobuf;
 using Grpc.Core;
+using Storage.Core.Auth;
+using Storage.Core.Rpc;
 using Microsoft.Extensions.Logging;
 using Storage.Core;
 using Storage.Core.Api;
@@ -22,10 +24,17 @@ internal sealed class PageserverService(TimelineManager timelines, PageserverOpt
 {
     private const int ChunkSize = 256 * 1024;
 
+    [Allow(Scope.Controller)]
     public override Task<TimelineInfo> CreateTimeline(CreateTimelineRequest request, ServerCallContext context) => CreateAsync(request, context.CancellationToken);
 
-    public override Task<TimelineInfo> GetTimeline(TimelineRequest request, ServerCallContext context) => Task.FromResult(Info(Get(request.Timeline)));
+    [Allow(Scope.Controller, Scope.ControlPlane, Scope.Compute)]
+    public override Task<TimelineInfo> GetTimeline(TimelineRequest request, ServerCallContext context)
+    {
+        context.RequireTenant(request.Timeline?.TenantId ?? "");
+        return Task.FromResult(Info(Get(request.Timeline)));
+    }
 
+    [Allow(Scope.Controller, Scope.ControlPlane)]
     public override Task<ListTimelinesResponse> ListTimelines(ListTimelinesRequest request, ServerCallContext context)
     {
         var response = new ListTimelinesResponse();
@@ -34,13 +43,22 @@ internal sealed class PageserverService(TimelineManager timelines, PageserverOpt
         return Task.FromResult(response);
     }
 
+    [Allow(Scope.Controller)]
     public override Task<TimelineInfo> SetLocation(LocationRequest request, ServerCallContext context) => SetLocationAsync(request, context.CancellationToken);
 
-    public override Task<LsnForTimestampResponse> LsnForTimestamp(LsnForTimestampRequest request, ServerCallContext context) =>
-        Task.FromResult(LsnForTimestamp(request));
+    [Allow(Scope.ControlPlane, Scope.Compute)]
+    public override Task<LsnForTimestampResponse> LsnForTimestamp(LsnForTimestampRequest request, ServerCallContext context)
+    {
+        context.RequireTenant(request.Timeline?.TenantId ?? "");
+        return Task.FromResult(LsnForTimestamp(request));
+    }
 
-    public override Task Basebackup(BasebackupRequest request, IServerStreamWriter<BasebackupChunk> responseStream, ServerCallContext context) =>
-        BasebackupAsync(request, responseStream, context.CancellationToken);
+    [Allow(Scope.ControlPlane, Scope.Compute)]
+    public override Task Basebackup(BasebackupRequest request, IServerStreamWriter<BasebackupChunk> responseStream, ServerCallContext context)
+    {
+        context.RequireTenant(request.Timeline?.TenantId ?? "");
+        return BasebackupAsync(request, responseStream, context.CancellationToken);
+    }
 
     private PageserverTimeline Get(TimelineRef? id) =>
         id is null ? throw new InvalidRequestException("timeline is missing") : timelines.Get(id.TenantId, id.TimelineId);

@@ -20,7 +20,7 @@ using var loggers = Logging.CreateFactory(options.Service.LogFormat);
 using var remote = await ObjectStoreFromOptions.CreateAsync(options.ObjectStore, loggers);
 
 var binaries = PostgresBinaries.Locate(); // initdb and the replay instance's postgres
-var builder = ServiceHost.CreateBuilder(options.Service.Endpoints, options.Service.LogFormat);
+var builder = ServiceHost.CreateBuilder(options.Service, options.Auth);
 var metrics = new PageserverMetrics();
 builder.Services.AddSingleton(options);
 builder.Services.AddSingleton(metrics);

@@ -20,6 +20,8 @@ public sealed record WalProposerOptions
     public string ProposerId { get; init; } = $"proposer-{Environment.ProcessId}-{Guid.NewGuid():N}"[..32];
     /// <summary>The term to start above (a restarted proposer passes the last term it knew).</summary>
     public ulong MinimumTerm { get; init; }
+    /// <summary>The compute's tenant-bound token, sent on every call to the safekeepers (null: the process's own).</summary>
+    public string? Token { get; init; }
     public TimeSpan ReconnectDelay { get; init; } = TimeSpan.FromMilliseconds(50);
     public TimeSpan MaxReconnectDelay { get; init; } = TimeSpan.FromSeconds(1);
     /// <summary>Append size, per-safekeeper window and buffer bound (defaults: <see cref="ProposerCore.DefaultLimits"/>).</summary>
@@ -59,7 +61,7 @@ public sealed class WalProposer : IAsyncDisposable
         _log = logger;
         _core = new ProposerCore(options.ProposerId, options.Safekeepers.Count, options.MinimumTerm,
             SafekeeperClient.Key(options.TenantId, options.TimelineId), options.Limits);
-        _clients = options.Safekeepers.Select(SafekeeperClient.For).ToArray();
+        _clients = options.Safekeepers.Select(s => SafekeeperClient.For(s, options.Token)).ToArray();
         _outbound = new Channel<ProposerMessage>?[options.Safekeepers.Count];
         _reportedDown = new bool[options.Safekeepers.Count];
         _reconnect = new ResiliencePipelineBuilder()
@@ -327,7 +329,7 @@ public sealed class WalProposer : IAsyncDisposable
                 {
                     var bytes = new MemoryStream();
                     await SafekeeperClient.ReadWalAsync(_options.Safekeepers[source], SafekeeperClient.Key(_options.TenantId, _options.TimelineId),
-                        need.From, need.To, Term, bytes, TimeSpan.FromSeconds(30), _stop.Token);
+                        need.From, need.To, Term, bytes, TimeSpan.FromSeconds(30), _stop.Token, _options.Token);
                     var wal = bytes.GetBuffer().AsSpan(0, (int)bytes.Length);
                     // Nothing a peer sends is passed on unchecked: every record must decode with a good CRC.
                     var recordEnds = WalRecordEnds.Find(need.From, wal);

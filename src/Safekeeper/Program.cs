@@ -18,7 +18,7 @@ if (parsed.Options is not { } options) return parsed.ExitCode;
 using var loggers = Logging.CreateFactory(options.Service.LogFormat);
 using var remote = await ObjectStoreFromOptions.CreateAsync(options.ObjectStore, loggers);
 
-var builder = ServiceHost.CreateBuilder(options.Service.Endpoints, options.Service.LogFormat, inlineScheduling: true);
+var builder = ServiceHost.CreateBuilder(options.Service, options.Auth, inlineScheduling: true);
 var metrics = new SafekeeperMetrics();
 var registry = new TimelineRegistry(options.DataDirectory, new NodeIdentity(options.Id, options.AvailabilityZone), loggers, metrics);
 registry.LoadAll();

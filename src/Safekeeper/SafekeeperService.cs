@@ -1,5 +1,7 @@
 using Google.Protobuf;
 using Grpc.Core;
+using Storage.Core.Auth;
+using Storage.Core.Rpc;
 using Microsoft.Extensions.Logging;
 using Storage.Core;
 using Storage.Core.Errors;
@@ -18,14 +20,21 @@ internal sealed class SafekeeperService(TimelineRegistry registry, SafekeeperMet
 {
     public const int MaxReadChunk = 128 * 1024;
 
+    [Allow(Scope.Pageserver, Scope.ControlPlane)]
     public override Task<TimelineStatus> CreateTimeline(CreateTimelineRequest request, ServerCallContext context) =>
         RefusedIfDiskFullAsync(async () => (await registry.CreateAsync(request)).Status());
 
-    public override Task<TimelineStatus> GetTimelineStatus(TimelineStatusRequest request, ServerCallContext context) =>
-        Task.FromResult(registry.Get(request.Timeline).Status());
+    [Allow(Scope.Compute, Scope.Pageserver, Scope.ControlPlane)]
+    public override Task<TimelineStatus> GetTimelineStatus(TimelineStatusRequest request, ServerCallContext context)
+    {
+        context.RequireTenant(request.Timeline?.TenantId ?? "");
+        return Task.FromResult(registry.Get(request.Timeline).Status());
+    }
 
+    [Allow(Scope.Pageserver, Scope.ControlPlane)]
     public override Task<ListTimelinesResponse> ListTimelines(ListTimelinesRequest request, ServerCallContext context) => Task.FromResult(List());
 
+    [Allow(Scope.Pageserver)]
     public override Task<TimelineStatus> ReportPageserverFeedback(PageserverFeedback request, ServerCallContext context) =>
         RefusedIfDiskFullAsync(() => PageserverFeedbackAsync(request, context.CancellationToken));
 
@@ -66,6 +75,7 @@ internal sealed class SafekeeperService(TimelineRegistry registry, SafekeeperMet
     /// appends gets one response per group-commit flush. (The proposer learns nothing from our
     /// commit LSN, so a commit-only change is not worth a message.)
     /// </summary>
+    [Allow(Scope.Compute)]
     public override async Task ProposerStream(IAsyncStreamReader<ProposerMessage> requests, IServerStreamWriter<AcceptorMessage> responses, ServerCallContext context)
     {
         var ct = context.CancellationToken;
@@ -73,6 +83,7 @@ internal sealed class SafekeeperService(TimelineRegistry registry, SafekeeperMet
         var first = requests.Current;
         if (first.BodyCase != ProposerMessage.BodyOneofCase.Greeting)
             throw new InvalidRequestException($"a proposer conversation must begin with a greeting, not {first.BodyCase}");
+        context.RequireTenant(first.Greeting.Timeline?.TenantId ?? "");
         var timeline = registry.Get(first.Greeting.Timeline);
         var proposer = first.Greeting.ProposerId;
         log.LogInformation("proposer {ProposerId} connected from {Peer} for {TenantId}/{TimelineId}", proposer, context.Peer, timeline.Identity.TenantId, timeline.Identity.TimelineId);
@@ -160,9 +171,11 @@ internal sealed class SafekeeperService(TimelineRegistry registry, SafekeeperMet
     }
 
     /// <summary>Streams WAL from start_lsn: committed WAL for readers, flushed WAL for a proposer of the current term.</summary>
+    [Allow(Scope.Pageserver, Scope.Compute)]
     public override async Task ReadWal(ReadWalRequest request, IServerStreamWriter<WalChunk> responses, ServerCallContext context)
     {
         var ct = context.CancellationToken;
+        context.RequireTenant(request.Timeline?.TenantId ?? "");
         var timeline = registry.Get(request.Timeline);
         var position = new Lsn(request.StartLsn);
         var end = new Lsn(request.EndLsn);

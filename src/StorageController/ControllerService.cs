@@ -1,4 +1,6 @@
 using Grpc.Core;
+using Storage.Core.Auth;
+using Storage.Core.Rpc;
 using Microsoft.Extensions.Logging;
 using Storage.Core.Api;
 using Storage.Core.Errors;
@@ -18,18 +20,32 @@ public sealed class ControllerService(PlacementBook book, NodeHealth health, Con
 {
     private readonly SemaphoreSlim _createLock = new(1, 1);
 
-    public override Task<RegisterPageserverResponse> RegisterPageserver(RegisterPageserverRequest request, ServerCallContext context) =>
-        Task.FromResult(Register(request));
+    [Allow(Scope.Pageserver)]
+    public override Task<RegisterPageserverResponse> RegisterPageserver(RegisterPageserverRequest request, ServerCallContext context)
+    {
+        context.RequireSubject(request.NodeId); // a pageserver registers only as itself: nobody else can claim its timelines
+        return Task.FromResult(Register(request));
+    }
 
-    public override Task<ValidateGenerationsResponse> ValidateGenerations(ValidateGenerationsRequest request, ServerCallContext context) =>
-        Task.FromResult(Validate(request));
+    [Allow(Scope.Pageserver)]
+    public override Task<ValidateGenerationsResponse> ValidateGenerations(ValidateGenerationsRequest request, ServerCallContext context)
+    {
+        context.RequireSubject(request.NodeId);
+        return Task.FromResult(Validate(request));
+    }
 
+    [Allow(Scope.ControlPlane)]
     public override Task<TimelinePlacement> CreateTimeline(CreateTimelineRequest request, ServerCallContext context) =>
         CreateTimelineAsync(request, context.CancellationToken);
 
-    public override Task<TimelinePlacement> GetPlacement(TimelineRequest request, ServerCallContext context) =>
-        Task.FromResult(ToMessage(book.Get(request.Timeline?.TenantId ?? "", request.Timeline?.TimelineId ?? "")));
+    [Allow(Scope.ControlPlane, Scope.Compute)]
+    public override Task<TimelinePlacement> GetPlacement(TimelineRequest request, ServerCallContext context)
+    {
+        context.RequireTenant(request.Timeline?.TenantId ?? "");
+        return Task.FromResult(ToMessage(book.Get(request.Timeline?.TenantId ?? "", request.Timeline?.TimelineId ?? "")));
+    }
 
+    [Allow(Scope.ControlPlane)]
     public override Task<ControllerStatusResponse> Status(ControllerStatusRequest request, ServerCallContext context) => Task.FromResult(Status());
 
     private RegisterPageserverResponse Register(RegisterPageserverRequest request)

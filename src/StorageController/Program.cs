@@ -23,7 +23,7 @@ catch (StateDirectoryLockedException e)
 }
 using var heldForTheProcessLifetime = stateLock;
 
-var builder = ServiceHost.CreateBuilder(options.Service.Endpoints, options.Service.LogFormat);
+var builder = ServiceHost.CreateBuilder(options.Service, options.Auth);
 var metrics = new ControllerMetrics();
 var book = new PlacementBook(new ControllerStore(Path.Combine(options.DataDirectory, "state.bin")));
 builder.Services.AddSingleton(options);

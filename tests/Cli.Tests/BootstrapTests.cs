@@ -18,7 +18,13 @@ public sealed class BootstrapTests
         Assert.True(up.ExitCode == 0, up.ToString());
         var upUri = new Uri(ConnectionString(up));
         var controller = new Uri($"http://127.0.0.1:{ctl.BasePort + 7}");
-        var timelines = (await ControllerClient.StatusAsync(controller)).Placements.Count;
+        // The cluster `up` made has its own key: the test calls as storagectl does, with its admin token.
+        var token = Core.Auth.SecretFile.Read(ctl.AdminTokenFile);
+        var secrets = Directory.GetFiles(Path.Combine(ctl.WorkDir, ".storage", "auth")).Where(f => !f.EndsWith("public_key.pem", StringComparison.Ordinal)).ToList();
+        Assert.Contains(secrets, f => f.EndsWith("auth_private_key.pem", StringComparison.Ordinal));
+        if (!OperatingSystem.IsWindows())
+            foreach (var secret in secrets) Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(secret)); // keys and tokens: 0600
+        var timelines = (await ControllerClient.StatusAsync(controller, token: token)).Placements.Count;
 
         // `up` made endpoint main: bootstrap only reports it, with the same role and password.
         var again = await BootstrapAsync(ctl, "main");
@@ -26,13 +32,13 @@ public sealed class BootstrapTests
         Assert.Contains("endpoint main already exists", again.Stderr);
         var mainUri = new Uri(ConnectionString(again));
         Assert.Equal((upUri.UserInfo, upUri.Port), (mainUri.UserInfo, mainUri.Port));
-        Assert.Equal(timelines, (await ControllerClient.StatusAsync(controller)).Placements.Count);
+        Assert.Equal(timelines, (await ControllerClient.StatusAsync(controller, token: token)).Placements.Count);
 
         // A missing endpoint gets a new timeline, placed by the controller, and serves SQL through the proxy.
         var other = await BootstrapAsync(ctl, "other", "--password", "bootstrap-pw");
         Assert.True(other.ExitCode == 0, other.ToString());
         Assert.Contains("created endpoint other", other.Stderr);
-        Assert.Equal(timelines + 1, (await ControllerClient.StatusAsync(controller)).Placements.Count);
+        Assert.Equal(timelines + 1, (await ControllerClient.StatusAsync(controller, token: token)).Placements.Count);
         var otherUri = new Uri(ConnectionString(other));
         Assert.Equal("app:bootstrap-pw", otherUri.UserInfo);
         Assert.Contains("options=endpoint%3Dother", otherUri.Query);
@@ -49,11 +55,19 @@ public sealed class BootstrapTests
     {
         await using var ctl = new StorageCtl(); // no cluster: its ports are free
         var result = await ctl.RunAsync("bootstrap", "--controller", $"http://127.0.0.1:{ctl.BasePort + 7}", "--admin", $"http://127.0.0.1:{ctl.BasePort + 18}",
-            "--safekeepers", $"http://127.0.0.1:{ctl.BasePort}", "--wait-seconds", "4");
+            "--safekeepers", $"http://127.0.0.1:{ctl.BasePort}", "--wait-seconds", "4", "--token-file", WrittenToken(ctl));
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("not ready yet", result.Stderr);
         Assert.Contains("error: the control plane at", result.Stderr);
         Assert.DoesNotContain("postgresql://", result.Stdout);
+    }
+
+    /// <summary>A token file of some key (nothing answers to check it).</summary>
+    private static string WrittenToken(StorageCtl ctl)
+    {
+        var path = Path.Combine(ctl.WorkDir, "admin.token");
+        Core.Auth.SecretFile.Write(path, TestAuth.AdminToken);
+        return path;
     }
 
     /// <summary>Bootstrap with only URLs, like the compose service (the proxy address for the printed string).</summary>
@@ -61,7 +75,8 @@ public sealed class BootstrapTests
     [
         "bootstrap", "--controller", $"http://127.0.0.1:{ctl.BasePort + 7}", "--admin", $"http://127.0.0.1:{ctl.BasePort + 18}",
         "--safekeepers", string.Join(',', Enumerable.Range(0, 3).Select(i => $"http://127.0.0.1:{ctl.BasePort + i}")),
-        "--proxy-address", $"127.0.0.1:{ctl.BasePort + 19}", "--endpoint", endpoint, "--wait-seconds", "30", .. extra,
+        "--proxy-address", $"127.0.0.1:{ctl.BasePort + 19}", "--endpoint", endpoint, "--wait-seconds", "30",
+        "--token-file", ctl.AdminTokenFile, .. extra,
     ]);
 
     private static string ConnectionString(CtlResult result) =>

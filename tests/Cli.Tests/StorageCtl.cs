@@ -29,6 +29,8 @@ public sealed class StorageCtl : IAsyncDisposable
     public int BasePort { get; } = FindFreePortRange();
     public int HttpBasePort => BasePort + 10;
     public string StateFile => Path.Combine(WorkDir, ".storage", "cluster.json");
+    /// <summary>The admin token `up` made (what storagectl itself sends).</summary>
+    public string AdminTokenFile => Path.Combine(WorkDir, ".storage", "auth", "admin-storagectl.token");
 
     public Task<CtlResult> RunAsync(params string[] args) => RunAsync(TimeSpan.FromSeconds(180), args);
 

@@ -28,6 +28,7 @@ public sealed class ControlPlaneClockTests : IDisposable
             DataDirectory = _directory,
             Safekeepers = [new Uri("http://127.0.0.1:1")],
             Pageservers = [new Uri("http://127.0.0.1:2")],
+            ComputeTokens = Storage.Testing.TestAuth.ComputeTokens,
             HeartbeatInterval = TimeSpan.FromMilliseconds(500),
             HeartbeatMisses = 3,
             UnresponsiveTimeout = TimeSpan.FromSeconds(10),

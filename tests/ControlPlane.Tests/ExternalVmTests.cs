@@ -48,7 +48,7 @@ public sealed class ExternalVmTests(ClusterFixture fixture, ITestOutputHelper ou
 
         // Its restart policy brings it back on the same address: it answers as idle and rejoins.
         await using var restarted = await ServiceProcess.StartAsync(ComputeCommand.Assembly,
-            ComputeCommand.Arguments(dead.Name, dead.Uri.Port, dead.HttpUri.Port, dead.WorkDirectory, dead.PostgresPort),
+            ComputeCommand.Arguments(dead.Name, dead.Uri.Port, dead.HttpUri.Port, dead.WorkDirectory, dead.PostgresPort, extra: TestAuth.VerifierArguments),
             Path.Combine(cluster.Root, dead.Name + "-restarted.log"), readyTimeout: TimeSpan.FromSeconds(60));
         try
         {

@@ -93,6 +93,8 @@ public sealed class Harness : IAsyncDisposable
             DataDirectory = dataDirectory,
             Safekeepers = cluster.Safekeepers.Uris,
             Pageservers = [cluster.Pageserver.Uri],
+            ComputeTokens = TestAuth.ComputeTokens,
+            PublicKeyFile = TestAuth.Secrets.PublicKeyFile,
             PoolSize = 2,
             HeartbeatInterval = TimeSpan.FromMilliseconds(300),
             HeartbeatMisses = 3,

@@ -1,3 +1,4 @@
+using Storage.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using Storage.Core.Hosting;
@@ -47,7 +48,7 @@ public sealed class ReconcilerTests : IDisposable
 /// <summary>The controller refuses options that contradict each other.</summary>
 public sealed class ControllerOptionsTests
 {
-    private static readonly ControllerOptions Contradictory = new() { FailureTimeoutMs = 2000, UnresponsiveTimeoutMs = 1000 };
+    private static readonly ControllerOptions Contradictory = new() { FailureTimeoutMs = 2000, UnresponsiveTimeoutMs = 1000, Auth = TestAuth.Secrets.VerifierAuth() };
 
     [Fact]
     public void An_unresponsive_timeout_below_the_failure_timeout_does_not_parse()

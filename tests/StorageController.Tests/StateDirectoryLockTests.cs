@@ -1,3 +1,4 @@
+using Storage.Core.Auth;
 using System.Diagnostics;
 using Storage.Core.Api;
 using Storage.Core.Processes;
@@ -21,7 +22,8 @@ public sealed class StateDirectoryLockTests : IDisposable
         var before = await File.ReadAllBytesAsync(state);
 
         // Other ports: only the state directory is shared.
-        var (exitCode, output) = await RunToExitAsync(ControllerCommand.Arguments(ServiceProcess.FreePort(), ServiceProcess.FreePort(), first.DataDirectory));
+        var (exitCode, output) = await RunToExitAsync(ControllerCommand.Arguments(ServiceProcess.FreePort(), ServiceProcess.FreePort(), first.DataDirectory,
+            auth: TestAuth.Secrets.ServiceAuth(Scope.Controller, "controller")));
 
         Assert.NotEqual(0, exitCode);
         Assert.Contains($"another storage controller holds {first.DataDirectory}", output);

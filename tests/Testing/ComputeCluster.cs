@@ -111,7 +111,7 @@ public sealed class ComputeCluster : IAsyncDisposable
         int grpc = ServiceProcess.FreePort(), http = ServiceProcess.FreePort(), pg = ServiceProcess.FreePort();
         var work = workDirectory ?? Path.Combine(Root, name);
         var process = await PortRace.StartAsync(
-            () => ServiceProcess.StartAsync(ComputeCommand.Assembly, ComputeCommand.Arguments(name, grpc, http, work, pg, extra: arguments),
+            () => ServiceProcess.StartAsync(ComputeCommand.Assembly, ComputeCommand.Arguments(name, grpc, http, work, pg, extra: [.. TestAuth.VerifierArguments, .. arguments ?? []]),
                 Path.Combine(Root, name + ".log"), readyTimeout: TimeSpan.FromSeconds(60)),
             () => (grpc, http) = (ServiceProcess.FreePort(), ServiceProcess.FreePort()));
         var vm = new ComputeVm(name, grpc, http, pg, work, process);
@@ -127,6 +127,7 @@ public sealed class ComputeCluster : IAsyncDisposable
             TimelineId = timelineId ?? TimelineId,
             Endpoint = new EndpointSettings { EndpointId = "main", RoleName = Role, RolePassword = Password },
             MinimumTerm = minimumTerm,
+            Token = TestAuth.ComputeTokens.For(TenantId),
         };
         request.Safekeepers.AddRange(Safekeepers.Uris.Select(u => u.ToString()));
         request.Pageservers.AddRange(_pageservers.Select(p => p.Uri.ToString())); // the compute skips one that is down or only secondary
@@ -138,7 +139,7 @@ public sealed class ComputeCluster : IAsyncDisposable
     /// <summary>A prepare of the default timeline on this cluster's pageservers.</summary>
     public PrepareRequest NewPrepareRequest()
     {
-        var request = new PrepareRequest { TenantId = TenantId, TimelineId = TimelineId };
+        var request = new PrepareRequest { TenantId = TenantId, TimelineId = TimelineId, Token = TestAuth.ComputeTokens.For(TenantId) };
         request.Pageservers.AddRange(_pageservers.Select(p => p.Uri.ToString()));
         return request;
     }

@@ -1,3 +1,4 @@
+using Storage.Core.Auth;
 using Storage.Core.Api;
 using Storage.Core.Processes;
 using Storage.Proto.Controller;
@@ -33,6 +34,7 @@ public sealed class ControllerNode(string root) : IAsyncDisposable
             DataDir = DataDirectory,
             HeartbeatMs = 200,
             FailureTimeoutMs = 1500,
+            Auth = TestAuth.Secrets.ServiceAuth(Scope.Controller, "controller"),
         }), LogFile);
         _process = first
             ? await PortRace.StartAsync(Start, () => (_grpcPort, _httpPort) = (ServiceProcess.FreePort(), ServiceProcess.FreePort()))

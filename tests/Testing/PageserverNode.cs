@@ -1,3 +1,4 @@
+using Storage.Core.Auth;
 using Storage.Core;
 using Storage.Core.Api;
 using Storage.Core.Processes;
@@ -46,6 +47,7 @@ public sealed class PageserverNode(string root, IReadOnlyList<Uri> safekeepers, 
             Service = ServiceListenOptions.OnLoopback(_grpcPort, _httpPort),
             DataDir = DataDirectory,
             Safekeepers = safekeepers,
+            Auth = TestAuth.Secrets.ServiceAuth(Scope.Pageserver, name),
         }), .. extra], LogFile, readyTimeout: TimeSpan.FromSeconds(120));
         _process = first
             ? await PortRace.StartAsync(Start, () => (_grpcPort, _httpPort) = (ServiceProcess.FreePort(), ServiceProcess.FreePort()))

@@ -31,7 +31,7 @@ public sealed class ProxyProcess(string dataDir, ComputeCluster cluster, int poo
     {
         Task<ServiceProcess> Start() => ServiceProcess.StartAsync(ProxyCommand.Assembly,
             ProxyCommand.Arguments(PgPort, _adminPort, dataDir, cluster.Safekeepers.Uris, [cluster.Pageserver.Uri], poolSize,
-                extra: ["--default-endpoint", "main", "--heartbeat-ms", "300"]), Log, readyTimeout: TimeSpan.FromSeconds(120));
+                extra: ["--default-endpoint", "main", "--heartbeat-ms", "300", .. TestAuth.Secrets.ControlPlaneArguments()]), Log, readyTimeout: TimeSpan.FromSeconds(120));
         _process = _started ? await Start() : await PortRace.StartAsync(Start, () => (PgPort, _adminPort) = (ServiceProcess.FreePort(), ServiceProcess.FreePort()));
         _started = true;
     }

@@ -52,7 +52,7 @@ public sealed class SafekeeperCluster : IAsyncDisposable
     public async Task StartAsync(int i)
     {
         Task<ServiceProcess> Start() => ServiceProcess.StartAsync(SafekeeperCommand.Assembly,
-            SafekeeperCommand.Arguments((ulong)i + 1, _ports[i], _httpPorts[i], DataDir(i), $"az-{(char)('a' + i)}", extra: _extraArguments),
+            SafekeeperCommand.Arguments((ulong)i + 1, _ports[i], _httpPorts[i], DataDir(i), $"az-{(char)('a' + i)}", extra: [.. TestAuth.VerifierArguments, .. _extraArguments]),
             Path.Combine(Root, $"sk{i + 1}.log"), readyTimeout: TimeSpan.FromSeconds(60));
         _processes[i] = _started[i]
             ? await Start()

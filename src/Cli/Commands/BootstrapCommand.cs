@@ -3,6 +3,8 @@ using Polly;
 using Polly.Retry;
 using Storage.ComputeProxy.ControlPlane;
 using Storage.Core.Api;
+using Storage.Core.Auth;
+using Storage.Core.Rpc;
 using Storage.Proto.Controller;
 using Storage.Proto.Pageserver;
 
@@ -30,11 +32,12 @@ public static class BootstrapCommand
         var password = new Option<string?>("--password") { Description = "the role's password for a new endpoint (default: a random one)" };
         var proxyAddress = new Option<string>("--proxy-address")
             { Description = "HOST:PORT where clients reach the proxy, for the printed connection string", DefaultValueFactory = _ => "localhost:55432" };
+        var tokenFile = new Option<string>("--token-file") { Description = "the admin token (0600 file) the calls to the cluster carry", Required = true };
         var wait = new Option<int>("--wait-seconds") { Description = "how long each step waits for the service it needs to come up", DefaultValueFactory = _ => 180 };
         var command = new Command("bootstrap",
             "make sure a cluster (docker compose) has an endpoint: if missing, create a timeline through the storage controller and the endpoint on it; print its connection string")
-            { controller, admin, safekeepers, endpoint, role, password, proxyAddress, wait };
-        command.SetAction((result, ct) => CliRunner.RunAsync(() => RunAsync(new Settings(
+            { controller, admin, safekeepers, endpoint, role, password, proxyAddress, tokenFile, wait };
+        command.SetAction((result, ct) => CliRunner.RunAsync(() => RunAsync(result.GetValue(tokenFile)!, new Settings(
             ParseUri(result.GetValue(controller)!, "--controller"),
             ParseUri(result.GetValue(admin)!, "--admin"),
             result.GetValue(safekeepers)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s => ParseUri(s, "--safekeepers")).ToList(),
@@ -44,8 +47,9 @@ public static class BootstrapCommand
         return command;
     }
 
-    private static async Task<int> RunAsync(Settings settings, CancellationToken ct)
+    private static async Task<int> RunAsync(string tokenFile, Settings settings, CancellationToken ct)
     {
+        GrpcChannels.DefaultToken = SecretFile.Read(tokenFile);
         if (settings.Safekeepers.Count == 0) throw new CliError("--safekeepers: give at least one safekeeper address");
         var retry = Retry(settings.Wait);
         using var admin = new AdminClient(settings.Admin);

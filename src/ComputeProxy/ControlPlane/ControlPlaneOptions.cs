@@ -1,3 +1,4 @@
+using Storage.Core.Auth;
 namespace Storage.ComputeProxy.ControlPlane;
 
 /// <summary>How a control plane runs: where it keeps its state and VMs, how big the pool is, how fast it notices a death.</summary>
@@ -8,6 +9,10 @@ public sealed record ControlPlaneOptions
     /// <summary>The safekeepers' and pageservers' gRPC addresses every attach is given.</summary>
     public required IReadOnlyList<Uri> Safekeepers { get; init; }
     public required IReadOnlyList<Uri> Pageservers { get; init; }
+    /// <summary>Mints each attach's (and prepare's) tenant-bound compute token.</summary>
+    public required ComputeTokens ComputeTokens { get; init; }
+    /// <summary>The cluster's public key, given to the VMs it starts (their agents check the control plane's token).</summary>
+    public string? PublicKeyFile { get; init; }
     /// <summary>The storage controller, asked which pageserver a timeline is attached to; null: the configured order.</summary>
     public Uri? Controller { get; init; }
 

@@ -117,6 +117,7 @@ public sealed class EndpointAttacher(ControlPlaneOptions options, EndpointRegist
             TenantId = endpoint.TenantId,
             TimelineId = endpoint.TimelineId,
             Endpoint = new EndpointSettings { EndpointId = endpoint.Id, RoleName = endpoint.RoleName, RolePassword = endpoint.RolePassword },
+            Token = options.ComputeTokens.For(endpoint.TenantId, endpoint.Id),
         };
         foreach (var (name, value) in endpoint.PostgresSettings) request.Endpoint.PostgresSettings[name] = value;
         request.Safekeepers.AddRange(options.Safekeepers.Select(u => u.ToString()));

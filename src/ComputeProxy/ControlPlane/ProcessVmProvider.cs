@@ -35,7 +35,7 @@ public sealed class ProcessVmProvider(ControlPlaneOptions options, StateStore st
         try
         {
             process = await ServiceProcess.StartAsync(options.ComputeAssembly ?? ComputeCommand.Assembly,
-                ComputeCommand.Arguments(id, grpc, http, work, postgres), work + ".log", detached: true, options.VmStartTimeout, ct,
+                [.. ComputeCommand.Arguments(id, grpc, http, work, postgres), .. options.PublicKeyFile is { } key ? ["--auth-public-key", key] : Array.Empty<string>()], work + ".log", detached: true, options.VmStartTimeout, ct,
                 started: pid => store.Update(d => d.Vms[id] = Record(pid)));
         }
         catch

@@ -72,7 +72,7 @@ public sealed class SparePreparer(ControlPlaneOptions options, EndpointRegistry 
         await Task.Yield(); // registered in _inFlight first
         try
         {
-            var request = new PrepareRequest { TenantId = endpoint.TenantId, TimelineId = endpoint.TimelineId };
+            var request = new PrepareRequest { TenantId = endpoint.TenantId, TimelineId = endpoint.TimelineId, Token = options.ComputeTokens.For(endpoint.TenantId, endpoint.Id) };
             request.Pageservers.AddRange((await pageservers.ForTimelineAsync(endpoint.TenantId, endpoint.TimelineId, ct)).Select(u => u.ToString()));
             var before = vm.Prepared;
             var prepared = await ComputeClient.PrepareAsync(vm.AgentUri, request, PrepareTimeout, ct);

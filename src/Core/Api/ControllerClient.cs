@@ -14,7 +14,7 @@ public static class ControllerClient
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(10);
 
     /// <summary>The generated client on the shared channel to <paramref name="controller"/>.</summary>
-    public static ControllerGrpc.StorageControllerClient For(Uri controller) => new(GrpcChannels.For(controller));
+    public static ControllerGrpc.StorageControllerClient For(Uri controller, string? token = null) => new(GrpcChannels.For(controller, token));
 
     private static DateTime Deadline(TimeSpan? timeout) => DateTime.UtcNow + (timeout ?? DefaultTimeout);
 
@@ -43,6 +43,6 @@ public static class ControllerClient
         await For(controller).GetPlacementAsync(new TimelineRequest { Timeline = PageserverClient.Id(tenantId, timelineId) },
             deadline: Deadline(timeout), cancellationToken: ct);
 
-    public static async Task<ControllerStatusResponse> StatusAsync(Uri controller, TimeSpan? timeout = null, CancellationToken ct = default) =>
-        await For(controller).StatusAsync(new ControllerStatusRequest(), deadline: Deadline(timeout), cancellationToken: ct);
+    public static async Task<ControllerStatusResponse> StatusAsync(Uri controller, TimeSpan? timeout = null, CancellationToken ct = default, string? token = null) =>
+        await For(controller, token).StatusAsync(new ControllerStatusRequest(), deadline: Deadline(timeout), cancellationToken: ct);
 }

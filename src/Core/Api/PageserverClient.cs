@@ -20,7 +20,7 @@ public static class PageserverClient
     public static readonly TimeSpan CreateTimeout = TimeSpan.FromMinutes(3);
 
     /// <summary>The generated client on the shared channel to <paramref name="address"/>.</summary>
-    public static PageserverGrpc.PageserverClient For(Uri address) => new(GrpcChannels.For(address));
+    public static PageserverGrpc.PageserverClient For(Uri address, string? token = null) => new(GrpcChannels.For(address, token));
 
     public static TimelineRef Id(string tenantId, string timelineId) => new() { TenantId = tenantId, TimelineId = timelineId };
 
@@ -29,8 +29,9 @@ public static class PageserverClient
     public static async Task<TimelineInfo> CreateTimelineAsync(Uri address, CreateTimelineRequest request, CancellationToken ct = default) =>
         await For(address).CreateTimelineAsync(request, deadline: Deadline(CreateTimeout), cancellationToken: ct);
 
-    public static async Task<TimelineInfo> GetTimelineAsync(Uri address, string tenantId, string timelineId, TimeSpan? timeout = null, CancellationToken ct = default) =>
-        await For(address).GetTimelineAsync(new TimelineRequest { Timeline = Id(tenantId, timelineId) }, deadline: Deadline(timeout), cancellationToken: ct);
+    public static async Task<TimelineInfo> GetTimelineAsync(Uri address, string tenantId, string timelineId, TimeSpan? timeout = null, CancellationToken ct = default,
+        string? token = null) =>
+        await For(address, token).GetTimelineAsync(new TimelineRequest { Timeline = Id(tenantId, timelineId) }, deadline: Deadline(timeout), cancellationToken: ct);
 
     public static async Task<ListTimelinesResponse> ListTimelinesAsync(Uri address, TimeSpan? timeout = null, CancellationToken ct = default) =>
         await For(address).ListTimelinesAsync(new ListTimelinesRequest(), deadline: Deadline(timeout), cancellationToken: ct);
@@ -56,11 +57,11 @@ public static class PageserverClient
     /// the transfer itself gets ten minutes more.
     /// </summary>
     public static async Task<ImageIdentity> BasebackupAsync(Uri address, string tenantId, string timelineId, Lsn lsn, Stream destination,
-        TimeSpan timeout, CancellationToken ct = default, ImageIdentity? baseImage = null)
+        TimeSpan timeout, CancellationToken ct = default, ImageIdentity? baseImage = null, string? token = null)
     {
         var request = new BasebackupRequest { Timeline = Id(tenantId, timelineId), Lsn = lsn.Value, WaitMillis = (uint)Math.Min(timeout.TotalMilliseconds, uint.MaxValue) };
         if (baseImage is { } image) (request.BaseImageLsn, request.BaseImageCrc32C) = (image.End.Value, image.Crc32C);
-        using var call = For(address).Basebackup(request, deadline: Deadline(timeout + TimeSpan.FromMinutes(10)), cancellationToken: ct);
+        using var call = For(address, token).Basebackup(request, deadline: Deadline(timeout + TimeSpan.FromMinutes(10)), cancellationToken: ct);
         uint crc = Crc32C.Initial;
         ulong total = 0;
         ImageIdentity origin = default;
@@ -84,7 +85,8 @@ public static class PageserverClient
 /// (through a pipe), its checksum is checked, and its last WAL segment (sent only up to the LSN) is
 /// extended to a whole segment before the data directory is handed to PostgreSQL.
 /// </summary>
-public sealed class PageserverBasebackupSource(IReadOnlyList<Uri> pageservers, TimeSpan wait) : IBasebackupSource
+/// <param name="token">Sent on the calls (a compute's tenant-bound token); null: the process's own.</param>
+public sealed class PageserverBasebackupSource(IReadOnlyList<Uri> pageservers, TimeSpan wait, string? token = null) : IBasebackupSource
 {
     public Task<ImageIdentity> FetchAsync(string tenantId, string timelineId, Lsn lsn, string targetDirectory, CancellationToken ct) =>
         FromFirstAnsweringAsync(tenantId, timelineId, lsn, () => { if (Directory.Exists(targetDirectory)) Directory.Delete(targetDirectory, recursive: true); }, pageserver =>
@@ -134,7 +136,7 @@ public sealed class PageserverBasebackupSource(IReadOnlyList<Uri> pageservers, T
         var receive = Task.Run(async () =>
         {
             await using var writer = pipe.Writer.AsStream();
-            try { return await PageserverClient.BasebackupAsync(pageserver, tenantId, timelineId, lsn, writer, wait, ct, baseImage); }
+            try { return await PageserverClient.BasebackupAsync(pageserver, tenantId, timelineId, lsn, writer, wait, ct, baseImage, token); }
             catch (Exception e) { await pipe.Writer.CompleteAsync(e); throw; }
         }, ct);
         await using (var reader = pipe.Reader.AsStream())

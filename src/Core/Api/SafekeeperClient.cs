@@ -13,8 +13,8 @@ public static class SafekeeperClient
 {
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(5);
 
-    /// <summary>The generated client on the shared channel to <paramref name="address"/>.</summary>
-    public static SafekeeperGrpc.SafekeeperClient For(Uri address) => new(GrpcChannels.For(address));
+    /// <summary>The generated client on the shared channel to <paramref name="address"/> (carrying <paramref name="token"/>, default: the process's own).</summary>
+    public static SafekeeperGrpc.SafekeeperClient For(Uri address, string? token = null) => new(GrpcChannels.For(address, token));
 
     public static TimelineKey Key(string tenantId, string timelineId) => new() { TenantId = tenantId, TimelineId = timelineId };
 
@@ -35,8 +35,9 @@ public static class SafekeeperClient
         return await For(address).CreateTimelineAsync(request, deadline: Deadline(timeout), cancellationToken: ct);
     }
 
-    public static async Task<TimelineStatus> StatusAsync(Uri address, TimelineKey timeline, TimeSpan? timeout = null, CancellationToken ct = default) =>
-        await For(address).GetTimelineStatusAsync(new TimelineStatusRequest { Timeline = timeline }, deadline: Deadline(timeout), cancellationToken: ct);
+    public static async Task<TimelineStatus> StatusAsync(Uri address, TimelineKey timeline, TimeSpan? timeout = null, CancellationToken ct = default,
+        string? token = null) =>
+        await For(address, token).GetTimelineStatusAsync(new TimelineStatusRequest { Timeline = timeline }, deadline: Deadline(timeout), cancellationToken: ct);
 
     public static async Task<ListTimelinesResponse> ListTimelinesAsync(Uri address, TimeSpan? timeout = null, CancellationToken ct = default) =>
         await For(address).ListTimelinesAsync(new ListTimelinesRequest(), deadline: Deadline(timeout), cancellationToken: ct);
@@ -66,10 +67,10 @@ public static class SafekeeperClient
     /// Throws if the stream ends early.
     /// </summary>
     public static async Task ReadWalAsync(Uri address, TimelineKey timeline, Lsn from, Lsn to, ulong proposerTerm,
-        Stream destination, TimeSpan timeout, CancellationToken ct = default)
+        Stream destination, TimeSpan timeout, CancellationToken ct = default, string? token = null)
     {
         var request = new ReadWalRequest { Timeline = timeline, StartLsn = from.Value, EndLsn = to.Value, ProposerTerm = proposerTerm };
-        using var call = For(address).ReadWal(request, deadline: DateTime.UtcNow + timeout, cancellationToken: ct);
+        using var call = For(address, token).ReadWal(request, deadline: DateTime.UtcNow + timeout, cancellationToken: ct);
         ulong copied = 0;
         await foreach (var chunk in call.ResponseStream.ReadAllAsync(ct))
         {

@@ -8,6 +8,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Prometheus;
 using Storage.Core.Observability;
+using Storage.Core.Processes;
 using Storage.Core.Rpc;
 
 namespace Storage.Core.Hosting;
@@ -33,6 +34,16 @@ public static class ServiceHost
 {
     /// <summary>How long a stopping service lets its calls finish before the connections are aborted.</summary>
     public static readonly TimeSpan ShutdownTimeout = TimeSpan.FromSeconds(3);
+
+    /// <summary>
+    /// A service that checks every caller's token with the key of <paramref name="auth"/> and sends its
+    /// own token (if it has one) on every call it makes.
+    /// </summary>
+    public static WebApplicationBuilder CreateBuilder(ServiceListenOptions service, AuthOptions auth, bool inlineScheduling = false)
+    {
+        GrpcChannels.DefaultToken = auth.Token();
+        return CreateBuilder(service.Endpoints, service.LogFormat, inlineScheduling, auth.Validator());
+    }
 
     /// <param name="inlineScheduling">
     /// Run socket continuations inline on Kestrel's I/O threads (the safekeeper: an append's

@@ -12,6 +12,10 @@ public sealed record ComputeOptions : IValidatedOptions
     [FlagGroup]
     public ServiceListenOptions Service { get; init; } = new() { Listen = new IPEndPoint(IPAddress.Loopback, 7691) };
 
+    /// <summary>The public key only: the agent's calls carry each attach's compute token.</summary>
+    [FlagGroup]
+    public AuthOptions Auth { get; init; } = new();
+
     [Flag("--work-dir", "where the VM keeps its things (default .storage/<id>)")]
     public string? WorkDir { get; init; }
 
@@ -31,7 +35,7 @@ public sealed record ComputeOptions : IValidatedOptions
         if (Id.Length == 0 || Id.IndexOfAny(['/', '\\']) >= 0 || Id is "." or "..") yield return $"--id must be a plain name, not '{Id}'";
         if (PostgresPort is < 1 or > 65535) yield return $"--pg-port must be a TCP port (1-65535), not {PostgresPort}";
         if (MaxRetainedWalMb < 0) yield return "--max-retained-wal-mb must not be negative";
-        foreach (var problem in Service.Validate()) yield return problem;
+        foreach (var problem in Service.Validate().Concat(Auth.Validate())) yield return problem;
     }
 }
 

@@ -11,6 +11,9 @@ public sealed record ControllerOptions : IValidatedOptions
     [FlagGroup]
     public ServiceListenOptions Service { get; init; } = new() { Listen = new IPEndPoint(IPAddress.Loopback, 1234) };
 
+    [FlagGroup]
+    public AuthOptions Auth { get; init; } = new();
+
     [Flag("--data-dir", "where the placements and generations are kept")]
     public string DataDir { get; init; } = ".storage/controller";
 
@@ -36,7 +39,7 @@ public sealed record ControllerOptions : IValidatedOptions
         if (HeartbeatMs <= 0 || FailureTimeoutMs <= 0 || UnresponsiveTimeoutMs <= 0)
             yield return "--heartbeat-ms, --failure-timeout-ms and --unresponsive-timeout-ms must be positive";
         if (UnresponsiveTimeoutMs < FailureTimeoutMs) yield return UnresponsiveBelowFailure;
-        foreach (var problem in Service.Validate()) yield return problem;
+        foreach (var problem in Service.Validate().Concat(Auth.Validate())) yield return problem;
     }
 }
 
@@ -50,9 +53,10 @@ public static class ControllerCommand
     public static string[] Arguments(ControllerOptions options) => ServiceOptions.ToArguments(options);
 
     /// <summary>A controller on loopback ports.</summary>
-    public static string[] Arguments(int grpcPort, int? httpPort, string dataDir, TimeSpan? heartbeat = null, TimeSpan? failureTimeout = null, string? logFormat = null)
+    public static string[] Arguments(int grpcPort, int? httpPort, string dataDir, TimeSpan? heartbeat = null, TimeSpan? failureTimeout = null, string? logFormat = null,
+        AuthOptions? auth = null)
     {
-        var options = new ControllerOptions { Service = ServiceListenOptions.OnLoopback(grpcPort, httpPort, logFormat), DataDir = dataDir };
+        var options = new ControllerOptions { Service = ServiceListenOptions.OnLoopback(grpcPort, httpPort, logFormat), DataDir = dataDir, Auth = auth ?? new() };
         if (heartbeat is { } h) options = options with { HeartbeatMs = (int)h.TotalMilliseconds };
         if (failureTimeout is { } f) options = options with { FailureTimeoutMs = (int)f.TotalMilliseconds };
         return Arguments(options);

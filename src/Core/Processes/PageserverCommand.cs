@@ -12,6 +12,9 @@ public sealed record PageserverOptions : IValidatedOptions
     [FlagGroup]
     public ServiceListenOptions Service { get; init; } = new() { Listen = new IPEndPoint(IPAddress.Loopback, 9891) };
 
+    [FlagGroup]
+    public AuthOptions Auth { get; init; } = new();
+
     [Flag("--data-dir", "where timelines live (default .storage/<id>)")]
     public string? DataDir { get; init; }
 
@@ -66,7 +69,7 @@ public sealed record PageserverOptions : IValidatedOptions
         if (ImageAfterMb <= 0) yield return "--image-after-mb must be positive";
         if (ImageAfterSeconds <= 0 || RetentionSeconds <= 0 || SecondaryRefreshMs <= 0)
             yield return "--image-after-seconds, --retention-seconds and --secondary-refresh-ms must be positive";
-        foreach (var problem in Service.Validate().Concat(ObjectStore.Validate())) yield return problem;
+        foreach (var problem in Service.Validate().Concat(ObjectStore.Validate()).Concat(Auth.Validate())) yield return problem;
     }
 }
 

@@ -30,6 +30,12 @@ public sealed record ComputeProxyOptions : IValidatedOptions
     [Flag("--pool-size", "compute VMs kept running, attached or idle")]
     public int PoolSize { get; init; } = 2;
 
+    [FlagGroup]
+    public AuthOptions Auth { get; init; } = new();
+
+    [Flag("--auth-signing-key", "PEM file (0600) of the cluster's private key: each attach's tenant-bound compute token is minted with it")]
+    public string? SigningKeyFile { get; init; }
+
     [Flag("--external-vms", "control API addresses of compute agents that run elsewhere (VM containers), URL,...: the pool is these instead of processes it starts (--pool-size is then ignored)")]
     public IReadOnlyList<Uri> ExternalVms { get; init; } = [];
 
@@ -64,6 +70,8 @@ public sealed record ComputeProxyOptions : IValidatedOptions
                      .Concat(Controller is null ? [] : [("--controller", Controller)]))
             if (uri.Scheme is not ("http" or "https")) yield return $"{flag}: '{uri}' is not an http:// gRPC address";
         if (PoolSize < 1) yield return "--pool-size must be at least 1";
+        if (SigningKeyFile is null) yield return "--auth-signing-key is required: every attach carries a compute token signed with it (storagectl up makes the key)";
+        foreach (var problem in Auth.Validate()) yield return problem;
         if (HeartbeatMs <= 0) yield return "--heartbeat-ms must be positive";
         if (PrepareIntervalMs < 0) yield return "--prepare-interval-ms must not be negative";
         if (TlsKey is not null && TlsCert is null) yield return "--tls-key needs --tls-cert";

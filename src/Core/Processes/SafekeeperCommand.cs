@@ -12,6 +12,9 @@ public sealed record SafekeeperOptions : IValidatedOptions
     [FlagGroup]
     public ServiceListenOptions Service { get; init; } = new() { Listen = new IPEndPoint(IPAddress.Loopback, 7671) };
 
+    [FlagGroup]
+    public AuthOptions Auth { get; init; } = new();
+
     [Flag("--data-dir", "where timelines live (default .storage/sk<id>)")]
     public string? DataDir { get; init; }
 
@@ -37,7 +40,7 @@ public sealed record SafekeeperOptions : IValidatedOptions
     {
         if (Id == 0) yield return "--id must be at least 1";
         if (OffloadIntervalMs <= 0 || OffloadLeaseSeconds <= 0 || TrimIntervalMs <= 0) yield return "intervals must be positive";
-        foreach (var problem in Service.Validate().Concat(ObjectStore.Validate())) yield return problem;
+        foreach (var problem in Service.Validate().Concat(ObjectStore.Validate()).Concat(Auth.Validate())) yield return problem;
     }
 }
 

@@ -33,7 +33,7 @@ public static class GrpcChannels
     /// </summary>
     public static GrpcChannel For(Uri address, string? token = null)
     {
-        token ??= DefaultToken;
+        if (string.IsNullOrEmpty(token)) token = DefaultToken;
         return Channels.GetOrAdd((address, token), key => Create(key.Item1, key.Item2));
     }
 

@@ -24,7 +24,7 @@ public class BadInputTests
         {
             var e = await Assert.ThrowsAsync<PortInUseException>(() => ServiceProcess.StartAsync(
                 SafekeeperCommand.Assembly,
-                SafekeeperCommand.Arguments(1, port, null, Path.Combine(root, "sk1"), "az-a"),
+                SafekeeperCommand.Arguments(1, port, null, Path.Combine(root, "sk1"), "az-a", extra: TestAuth.VerifierArguments),
                 Path.Combine(root, "sk1.log"), readyTimeout: TimeSpan.FromSeconds(60)));
             Assert.Contains("address already in use", e.Message, StringComparison.OrdinalIgnoreCase);
         }
