@@ -12,6 +12,13 @@ public sealed record SafekeeperOptions : IValidatedOptions
     [FlagGroup]
     public ServiceListenOptions Service { get; init; } = new() { Listen = new IPEndPoint(IPAddress.Loopback, 7671) };
 
+    /// <summary>Callers' tokens are checked with this key (the replication port needs it).</summary>
+    [FlagGroup]
+    public AuthOptions Auth { get; init; } = new();
+
+    [Flag("--pg-listen", "serve PostgreSQL's physical replication protocol here (standbys, pg_receivewal); needs --auth-public-key")]
+    public IPEndPoint? PgListen { get; init; }
+
     [Flag("--data-dir", "where timelines live (default .storage/sk<id>)")]
     public string? DataDir { get; init; }
 
@@ -37,7 +44,9 @@ public sealed record SafekeeperOptions : IValidatedOptions
     {
         if (Id == 0) yield return "--id must be at least 1";
         if (OffloadIntervalMs <= 0 || OffloadLeaseSeconds <= 0 || TrimIntervalMs <= 0) yield return "intervals must be positive";
-        foreach (var problem in Service.Validate().Concat(ObjectStore.Validate())) yield return problem;
+        // The replication port is never open: it authenticates with tokens only.
+        if (PgListen is not null && Auth.PublicKeyFile is null) yield return "--pg-listen needs --auth-public-key (replication connections authenticate with tokens)";
+        foreach (var problem in Service.Validate().Concat(ObjectStore.Validate()).Concat(Auth.Validate())) yield return problem;
     }
 }
 
