@@ -17,7 +17,9 @@ public sealed class SafekeeperCluster : IAsyncDisposable
     private readonly ServiceProcess?[] _processes = new ServiceProcess?[3];
     private readonly int[] _ports = Enumerable.Range(0, 3).Select(_ => ServiceProcess.FreePort()).ToArray();
     private readonly int[] _httpPorts = Enumerable.Range(0, 3).Select(_ => ServiceProcess.FreePort()).ToArray();
+    private readonly int[] _pgPorts = Enumerable.Range(0, 3).Select(_ => ServiceProcess.FreePort()).ToArray();
     private readonly bool[] _started = new bool[3]; // a restart keeps the ports the proposers know
+    private System.Security.Cryptography.ECDsa? _key;
 
     public string Root { get; } = Directory.CreateTempSubdirectory("sk-cluster-").FullName;
     public string TenantId { get; } = TimelineIds.New();
@@ -31,9 +33,28 @@ public sealed class SafekeeperCluster : IAsyncDisposable
     /// <summary>Extra command-line options for every safekeeper (kept for restarts).</summary>
     private IReadOnlyList<string> _extraArguments = [];
 
-    public static async Task<SafekeeperCluster> StartAsync(bool createTimeline = true, IReadOnlyList<string>? extraArguments = null)
+    /// <summary>True when the safekeepers serve the replication protocol (<see cref="PgPort"/>), checking tokens of <see cref="Tokens"/>.</summary>
+    public bool Replication => _key is not null;
+    /// <summary>The replication-protocol port of safekeeper <paramref name="i"/> (with <see cref="Replication"/>).</summary>
+    public int PgPort(int i) => _pgPorts[i];
+    /// <summary>Mints tokens the safekeepers accept (with <see cref="Replication"/>).</summary>
+    public Core.Auth.TokenIssuer Tokens => new(_key ?? throw new InvalidOperationException("the cluster was started without replication"));
+    /// <summary>A compute token of this cluster's tenant.</summary>
+    public string ComputeToken() => Tokens.Issue(Core.Auth.Scope.Compute, "test", TimeSpan.FromHours(1), TenantId);
+    /// <summary>The replication connection's options naming this cluster's timeline.</summary>
+    public string ReplicationOptions => $"-c tenant_id={TenantId} -c timeline_id={TimelineId}";
+
+    /// <param name="replication">Serve PostgreSQL's replication protocol on a port of each (<see cref="PgPort"/>), with tokens of <see cref="Tokens"/>.</param>
+    public static async Task<SafekeeperCluster> StartAsync(bool createTimeline = true, IReadOnlyList<string>? extraArguments = null, bool replication = false)
     {
         var cluster = new SafekeeperCluster { _extraArguments = extraArguments ?? [] };
+        if (replication)
+        {
+            cluster._key = Core.Auth.SigningKey.Generate();
+            var publicKey = Path.Combine(cluster.Root, "auth-public.pem");
+            Core.Auth.SigningKey.WritePublic(cluster._key, publicKey);
+            cluster._extraArguments = [.. cluster._extraArguments, "--auth-public-key", publicKey];
+        }
         try
         {
             await Task.WhenAll(Enumerable.Range(0, 3).Select(cluster.StartAsync));
@@ -52,11 +73,12 @@ public sealed class SafekeeperCluster : IAsyncDisposable
     public async Task StartAsync(int i)
     {
         Task<ServiceProcess> Start() => ServiceProcess.StartAsync(SafekeeperCommand.Assembly,
-            SafekeeperCommand.Arguments((ulong)i + 1, _ports[i], _httpPorts[i], DataDir(i), $"az-{(char)('a' + i)}", extra: _extraArguments),
+            SafekeeperCommand.Arguments((ulong)i + 1, _ports[i], _httpPorts[i], DataDir(i), $"az-{(char)('a' + i)}",
+                extra: Replication ? [.. _extraArguments, "--pg-listen", $"127.0.0.1:{_pgPorts[i]}"] : _extraArguments),
             Path.Combine(Root, $"sk{i + 1}.log"), readyTimeout: TimeSpan.FromSeconds(60));
         _processes[i] = _started[i]
             ? await Start()
-            : await PortRace.StartAsync(Start, () => (_ports[i], _httpPorts[i]) = (ServiceProcess.FreePort(), ServiceProcess.FreePort()));
+            : await PortRace.StartAsync(Start, () => (_ports[i], _httpPorts[i], _pgPorts[i]) = (ServiceProcess.FreePort(), ServiceProcess.FreePort(), ServiceProcess.FreePort()));
         _started[i] = true;
     }
 
@@ -92,6 +114,7 @@ public sealed class SafekeeperCluster : IAsyncDisposable
     {
         foreach (var p in _processes) if (p is not null) p.Kill();
         foreach (var p in _processes) if (p is not null) await p.DisposeAsync();
+        _key?.Dispose();
         try { Directory.Delete(Root, recursive: true); } catch (IOException) { }
     }
 }

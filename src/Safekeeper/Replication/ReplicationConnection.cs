@@ -56,11 +56,13 @@ internal sealed class ReplicationConnection(Socket socket, TimelineRegistry regi
                 _peer, session.ApplicationName, ScopeNames.Name(session.Caller.Scope), session.Caller.Subject, session.Timeline.Key);
             await ServeAsync(session, stopping);
         }
-        catch (ReplicationError e)
+        catch (Exception e) when (e is ReplicationError or InvalidDataException)
         {
-            if (!started) metrics.ReplicationRefused(e.Reason);
-            log.LogWarning("replication client {Peer} {Outcome}: {SqlState} {Message}", _peer, started ? "disconnected" : "refused", e.SqlState, e.Message);
-            await TrySendAsync(e, fatal: true);
+            // InvalidDataException: a message that does not frame (a bad length word).
+            var error = e as ReplicationError ?? ReplicationError.Protocol(e.Message);
+            if (!started) metrics.ReplicationRefused(error.Reason);
+            log.LogWarning("replication client {Peer} {Outcome}: {SqlState} {Message}", _peer, started ? "disconnected" : "refused", error.SqlState, error.Message);
+            await TrySendAsync(error, fatal: true);
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
