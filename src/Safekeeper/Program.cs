@@ -7,11 +7,13 @@ using Storage.Core.Processes;
 using Storage.ObjectStore;
 using Storage.Safekeeper;
 using Storage.Safekeeper.Offload;
+using Storage.Safekeeper.Replication;
 using Storage.Safekeeper.Trim;
 
 // The safekeeper process: serves the WAL consensus and WAL reads for every timeline under its data
 // directory, offloads finished WAL segments to object storage (when one is named) and trims WAL
-// below min(remote_consistent_lsn, backup_lsn, commit_lsn). `--help` lists the options.
+// below min(remote_consistent_lsn, backup_lsn, commit_lsn), and, with --pg-listen, serves committed WAL
+// to standbys over PostgreSQL's replication protocol. `--help` lists the options.
 var parsed = ServiceOptions.Parse<SafekeeperOptions>(args, "safekeeper: the acceptor side of the WAL consensus, one per availability zone");
 if (parsed.Options is not { } options) return parsed.ExitCode;
 
@@ -29,6 +31,16 @@ builder.Services.AddHostedService(sp => new WalTrimmer(registry, loggers.CreateL
 if (remote is not null)
     builder.Services.AddHostedService(sp => new WalOffloader(registry, remote, options.Id, loggers.CreateLogger("Storage.Safekeeper.Offload"), metrics,
         TimeSpan.FromMilliseconds(options.OffloadIntervalMs), TimeSpan.FromSeconds(options.OffloadLeaseSeconds), sp.GetRequiredService<TimeProvider>()));
+ReplicationListener? replication = null;
+if (options.PgListen is { } pgListen)
+{
+    var authenticator = new ReplicationAuthenticator(options.Auth.Validator()); // validation: --pg-listen comes with a key
+    var settings = new WalSenderSettings();
+    var replicationLog = loggers.CreateLogger("Storage.Safekeeper.Replication");
+    replication = new ReplicationListener(pgListen,
+        socket => new ReplicationConnection(socket, registry, authenticator, metrics, settings, TimeProvider.System, replicationLog), replicationLog);
+    builder.Services.AddHostedService(_ => replication);
+}
 
 await using var app = builder.Build();
 app.MapGrpcService<SafekeeperService>();
@@ -36,6 +48,6 @@ ServiceHost.MapMetrics(app, metrics.Registry);
 var log = loggers.CreateLogger("Storage.Safekeeper");
 log.LogInformation("safekeeper {NodeId} ({AvailabilityZone}) serving gRPC on {GrpcAddress}, HTTP on {HttpAddress}, data in {DataDir}",
     options.Id, options.AvailabilityZone, options.Service.Listen, options.Service.Http, options.DataDirectory);
-await ServiceHost.RunAsync(app);
+await ServiceHost.RunAsync(app, () => replication is null ? "" : $"pg={replication.Bound}");
 log.LogInformation("safekeeper {NodeId} shutting down", options.Id);
 return 0;

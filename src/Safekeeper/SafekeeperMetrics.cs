@@ -10,6 +10,9 @@ internal sealed class SafekeeperMetrics : ServiceMetrics
     private readonly Counter _appends, _appendBytes, _flushes, _flushSecondsTotal, _offloaded, _deleted, _refusals;
     private readonly Histogram _flushSeconds;
     private readonly Gauge _proposerStreams, _readStreams, _broken;
+    private static readonly string[] StandbyLabels = ["tenant_id", "timeline_id", "application_name"];
+    private readonly Gauge _replicationConnections, _replicationSentLsn, _standbyFlushLsn, _standbyApplyLsn;
+    private readonly Counter _replicationRefused;
     private readonly Gauge _term, _flushLsn, _commitLsn, _backupLsn, _remoteConsistentLsn, _localStartLsn;
 
     public SafekeeperMetrics()
@@ -31,6 +34,28 @@ internal sealed class SafekeeperMetrics : ServiceMetrics
         _backupLsn = Factory.CreateGauge("safekeeper_backup_lsn", "WAL below this is in object storage, per timeline (bytes)", TimelineLabels);
         _remoteConsistentLsn = Factory.CreateGauge("safekeeper_remote_consistent_lsn", "WAL below this is in a pageserver's remote copy, per timeline (bytes)", TimelineLabels);
         _localStartLsn = Factory.CreateGauge("safekeeper_local_start_lsn", "First WAL LSN still on this safekeeper's disk, per timeline (bytes)", TimelineLabels);
+        _replicationConnections = Factory.CreateGauge("safekeeper_replication_connections", "Open PostgreSQL replication-protocol connections");
+        _replicationRefused = Factory.CreateCounter("safekeeper_replication_refused_total", "Replication connections refused, by reason", new CounterConfiguration { LabelNames = ["reason"] });
+        _replicationSentLsn = Factory.CreateGauge("safekeeper_replication_sent_lsn", "End of the WAL sent to each streaming standby (bytes)", StandbyLabels);
+        _standbyFlushLsn = Factory.CreateGauge("safekeeper_replication_standby_flush_lsn", "WAL flushed by each streaming standby, as it reports (bytes)", StandbyLabels);
+        _standbyApplyLsn = Factory.CreateGauge("safekeeper_replication_standby_apply_lsn", "WAL applied by each streaming standby, as it reports (bytes)", StandbyLabels);
+    }
+
+    public void ReplicationConnectionOpened() => _replicationConnections.Inc();
+    public void ReplicationConnectionClosed() => _replicationConnections.Dec();
+    public void ReplicationRefused(string reason) => _replicationRefused.WithLabels(reason).Inc();
+    public void ReplicationSent(StandbyLabel standby, ulong lsn) => _replicationSentLsn.WithLabels(standby.Values).Set(lsn);
+    public void StandbyReported(StandbyLabel standby, ulong flush, ulong apply)
+    {
+        _standbyFlushLsn.WithLabels(standby.Values).Set(flush);
+        _standbyApplyLsn.WithLabels(standby.Values).Set(apply);
+    }
+    /// <summary>A standby stopped streaming: its series go.</summary>
+    public void StandbyGone(StandbyLabel standby)
+    {
+        _replicationSentLsn.RemoveLabelled(standby.Values);
+        _standbyFlushLsn.RemoveLabelled(standby.Values);
+        _standbyApplyLsn.RemoveLabelled(standby.Values);
     }
 
     /// <summary>A timeline's positions, refreshed before each scrape.</summary>
@@ -60,4 +85,10 @@ internal sealed class SafekeeperMetrics : ServiceMetrics
     public void Refused() => _refusals.Inc();
     public void SegmentOffloaded() => _offloaded.Inc();
     public void SegmentsDeleted(int count) => _deleted.Inc(count);
+}
+
+/// <summary>The labels of a streaming standby's series: its timeline and application_name.</summary>
+internal sealed record StandbyLabel(string TenantId, string TimelineId, string ApplicationName)
+{
+    public string[] Values => [TenantId, TimelineId, ApplicationName];
 }

@@ -186,29 +186,17 @@ internal sealed class SafekeeperService(TimelineRegistry registry, SafekeeperMet
         try
         {
             var buffer = new byte[MaxReadChunk];
-            while (true)
+            var cursor = new WalReadCursor(timeline, position, request.ProposerTerm, end);
+            while (!cursor.Finished)
             {
-                var changed = timeline.Changed;
-                var (term, flush, commit, _) = timeline.Positions();
-                Lsn limit = commit;
-                if (request.ProposerTerm != 0)
+                var read = cursor.Read(buffer);
+                if (read.Length > 0)
                 {
-                    if (term != request.ProposerTerm)
-                        throw new PreconditionFailedException($"safekeeper is at term {term}, not the reader's term {request.ProposerTerm}");
-                    limit = flush;
-                }
-                if (end.IsValid) limit = Lsn.Min(limit, end);
-                if (position < limit)
-                {
-                    int n = timeline.ReadWal(position, buffer.AsSpan(0, (int)Math.Min(buffer.Length, limit - position)));
-                    if (n <= 0) throw new DataLossException($"WAL at {position} could not be read");
-                    await responses.WriteAsync(new WalChunk { StartLsn = position.Value, Data = ByteString.CopyFrom(buffer, 0, n), CommitLsn = commit.Value }, ct);
-                    position += (ulong)n;
+                    await responses.WriteAsync(new WalChunk { StartLsn = read.Start.Value, Data = ByteString.CopyFrom(buffer, 0, read.Length), CommitLsn = read.Commit.Value }, ct);
                     continue;
                 }
-                if (end.IsValid && position >= end) return;
                 // Off the signalling thread: reading and sending WAL must not hold up the flusher.
-                await changed.WaitAsync(ct).ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
+                await read.Changed.WaitAsync(ct).ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
             }
         }
         finally { metrics.ReadStreamClosed(); }

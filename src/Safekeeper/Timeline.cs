@@ -15,7 +15,7 @@ namespace Storage.Safekeeper;
 /// The flusher is a dedicated thread: fdatasync blocks, and on a small machine a blocked pool
 /// thread delays every other continuation (the pool starts with one thread per core).
 /// </summary>
-internal sealed class Timeline : IAsyncDisposable
+internal sealed class Timeline : IReadableWal, IAsyncDisposable
 {
     private readonly object _lock = new();
     // One flush, truncation or control file write at a time (so a control file never claims WAL a

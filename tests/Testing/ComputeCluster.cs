@@ -65,13 +65,15 @@ public sealed class ComputeCluster : IAsyncDisposable
     /// <param name="pageserverArguments">Extra pageserver options, e.g. image thresholds.</param>
     /// <param name="safekeeperOffload">False: safekeepers neither offload nor, therefore, trim WAL (for tests that read it all back).</param>
     /// <param name="withController">Two pageservers (ps1 attached, ps2 secondary) placed by a storage controller.</param>
+    /// <param name="safekeeperReplication">The safekeepers serve PostgreSQL's replication protocol (<see cref="SafekeeperCluster.PgPort"/>).</param>
     public static async Task<ComputeCluster> StartAsync(int vms = 1, IReadOnlyList<string>? pageserverArguments = null, bool safekeeperOffload = true,
-        bool withController = false)
+        bool withController = false, bool safekeeperReplication = false)
     {
         var root = Directory.CreateTempSubdirectory("compute-cluster-").FullName;
         if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(root, (UnixFileMode)0b111_101_101); // postgres reaches VM dirs
         var cluster = new ComputeCluster(root, await SafekeeperCluster.StartAsync(createTimeline: false,
-            extraArguments: safekeeperOffload ? ["--remote-storage", Path.Combine(root, "remote"), "--offload-interval-ms", "200", "--trim-interval-ms", "200"] : null));
+            extraArguments: safekeeperOffload ? ["--remote-storage", Path.Combine(root, "remote"), "--offload-interval-ms", "200", "--trim-interval-ms", "200"] : null,
+            replication: safekeeperReplication));
         try
         {
             if (withController)

@@ -17,6 +17,7 @@ public sealed class SafekeeperCluster : IAsyncDisposable
     private readonly ServiceProcess?[] _processes = new ServiceProcess?[3];
     private readonly int[] _ports = Enumerable.Range(0, 3).Select(_ => ServiceProcess.FreePort()).ToArray();
     private readonly int[] _httpPorts = Enumerable.Range(0, 3).Select(_ => ServiceProcess.FreePort()).ToArray();
+    private readonly int[] _pgPorts = Enumerable.Range(0, 3).Select(_ => ServiceProcess.FreePort()).ToArray();
     private readonly bool[] _started = new bool[3]; // a restart keeps the ports the proposers know
 
     public string Root { get; } = Directory.CreateTempSubdirectory("sk-cluster-").FullName;
@@ -31,9 +32,21 @@ public sealed class SafekeeperCluster : IAsyncDisposable
     /// <summary>Extra command-line options for every safekeeper (kept for restarts).</summary>
     private IReadOnlyList<string> _extraArguments = [];
 
-    public static async Task<SafekeeperCluster> StartAsync(bool createTimeline = true, IReadOnlyList<string>? extraArguments = null)
+    /// <summary>True when the safekeepers serve the replication protocol (<see cref="PgPort"/>), checking tokens of <see cref="Tokens"/>.</summary>
+    public bool Replication { get; private init; }
+    /// <summary>The replication-protocol port of safekeeper <paramref name="i"/> (with <see cref="Replication"/>).</summary>
+    public int PgPort(int i) => _pgPorts[i];
+    /// <summary>Mints tokens the safekeepers accept (with <see cref="Replication"/>).</summary>
+    public Core.Auth.TokenIssuer Tokens => TestAuth.Secrets.Issuer();
+    /// <summary>A compute token of this cluster's tenant.</summary>
+    public string ComputeToken() => Tokens.Issue(Core.Auth.Scope.Compute, "test", TimeSpan.FromHours(1), TenantId);
+    /// <summary>The replication connection's options naming this cluster's timeline.</summary>
+    public string ReplicationOptions => $"-c tenant_id={TenantId} -c timeline_id={TimelineId}";
+
+    /// <param name="replication">Serve PostgreSQL's replication protocol on a port of each (<see cref="PgPort"/>), with tokens of <see cref="Tokens"/>.</param>
+    public static async Task<SafekeeperCluster> StartAsync(bool createTimeline = true, IReadOnlyList<string>? extraArguments = null, bool replication = false)
     {
-        var cluster = new SafekeeperCluster { _extraArguments = extraArguments ?? [] };
+        var cluster = new SafekeeperCluster { _extraArguments = extraArguments ?? [], Replication = replication };
         try
         {
             await Task.WhenAll(Enumerable.Range(0, 3).Select(cluster.StartAsync));
@@ -52,11 +65,12 @@ public sealed class SafekeeperCluster : IAsyncDisposable
     public async Task StartAsync(int i)
     {
         Task<ServiceProcess> Start() => ServiceProcess.StartAsync(SafekeeperCommand.Assembly,
-            SafekeeperCommand.Arguments((ulong)i + 1, _ports[i], _httpPorts[i], DataDir(i), $"az-{(char)('a' + i)}", extra: [.. TestAuth.VerifierArguments, .. _extraArguments]),
+            SafekeeperCommand.Arguments((ulong)i + 1, _ports[i], _httpPorts[i], DataDir(i), $"az-{(char)('a' + i)}",
+                extra: [.. TestAuth.VerifierArguments, .. _extraArguments, .. Replication ? ["--pg-listen", $"127.0.0.1:{_pgPorts[i]}"] : Array.Empty<string>()]),
             Path.Combine(Root, $"sk{i + 1}.log"), readyTimeout: TimeSpan.FromSeconds(60));
         _processes[i] = _started[i]
             ? await Start()
-            : await PortRace.StartAsync(Start, () => (_ports[i], _httpPorts[i]) = (ServiceProcess.FreePort(), ServiceProcess.FreePort()));
+            : await PortRace.StartAsync(Start, () => (_ports[i], _httpPorts[i], _pgPorts[i]) = (ServiceProcess.FreePort(), ServiceProcess.FreePort(), ServiceProcess.FreePort()));
         _started[i] = true;
     }
 
@@ -92,6 +106,7 @@ public sealed class SafekeeperCluster : IAsyncDisposable
     {
         foreach (var p in _processes) if (p is not null) p.Kill();
         foreach (var p in _processes) if (p is not null) await p.DisposeAsync();
+
         try { Directory.Delete(Root, recursive: true); } catch (IOException) { }
     }
 }

@@ -12,8 +12,12 @@ public sealed record SafekeeperOptions : IValidatedOptions
     [FlagGroup]
     public ServiceListenOptions Service { get; init; } = new() { Listen = new IPEndPoint(IPAddress.Loopback, 7671) };
 
+    /// <summary>Callers' tokens are checked with this key (the replication port needs it).</summary>
     [FlagGroup]
     public AuthOptions Auth { get; init; } = new();
+
+    [Flag("--pg-listen", "serve PostgreSQL's physical replication protocol here (standbys, pg_receivewal); needs --auth-public-key")]
+    public IPEndPoint? PgListen { get; init; }
 
     [Flag("--data-dir", "where timelines live (default .storage/sk<id>)")]
     public string? DataDir { get; init; }

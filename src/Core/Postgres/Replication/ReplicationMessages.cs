@@ -13,6 +13,9 @@ public readonly record struct PrimaryKeepalive(Lsn ServerEnd, DateTime ServerClo
 /// <summary>A standby's status update: how far it has written, flushed and applied the WAL.</summary>
 public readonly record struct StandbyStatus(Lsn Write, Lsn Flush, Lsn Apply, DateTime Clock, bool ReplyRequested);
 
+/// <summary>A standby's hot standby feedback: the oldest transaction (and catalog transaction) it still needs, with epochs.</summary>
+public readonly record struct HotStandbyFeedback(DateTime Clock, uint Xmin, uint XminEpoch, uint CatalogXmin, uint CatalogXminEpoch);
+
 /// <summary>
 /// The CopyData payloads of PostgreSQL's streaming replication protocol (protocol-replication.html):
 /// XLogData ('w') and keepalives ('k') from the primary, status updates ('r') from the standby. Both
@@ -57,6 +60,16 @@ public static class ReplicationMessages
             || !reader.TryReadBigEndian(out long clock) || !reader.TryRead(out byte reply))
             throw new InvalidDataException("standby status update shorter than 34 bytes");
         return new StandbyStatus(new Lsn((ulong)write), new Lsn((ulong)flush), new Lsn((ulong)apply), FromPostgresTime(clock), reply != 0);
+    }
+
+    /// <summary>A standby's hot standby feedback ('h').</summary>
+    public static HotStandbyFeedback ReadHotStandbyFeedback(ReadOnlySequence<byte> payload)
+    {
+        var reader = new SequenceReader<byte>(payload.Slice(1));
+        if (!reader.TryReadBigEndian(out long clock) || !reader.TryReadBigEndian(out int xmin) || !reader.TryReadBigEndian(out int epoch)
+            || !reader.TryReadBigEndian(out int catalogXmin) || !reader.TryReadBigEndian(out int catalogEpoch))
+            throw new InvalidDataException("hot standby feedback shorter than 25 bytes");
+        return new HotStandbyFeedback(FromPostgresTime(clock), (uint)xmin, (uint)epoch, (uint)catalogXmin, (uint)catalogEpoch);
     }
 
     /// <summary>A standby status update wrapped in CopyData.</summary>
