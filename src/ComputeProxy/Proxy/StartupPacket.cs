@@ -13,7 +13,7 @@ public abstract record StartupPacket
     public const int ProtocolMajor = 3;
 
     /// <summary>PostgreSQL's limit on a startup packet (MAX_STARTUP_PACKET_LENGTH).</summary>
-    public const int MaxLength = 10000;
+    public const int MaxLength = Storage.Core.Postgres.Wire.PgFraming.MaxStartupPacketLength;
 
     public sealed record SslRequest : StartupPacket;
     public sealed record GssEncRequest : StartupPacket;

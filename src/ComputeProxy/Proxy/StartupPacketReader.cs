@@ -1,6 +1,5 @@
-using System.Buffers;
-using System.Buffers.Binary;
 using System.IO.Pipelines;
+using Storage.Core.Postgres.Wire;
 
 namespace Storage.ComputeProxy.Proxy;
 
@@ -11,30 +10,8 @@ public static class StartupPacketReader
     /// The next packet, or null when the client closed the connection before sending a whole one
     /// (PostgreSQL closes such a connection silently: there is nobody left to tell).
     /// </summary>
-    public static async ValueTask<StartupPacket?> ReadAsync(PipeReader reader, CancellationToken ct)
-    {
-        while (true)
-        {
-            var result = await reader.ReadAsync(ct);
-            var buffer = result.Buffer;
-            if (buffer.Length >= 4)
-            {
-                int length = ReadLength(buffer);
-                // Checked before waiting for the body, so garbage or a huge length is refused at once.
-                if (length < 8 || length > StartupPacket.MaxLength)
-                    throw ProxyRejectException.Protocol("invalid length of startup packet");
-                if (buffer.Length >= length)
-                {
-                    var packet = buffer.Slice(0, length);
-                    StartupPacket parsed = packet.IsSingleSegment ? StartupPacket.Parse(packet.FirstSpan) : StartupPacket.Parse(packet.ToArray());
-                    reader.AdvanceTo(packet.End);
-                    return parsed;
-                }
-            }
-            if (result.IsCompleted) { reader.AdvanceTo(buffer.End); return null; }
-            reader.AdvanceTo(buffer.Start, buffer.End);
-        }
-    }
+    public static async ValueTask<StartupPacket?> ReadAsync(PipeReader reader, CancellationToken ct) =>
+        await PgFraming.ReadStartupPacketAsync(reader, ProxyRejectException.Protocol, ct) is { } packet ? StartupPacket.Parse(packet) : null;
 
     /// <summary>True when the client sent more bytes than the packet just read (it must wait for our answer first).</summary>
     public static bool HasBufferedBytes(PipeReader reader) =>
@@ -45,12 +22,5 @@ public static class StartupPacketReader
         long length = result.Buffer.Length;
         reader.AdvanceTo(result.Buffer.Start);
         return length;
-    }
-
-    private static int ReadLength(ReadOnlySequence<byte> buffer)
-    {
-        Span<byte> word = stackalloc byte[4];
-        buffer.Slice(0, 4).CopyTo(word);
-        return BinaryPrimitives.ReadInt32BigEndian(word);
     }
 }

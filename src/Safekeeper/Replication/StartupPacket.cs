@@ -1,7 +1,7 @@
-using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Pipelines;
 using System.Text;
+using Storage.Core.Postgres.Wire;
 
 namespace Storage.Safekeeper.Replication;
 
@@ -10,8 +10,6 @@ internal abstract record StartupPacket
 {
     // The request codes of PostgreSQL's pqcomm.h.
     private const int SslRequestCode = 80877103, GssEncRequestCode = 80877104, CancelRequestCode = 80877102;
-    /// <summary>PostgreSQL's limit (MAX_STARTUP_PACKET_LENGTH).</summary>
-    private const int MaxLength = 10000;
 
     /// <summary>An SSLRequest or GSSENCRequest: answered 'N' (the replication port speaks cleartext; its password is a short-lived token).</summary>
     public sealed record EncryptionRequest : StartupPacket;
@@ -23,35 +21,8 @@ internal abstract record StartupPacket
     }
 
     /// <summary>The next packet; null when the client closed before sending a whole one.</summary>
-    public static async ValueTask<StartupPacket?> ReadAsync(PipeReader reader, CancellationToken ct)
-    {
-        while (true)
-        {
-            var result = await reader.ReadAsync(ct);
-            var buffer = result.Buffer;
-            if (buffer.Length >= 4)
-            {
-                int length = ReadLength(buffer);
-                // Checked before waiting for the body: garbage or a huge length is refused at once.
-                if (length < 8 || length > MaxLength) throw ReplicationError.Protocol("invalid length of startup packet");
-                if (buffer.Length >= length)
-                {
-                    var packet = Parse(buffer.Slice(0, length).ToArray());
-                    reader.AdvanceTo(buffer.GetPosition(length));
-                    return packet;
-                }
-            }
-            if (result.IsCompleted) { reader.AdvanceTo(buffer.End); return null; }
-            reader.AdvanceTo(buffer.Start, buffer.End);
-        }
-    }
-
-    private static int ReadLength(ReadOnlySequence<byte> buffer)
-    {
-        Span<byte> word = stackalloc byte[4];
-        buffer.Slice(0, 4).CopyTo(word);
-        return BinaryPrimitives.ReadInt32BigEndian(word);
-    }
+    public static async ValueTask<StartupPacket?> ReadAsync(PipeReader reader, CancellationToken ct) =>
+        await PgFraming.ReadStartupPacketAsync(reader, ReplicationError.Protocol, ct) is { } packet ? Parse(packet) : null;
 
     private static StartupPacket Parse(ReadOnlySpan<byte> packet)
     {

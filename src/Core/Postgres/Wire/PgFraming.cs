@@ -24,6 +24,44 @@ public static class PgFraming
     /// <summary>Largest message accepted (PostgreSQL's own walsender sends at most 128 KiB of WAL per message).</summary>
     public const int MaxMessageLength = 64 * 1024 * 1024;
 
+    /// <summary>PostgreSQL's limit on a start-up packet (MAX_STARTUP_PACKET_LENGTH).</summary>
+    public const int MaxStartupPacketLength = 10000;
+
+    /// <summary>
+    /// The next start-up phase packet (a length word, no type byte), whole; null when the client closed
+    /// before sending one (PostgreSQL closes such a connection silently: there is nobody left to tell).
+    /// A length outside [8, <see cref="MaxStartupPacketLength"/>] is refused with <paramref name="invalid"/>
+    /// before waiting for the body, so garbage or a huge length is refused at once.
+    /// </summary>
+    public static async ValueTask<byte[]?> ReadStartupPacketAsync(PipeReader reader, Func<string, Exception> invalid, CancellationToken ct)
+    {
+        while (true)
+        {
+            var result = await reader.ReadAsync(ct);
+            var buffer = result.Buffer;
+            if (buffer.Length >= 4)
+            {
+                int length = LengthWord(buffer);
+                if (length < 8 || length > MaxStartupPacketLength) throw invalid("invalid length of startup packet");
+                if (buffer.Length >= length)
+                {
+                    var packet = buffer.Slice(0, length).ToArray();
+                    reader.AdvanceTo(buffer.GetPosition(length));
+                    return packet;
+                }
+            }
+            if (result.IsCompleted) { reader.AdvanceTo(buffer.End); return null; }
+            reader.AdvanceTo(buffer.Start, buffer.End);
+        }
+    }
+
+    private static int LengthWord(ReadOnlySequence<byte> buffer)
+    {
+        Span<byte> word = stackalloc byte[4];
+        buffer.Slice(0, 4).CopyTo(word);
+        return BinaryPrimitives.ReadInt32BigEndian(word);
+    }
+
     /// <summary>
     /// Takes one whole message from the front of <paramref name="buffer"/>; false when it is not all
     /// there yet. A length word outside [4, <see cref="MaxMessageLength"/>] is a protocol violation.
