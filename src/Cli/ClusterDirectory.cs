@@ -23,7 +23,8 @@ public sealed class ClusterDirectory(string root)
     public string TimelineDir(SafekeeperEntry sk, ClusterState state) => Path.Combine(DataDir(sk), state.TenantId, state.TimelineId);
 
     /// <summary>The cluster's signing key pair and its services' tokens (0600 files; made on first use).</summary>
-    public ClusterSecrets Secrets => ClusterSecrets.CreateOrOpen(Path.Combine(Root, "auth"));
+    public ClusterSecrets Secrets => _secrets ??= ClusterSecrets.CreateOrOpen(Path.Combine(Root, "auth"));
+    private ClusterSecrets? _secrets; // one instance: its lock keeps token files from being minted twice
 
     /// <summary>The recorded cluster, or null; storagectl calls the cluster's services as its admin.</summary>
     public ClusterState? TryLoad()
