@@ -52,8 +52,11 @@ public sealed class Reconciler(PlacementBook book, NodeHealth health, Controller
     /// <summary>Brings the attached and secondary node of one timeline to what the placement says, from their last heartbeats.</summary>
     private async Task ReconcileAsync(PlacementRecord placement, CancellationToken ct)
     {
+        // A node that heard nothing of the timeline (a failover whose attach call failed before the
+        // node had it), or holds it in another mode or generation.
         var attachedReport = Reported(placement.Attached, placement);
-        if (attachedReport is { } a && (a.Mode != LocationMode.Attached || a.Generation != placement.Generation))
+        if (health.Last(placement.Attached) is not null
+            && (attachedReport is not { } a || a.Mode != LocationMode.Attached || a.Generation != placement.Generation))
             await SetLocationAsync(placement.Attached, placement, LocationMode.Attached, ct);
 
         if (placement.Secondary is null)

@@ -138,7 +138,7 @@ public sealed class ClusterLifecycleTests
         {
             var branches = s.Pageservers.SelectMany(p => p.Timelines).Where(t => t.Mode == "attached" && t.AncestorTimelineId == timelineId).ToList();
             return branches.Count == 2 && branches.Select(t => t.TimelineId).Distinct().Count() == 2;
-        }, "both branches attached on one pageserver each");
+        }, "both branches attached on one pageserver each", "controller", "ps1", "ps2");
         var list = await ctl.RunAsync("timeline", "list");
         Assert.True(list.ExitCode == 0, list.ToString());
         Assert.Contains(branchId, list.Stdout);

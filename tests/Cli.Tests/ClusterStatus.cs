@@ -29,21 +29,29 @@ public sealed record ClusterStatus(string TimelineId, IReadOnlyList<ClusterStatu
     /// Reads status every 250 ms until <paramref name="done"/> holds (up to 60 s): on two loaded cores
     /// a fresh storagectl's first call may miss status's short timeout, so one read proves little.
     /// </summary>
-    public static async Task<ClusterStatus> ReadUntilAsync(StorageCtl ctl, Func<ClusterStatus, bool> done, string what)
+    public static async Task<ClusterStatus> ReadUntilAsync(StorageCtl ctl, Func<ClusterStatus, bool> done, string what, params string[] logsOnFailure)
     {
         for (var deadline = DateTime.UtcNow.AddSeconds(60); ; await Task.Delay(250))
         {
-            var status = await ReadAsync(ctl);
+            var (status, json) = await ReadWithJsonAsync(ctl);
             if (done(status)) return status;
-            Assert.True(DateTime.UtcNow < deadline, $"status never showed {what}: {status}");
+            // The JSON, not the record: its lists would print as type names.
+            Assert.True(DateTime.UtcNow < deadline, $"status never showed {what}: {json}\n{ctl.LogTails(60, logsOnFailure)}");
         }
     }
 
-    public static async Task<ClusterStatus> ReadAsync(StorageCtl ctl)
+    public static async Task<ClusterStatus> ReadAsync(StorageCtl ctl) => (await ReadWithJsonAsync(ctl)).Status;
+
+    private static async Task<(ClusterStatus Status, string Json)> ReadWithJsonAsync(StorageCtl ctl)
     {
         var result = await ctl.RunAsync("status", "--json");
         Assert.True(result.ExitCode == 0, result.ToString());
-        using var doc = JsonDocument.Parse(result.Stdout);
+        return (Parse(result.Stdout), result.Stdout);
+    }
+
+    private static ClusterStatus Parse(string json)
+    {
+        using var doc = JsonDocument.Parse(json);
         var root = doc.RootElement;
         static string? Str(JsonElement e, string name) => e.GetProperty(name).GetString();
         static int? Int(JsonElement e, string name) => e.GetProperty(name).ValueKind == JsonValueKind.Number ? e.GetProperty(name).GetInt32() : null;

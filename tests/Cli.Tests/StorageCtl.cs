@@ -49,6 +49,14 @@ public sealed class StorageCtl : IAsyncDisposable
         return new CtlResult(process.ExitCode, await stdout, await stderr);
     }
 
+    /// <summary>The last <paramref name="lines"/> lines of each named component's log (controller, ps1, ...), for a failure message.</summary>
+    public string LogTails(int lines, params string[] components) => string.Join('\n', components.Select(name =>
+    {
+        var file = Path.Combine(WorkDir, ".storage", "logs", name + ".log");
+        var tail = File.Exists(file) ? string.Join('\n', File.ReadLines(file).TakeLast(lines)) : "(no log)";
+        return $"--- {name}.log\n{tail}";
+    }));
+
     /// <summary>`up` on this instance's ports.</summary>
     public Task<CtlResult> UpAsync() =>
         RunAsync("up", "--base-port", BasePort.ToString(), "--http-base-port", HttpBasePort.ToString());

@@ -284,7 +284,9 @@ public sealed class PageserverDurabilityTests
             Assert.Equal(0, await DiskFullMetricAsync(setup));
             Assert.Single(DiskFullErrors(setup));
             Assert.Single(File.ReadLines(setup.Pageserver.LogFile), line => line.Contains("disk space is back: ingest of", StringComparison.Ordinal));
-            Assert.Equal(1, AssertNothingCorrupt(setup, new Lsn(info.IngestedLsn)));
+            // At least the segment that was being written when the disk filled is finished (a starved
+            // writer may have finished more before it saw the cancellation).
+            Assert.True(AssertNothingCorrupt(setup, new Lsn(info.IngestedLsn)) >= 1);
         }
         finally { Directory.Delete(root, recursive: true); }
     }

@@ -1,4 +1,5 @@
 using Storage.Testing;
+using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using Storage.Core.Hosting;
@@ -42,6 +43,30 @@ public sealed class ReconcilerTests : IDisposable
         var promoted = book.Get(Tenant, Timeline);
         Assert.Equal(("ps-2", "ps-1", 2UL), (promoted.Attached, promoted.Secondary, promoted.Generation));
         Assert.Equal(1UL, book.Failovers);
+    }
+
+    [Fact]
+    public async Task An_attached_node_that_does_not_report_the_timeline_is_told_to_attach_it_once_it_answers_heartbeats()
+    {
+        var options = new ControllerOptions { DataDir = _root, AttachTimeout = TimeSpan.FromSeconds(2) };
+        var time = new FakeTimeProvider();
+        var book = new PlacementBook(new ControllerStore(Path.Combine(_root, "state.bin")));
+        book.Register("ps-1", "http://127.0.0.1:1");
+        book.Register("ps-2", "http://127.0.0.1:1");
+        var health = new NodeHealth(book, options, time);
+        var log = new FakeLogger<Reconciler>();
+        using var reconciler = new Reconciler(book, health, options, new ControllerMetrics(), log, time);
+        book.Created(book.Place(Tenant, Timeline, ["ps-1", "ps-2"], ancestor: null));
+        bool AttachTried() => log.Collector.GetSnapshot().Any(r => r.Message.Contains("Attached on ps-1", StringComparison.Ordinal));
+
+        // No heartbeat answered yet: nothing is known of what ps-1 holds, so nothing is sent.
+        await reconciler.ReconcileOnceAsync(CancellationToken.None);
+        Assert.False(AttachTried());
+
+        // ps-1 answers but lists no such timeline (a failover's attach call failed before it had it).
+        health.Answered("ps-1", []);
+        await reconciler.ReconcileOnceAsync(CancellationToken.None);
+        Assert.True(AttachTried(), string.Join('\n', log.Collector.GetSnapshot().Select(r => r.Message)));
     }
 }
 
