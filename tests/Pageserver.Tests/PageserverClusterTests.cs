@@ -87,6 +87,35 @@ public sealed class PageserverClusterTests
         Assert.Equal(acked, await Sql.ScalarAsync(Sql.ConnectionString(cluster, cluster.Vms[1]), "select count(*) from acked"));
     }
 
+    /// <summary>
+    /// A creation acknowledged is one a secondary can attach from object storage even if the
+    /// pageserver dies at once (the storage controller fails it over then); one that cannot reach
+    /// object storage is refused and leaves nothing behind, so the same id can be created later.
+    /// </summary>
+    [Fact]
+    public async Task A_timeline_is_in_object_storage_before_its_creation_is_acknowledged_and_is_not_created_when_it_cannot_be()
+    {
+        await using var s3 = await S3rverServer.StartAsync();
+        await using var cluster = await ComputeCluster.StartAsync(vms: 0,
+            pageserverArguments: ["--s3-endpoint", s3.ServiceUrl, "--s3-bucket", "ps" + Guid.NewGuid().ToString("N")[..12]]);
+        Assert.True(cluster.Timeline.RemoteConsistentLsn >= cluster.Timeline.StartLsn, $"created with remote consistent {new Lsn(cluster.Timeline.RemoteConsistentLsn)}");
+        var branch = await cluster.Pageserver.CreateTimelineAsync(cluster.TenantId, TimelineIds.New(), ancestor: cluster.TimelineId);
+        Assert.True(branch.RemoteConsistentLsn >= branch.StartLsn, $"branched with remote consistent {new Lsn(branch.RemoteConsistentLsn)}");
+
+        await s3.KillAsync();
+        var id = TimelineIds.New();
+        var refused = await Assert.ThrowsAsync<RpcException>(() => cluster.Pageserver.CreateTimelineAsync(cluster.TenantId, id, ancestor: cluster.TimelineId));
+        Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
+        Assert.Contains("could not be put in object storage", refused.Status.Detail);
+        var unknown = await Assert.ThrowsAsync<RpcException>(() => PageserverClient.GetTimelineAsync(cluster.Pageserver.Uri, cluster.TenantId, id));
+        Assert.Equal(StatusCode.NotFound, unknown.StatusCode);
+        Assert.False(Directory.Exists(Path.Combine(cluster.Pageserver.DataDirectory, "tenants", cluster.TenantId, "timelines", id)));
+
+        await s3.RestartAsync();
+        var created = await cluster.Pageserver.CreateTimelineAsync(cluster.TenantId, id, ancestor: cluster.TimelineId);
+        Assert.True(created.RemoteConsistentLsn >= created.StartLsn);
+    }
+
     [Fact]
     public async Task Safekeeper_disks_stay_bounded_as_the_pageserver_uploads_and_reports()
     {

@@ -311,6 +311,10 @@ internal sealed partial class PageserverTimeline : IWalSink, IAsyncDisposable
         finally { Directory.Delete(scratch, recursive: true); }
     }
 
+    /// <summary>A new timeline's first upload, before <see cref="Start"/> (no housekeeping runs yet to race with it).</summary>
+    public Task PublishBeforeStartAsync(CancellationToken ct) =>
+        _housekeeping is null ? UploadAsync(ct) : throw new InvalidOperationException("the timeline's housekeeping already uploads");
+
     /// <summary>
     /// Uploads finished segments (and their indexes) and new images, then publishes the manifest;
     /// remote_consistent_lsn moves to where the finished segments end.

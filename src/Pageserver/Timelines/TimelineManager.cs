@@ -235,9 +235,13 @@ internal sealed class TimelineManager(PageserverOptions options, PostgresBinarie
         if (Directory.Exists(paths.Root)) Directory.Delete(paths.Root, recursive: true);
     }
 
-    private PageserverTimeline Add(TimelinePaths paths, TimelineMetadata metadata, RemoteTimeline? remote)
+    private PageserverTimeline Add(TimelinePaths paths, TimelineMetadata metadata, RemoteTimeline? remote) =>
+        Register(new PageserverTimeline(paths, metadata, options, binaries, remote, _logger, metrics, time));
+
+    /// <summary>Makes <paramref name="timeline"/> served here and starts its ingest and housekeeping.</summary>
+    private PageserverTimeline Register(PageserverTimeline timeline)
     {
-        var timeline = new PageserverTimeline(paths, metadata, options, binaries, remote, _logger, metrics, time);
+        var metadata = timeline.Metadata;
         if (!_timelines.TryAdd((metadata.TenantId, metadata.TimelineId), timeline))
             throw new AlreadyExistsException($"timeline {metadata.TenantId}/{metadata.TimelineId} exists");
         timeline.Start();
@@ -351,12 +355,26 @@ internal sealed class TimelineManager(PageserverOptions options, PostgresBinarie
         return paths;
     }
 
-    /// <summary>The metadata makes the timeline real; then the safekeepers learn it.</summary>
+    /// <summary>
+    /// The metadata makes the timeline real; its first layers and manifest go to object storage
+    /// before it is added (as Neon's timeline creation waits for its index_part upload): a creation
+    /// acknowledged is one a secondary can attach even if this pageserver dies at once. Then the
+    /// safekeepers learn it.
+    /// </summary>
     private async Task<PageserverTimeline> FinishCreateAsync(TimelinePaths paths, TimelineMetadata metadata, IReadOnlyList<Uri> safekeepers, CancellationToken ct)
     {
         metadata.Save(paths.Metadata);
         var remote = NewRemote(metadata.TenantId, metadata.TimelineId, metadata.Generation);
-        var timeline = Add(paths, metadata, remote);
+        var timeline = new PageserverTimeline(paths, metadata, options, binaries, remote, _logger, metrics, time);
+        try { await timeline.PublishBeforeStartAsync(ct); }
+        catch (Exception e)
+        {
+            await timeline.DisposeAsync();
+            Wipe(paths); // not created: a retry starts over
+            if (e is OperationCanceledException && ct.IsCancellationRequested) throw;
+            throw new TemporarilyUnavailableException($"timeline {metadata.TenantId}/{metadata.TimelineId} could not be put in object storage: {e.Message}", e);
+        }
+        timeline = Register(timeline);
         var key = SafekeeperClient.Key(metadata.TenantId, metadata.TimelineId);
         foreach (var safekeeper in safekeepers)
         {
