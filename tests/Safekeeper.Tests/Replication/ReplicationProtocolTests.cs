@@ -43,10 +43,14 @@ public class ReplicationProtocolTests
 
         var dir = Path.Combine(cluster.Root, "received");
         await using var receiver = new PgReceiveWal(ConnInfo(cluster, 0, "pg_receivewal"), dir, cluster.ComputeToken());
+        // Streaming first: an empty directory starts at the segment of the commit LSN it connects at,
+        // which must still be the first one for the comparison below.
+        var flushed = StandbySeries(cluster, "safekeeper_replication_standby_flush_lsn", "pg_receivewal");
+        await Eventually.ReachAsync(() => MetricAsync(cluster, 0, flushed), v => v is not null, Bounded,
+            () => $"pg_receivewal never reported a position\n{receiver.Output}\n{cluster.Logs()}");
         // More WAL while it streams, into the next segment: it follows the commit LSN.
         var end = await writer.WriteAsync(17 * 1024 * 1024);
         await SafekeeperCommittedAsync(cluster, 0, end);
-        var flushed = StandbySeries(cluster, "safekeeper_replication_standby_flush_lsn", "pg_receivewal");
         await Eventually.ReachAsync(() => MetricAsync(cluster, 0, flushed), v => v >= end.Value, Bounded,
             () => $"pg_receivewal did not report {end} flushed\n{receiver.Output}\n{cluster.Logs()}");
         Assert.Equal(0, await receiver.StopAsync());
