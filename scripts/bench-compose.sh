@@ -33,7 +33,8 @@ project=storagebench$$
 compose() { docker-compose -f docker-compose.yml -p "$project" "$@"; }
 trap 'compose down -v --timeout 5 >/dev/null 2>&1' EXIT
 uri="postgresql://app:app-password@localhost:$STORAGE_PG_PORT/postgres?connect_timeout=5"
-vms() { curl -sf "http://127.0.0.1:$STORAGE_ADMIN_PORT/vms"; }
+# The admin API wants the cluster's admin token (made by the keys service once compose is up).
+vms() { curl -sf -H "Authorization: Bearer $(compose exec -T proxy cat /auth/admin-operator.token)" "http://127.0.0.1:$STORAGE_ADMIN_PORT/vms"; }
 attached() { vms | python3 -c 'import json,sys; print(next(v["id"] for v in json.load(sys.stdin) if v["state"] == "attached"))'; }
 # Idle and prepared with the newest image of main's timeline (the control plane does that every 2 s), as a spare is.
 spare() { vms | python3 -c "import json,sys; sys.exit(0 if any(v['id'] == '$1' and v['state'] == 'idle' and v['preparedImageLsn'] > 0 for v in json.load(sys.stdin)) else 1)"; }

@@ -75,7 +75,7 @@ public static class Failover
 
     public static async Task<AdminApi.StatusView> StatusAsync(ProxyProcess proxy)
     {
-        using var http = new HttpClient();
+        using var http = proxy.AdminHttp();
         return (await http.GetFromJsonAsync<AdminApi.StatusView>(new Uri(proxy.Admin, "/status")))!;
     }
 }

@@ -118,7 +118,7 @@ return 0;
 
 static async Task CreateMainAsync(ProxyProcess proxy, ComputeCluster cluster)
 {
-    using var http = new HttpClient();
+    using var http = proxy.AdminHttp();
     var created = await http.PostAsJsonAsync(new Uri(proxy.Admin, "/endpoints"), new AdminApi.CreateEndpointBody("main", cluster.TenantId, cluster.TimelineId,
         ComputeCluster.Role, cluster.Password, null, SuspendTimeoutSeconds: 3600)); // direct runs hold no proxy session: main must not suspend
     if (!created.IsSuccessStatusCode) throw new InvalidOperationException($"POST /endpoints: {await created.Content.ReadAsStringAsync()}");

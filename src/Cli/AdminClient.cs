@@ -1,18 +1,30 @@
+using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Storage.ComputeProxy.ControlPlane;
+using Storage.Core.Rpc;
 
 namespace Storage.Cli;
 
 /// <summary>
-/// The control plane's admin HTTP API as storagectl uses it (the view types are the API's own). An
+/// The control plane's admin HTTP API as storagectl uses it (the view types are the API's own), with
+/// the admin token storagectl calls every service with (<see cref="GrpcChannels.DefaultToken"/>). An
 /// unreachable API or an error answer becomes a <see cref="CliError"/> naming what was asked.
 /// </summary>
-public sealed class AdminClient(Uri adminUri) : IDisposable
+public sealed class AdminClient : IDisposable
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
-    // Long enough for a wake: the control plane waits up to its wake timeout (90 s) for a VM.
-    private readonly HttpClient _http = new() { BaseAddress = adminUri, Timeout = TimeSpan.FromMinutes(3) };
+    private readonly Uri _adminUri;
+    private readonly HttpClient _http;
+
+    public AdminClient(Uri adminUri, string? token = null)
+    {
+        _adminUri = adminUri;
+        // Long enough for a wake: the control plane waits up to its wake timeout (90 s) for a VM.
+        _http = new HttpClient { BaseAddress = adminUri, Timeout = TimeSpan.FromMinutes(3) };
+        if ((token ?? GrpcChannels.DefaultToken) is { Length: > 0 } bearer)
+            _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
+    }
 
     public AdminClient(ProxyEntry proxy) : this(proxy.AdminUri) { }
 
@@ -41,7 +53,7 @@ public sealed class AdminClient(Uri adminUri) : IDisposable
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
         {
             // The cause stays attached: `bootstrap` retries an unreachable API while the proxy starts.
-            throw new CliError($"the control plane at {adminUri} could not {what}: {e.Message} (is the proxy running? `storagectl start proxy`)", e);
+            throw new CliError($"the control plane at {_adminUri} could not {what}: {e.Message} (is the proxy running? `storagectl start proxy`)", e);
         }
         using (response)
         {

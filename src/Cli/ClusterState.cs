@@ -135,9 +135,12 @@ public sealed class ClusterState
     public string ConnectionStringFor(EndpointEntry endpoint, bool endpointOption) =>
         ProxyConnectionString(endpoint, $"127.0.0.1:{RequiredProxy.Port}", endpointOption);
 
-    /// <summary>A URI through a proxy at <paramref name="proxyAddress"/> (HOST:PORT), also for clusters storagectl does not run.</summary>
+    /// <summary>
+    /// A URI through a proxy at <paramref name="proxyAddress"/> (HOST:PORT), also for clusters
+    /// storagectl does not run; without a password when the endpoint's is empty (not known here).
+    /// </summary>
     public static string ProxyConnectionString(EndpointEntry endpoint, string proxyAddress, bool endpointOption) =>
-        $"postgresql://{Uri.EscapeDataString(endpoint.RoleName)}:{Uri.EscapeDataString(endpoint.Password)}@{proxyAddress}/postgres"
+        $"postgresql://{Uri.EscapeDataString(endpoint.RoleName)}{(endpoint.Password.Length > 0 ? ":" + Uri.EscapeDataString(endpoint.Password) : "")}@{proxyAddress}/postgres"
         + (endpointOption ? $"?options=endpoint%3D{Uri.EscapeDataString(endpoint.Id)}" : "");
 
     /// <summary>Every process, in stop order (see <see cref="StopOrder"/>).</summary>

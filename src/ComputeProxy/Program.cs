@@ -58,7 +58,7 @@ builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSe
 builder.Services.AddSingleton<IHostedService>(controlPlane);
 builder.Services.AddSingleton<IHostedService>(proxy);
 await using var app = builder.Build();
-AdminApi.Map(app, controlPlane);
+AdminApi.Map(app, controlPlane, options.Auth.Validator());
 var bound = app.Services.GetRequiredService<BoundEndpoints>();
 await ServiceHost.RunAsync(app, readyExtra: () =>
 {

@@ -26,11 +26,17 @@ public sealed class BootstrapTests
             foreach (var secret in secrets) Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(secret)); // keys and tokens: 0600
         var timelines = (await ControllerClient.StatusAsync(controller, token: token)).Placements.Count;
 
-        // `up` made endpoint main: bootstrap only reports it, with the same role and password.
+        // `up` made endpoint main: bootstrap only reports it. The admin API never shows a password, so
+        // the URI has none unless --password gives it (compose always does).
         var again = await BootstrapAsync(ctl, "main");
         Assert.True(again.ExitCode == 0, again.ToString());
         Assert.Contains("endpoint main already exists", again.Stderr);
-        var mainUri = new Uri(ConnectionString(again));
+        Assert.Contains("give --password", again.Stderr);
+        var bare = new Uri(ConnectionString(again));
+        Assert.Equal(("app", upUri.Port), (bare.UserInfo, bare.Port));
+        var withPassword = await BootstrapAsync(ctl, "main", "--password", Uri.UnescapeDataString(upUri.UserInfo.Split(':')[1]));
+        Assert.True(withPassword.ExitCode == 0, withPassword.ToString());
+        var mainUri = new Uri(ConnectionString(withPassword));
         Assert.Equal((upUri.UserInfo, upUri.Port), (mainUri.UserInfo, mainUri.Port));
         Assert.Equal(timelines, (await ControllerClient.StatusAsync(controller, token: token)).Placements.Count);
 

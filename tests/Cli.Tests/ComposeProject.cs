@@ -14,6 +14,7 @@ public sealed class ComposeProject : IAsyncDisposable
 {
     private const string Prefix = "storagetest";
     private readonly Dictionary<string, string> _environment;
+    private string? _adminToken;
 
     private ComposeProject(string name, Dictionary<string, string> environment)
     {
@@ -52,10 +53,15 @@ public sealed class ComposeProject : IAsyncDisposable
     /// <summary>The compose network the services share.</summary>
     public async Task<string> NetworkAsync() => (await InspectAsync("sk1", "{{range $name, $_ := .NetworkSettings.Networks}}{{$name}} {{end}}")).Split(' ')[0];
 
+    /// <summary>The operator's admin token (volume auth, made by the keys service), read as the README tells a user to.</summary>
+    public async Task<string> AdminTokenAsync() =>
+        _adminToken ??= (await ComposeAsync("exec", "-T", "proxy", "cat", "/auth/admin-operator.token")).Trim();
+
     /// <summary>The control plane's view (admin API GET /status): which VM serves which endpoint, and each VM's state.</summary>
     public async Task<JsonElement> ControlPlaneStatusAsync()
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", await AdminTokenAsync());
         return JsonDocument.Parse(await http.GetStringAsync($"http://127.0.0.1:{AdminPort}/status")).RootElement.Clone();
     }
 

@@ -44,6 +44,12 @@ public sealed class DockerClusterTests(ITestOutputHelper output)
         Assert.Contains("psql-ok", await Psql(uri, "create table acked (id int primary key); select 'psql-ok'"));
         void Phase(string what) => output.WriteLine($"{clock.Elapsed.TotalSeconds,6:0.0} s  {what}");
         Phase("up, first query through the proxy (psql)");
+        using (var anonymous = new HttpClient { Timeout = TimeSpan.FromSeconds(5) })
+        {
+            // The published admin port lets no one in without the cluster's admin token.
+            var refused = await anonymous.GetAsync($"http://127.0.0.1:{project.AdminPort}/status");
+            Assert.Equal(System.Net.HttpStatusCode.Unauthorized, refused.StatusCode);
+        }
 
         var npgsql = NpgsqlConnectionString(uri);
         var writes = WriteLoop.Start(npgsql, "acked", 1);

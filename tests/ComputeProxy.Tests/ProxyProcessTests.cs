@@ -19,7 +19,7 @@ public sealed class ProxyProcessTests(ITestOutputHelper output)
 {
     private static async Task<AdminApi.StatusView> StatusAsync(ProxyProcess proxy)
     {
-        using var http = new HttpClient();
+        using var http = proxy.AdminHttp();
         return (await http.GetFromJsonAsync<AdminApi.StatusView>(new Uri(proxy.Admin, "/status")))!;
     }
 
@@ -42,7 +42,7 @@ public sealed class ProxyProcessTests(ITestOutputHelper output)
         try
         {
             await proxy.StartAsync();
-            using (var http = new HttpClient())
+            using (var http = proxy.AdminHttp())
             {
                 var created = await http.PostAsJsonAsync(new Uri(proxy.Admin, "/endpoints"), new AdminApi.CreateEndpointBody("main", cluster.TenantId, cluster.TimelineId,
                     ComputeCluster.Role, cluster.Password, new Dictionary<string, string> { ["shared_buffers"] = "32MB" }, null));
@@ -119,7 +119,7 @@ public sealed class ProxyProcessTests(ITestOutputHelper output)
         try
         {
             await proxy.StartAsync();
-            using (var http = new HttpClient())
+            using (var http = proxy.AdminHttp())
             {
                 var created = await http.PostAsJsonAsync(new Uri(proxy.Admin, "/endpoints"), new AdminApi.CreateEndpointBody("main", cluster.TenantId, cluster.TimelineId,
                     ComputeCluster.Role, cluster.Password, new Dictionary<string, string> { ["shared_buffers"] = "32MB" }, null));

@@ -59,7 +59,7 @@ public sealed class Harness : IAsyncDisposable
         var builder = ServiceHost.CreateHttpBuilder(new IPEndPoint(IPAddress.Loopback, 0), "text");
         builder.Services.AddSingleton<IHostedService>(ControlPlane);
         _app = builder.Build();
-        AdminApi.Map(_app, ControlPlane);
+        AdminApi.Map(_app, ControlPlane, TestAuth.Secrets.VerifierAuth().Validator());
         await _app.StartAsync();
     }
 

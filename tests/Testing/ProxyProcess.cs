@@ -14,6 +14,14 @@ public sealed class ProxyProcess(string dataDir, ComputeCluster cluster, int poo
     private bool _started; // a restart keeps the ports clients know
     public int PgPort { get; private set; } = ServiceProcess.FreePort();
     public Uri Admin => new($"http://127.0.0.1:{_adminPort}");
+
+    /// <summary>A client of the admin API, with the admin token it requires.</summary>
+    public HttpClient AdminHttp()
+    {
+        var http = new HttpClient { BaseAddress = Admin };
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", TestAuth.AdminToken);
+        return http;
+    }
     public string DataDirectory => dataDir;
     public string Log => dataDir + ".log";
     /// <summary>The proxy process's PID (0 when not running).</summary>

@@ -20,7 +20,8 @@ public static class BootstrapCommand
 {
     private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(2);
 
-    private sealed record Settings(Uri Controller, Uri Admin, IReadOnlyList<Uri> Safekeepers, EndpointEntry Endpoint, string ProxyAddress, TimeSpan Wait);
+    /// <param name="PasswordGiven">Whether --password was given (else the endpoint's is a random one).</param>
+    private sealed record Settings(Uri Controller, Uri Admin, IReadOnlyList<Uri> Safekeepers, EndpointEntry Endpoint, bool PasswordGiven, string ProxyAddress, TimeSpan Wait);
 
     public static Command Create()
     {
@@ -42,6 +43,7 @@ public static class BootstrapCommand
             ParseUri(result.GetValue(admin)!, "--admin"),
             result.GetValue(safekeepers)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s => ParseUri(s, "--safekeepers")).ToList(),
             new EndpointEntry { Id = result.GetValue(endpoint)!, RoleName = result.GetValue(role)!, Password = result.GetValue(password) ?? ClusterState.NewPassword() },
+            result.GetValue(password) is not null,
             result.GetValue(proxyAddress)!,
             TimeSpan.FromSeconds(Math.Max(0, result.GetValue(wait)))), ct)));
         return command;
@@ -59,7 +61,9 @@ public static class BootstrapCommand
         if (await retry.ExecuteAsync(async t => await admin.FindEndpointAsync(id, t), ct) is { } existing)
         {
             Console.Error.WriteLine($"endpoint {id} already exists (tenant {existing.TenantId} timeline {existing.TimelineId}, {existing.State}): nothing to create");
-            PrintConnectionString(new EndpointEntry { Id = id, RoleName = existing.RoleName, Password = existing.RolePassword }, settings.ProxyAddress);
+            // The admin API never shows a password: the one given is printed (compose always gives it), else none.
+            if (!settings.PasswordGiven) Console.Error.WriteLine("its role keeps the password it was created with; give --password to print it in the connection string");
+            PrintConnectionString(new EndpointEntry { Id = id, RoleName = existing.RoleName, Password = settings.PasswordGiven ? settings.Endpoint.Password : "" }, settings.ProxyAddress);
             return 0;
         }
 

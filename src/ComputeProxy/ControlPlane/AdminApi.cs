@@ -1,14 +1,18 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Storage.Core.Auth;
+using Storage.Core.Errors;
 using Storage.Core.Hosting;
 
 namespace Storage.ComputeProxy.ControlPlane;
 
 /// <summary>
 /// The admin HTTP API (JSON) on the host's HTTP endpoint: endpoints (create, list, get, attach,
-/// detach, suspend, delete), VMs, status and /metrics. Errors are <c>{"error": "..."}</c> with 400
-/// (bad input), 404 (unknown endpoint), 409 (conflict) or 503 (no VM could be attached in time).
+/// detach, suspend, delete), VMs, status and /metrics. Every path but /metrics needs an admin-scoped
+/// bearer token (401 without a valid one, 403 with another scope). Errors are <c>{"error": "..."}</c>
+/// with 400 (bad input), 401, 403, 404 (unknown endpoint), 409 (conflict) or 503 (no VM could be
+/// attached in time). Role passwords are write-only: no answer carries one.
 /// </summary>
 public static class AdminApi
 {
@@ -16,7 +20,7 @@ public static class AdminApi
     public sealed record CreateEndpointBody(string? Id, string? TenantId, string? TimelineId, string? RoleName, string? RolePassword,
         Dictionary<string, string>? PostgresSettings, double? SuspendTimeoutSeconds);
 
-    public sealed record EndpointView(string Id, string TenantId, string TimelineId, string RoleName, string RolePassword,
+    public sealed record EndpointView(string Id, string TenantId, string TimelineId, string RoleName,
         IReadOnlyDictionary<string, string> PostgresSettings, double SuspendTimeoutSeconds, string State, string? VmId, string? Host, int? Port, int Sessions);
 
     /// <param name="PreparedTimelineId">The timeline whose newest image an idle VM holds ready (null: none), ending at <paramref name="PreparedImageLsn"/>.</param>
@@ -25,9 +29,13 @@ public static class AdminApi
 
     public sealed record StatusView(IReadOnlyList<EndpointView> Endpoints, IReadOnlyList<VmView> Vms);
 
-    /// <summary>Maps the API and /metrics (the registry the control plane's metrics are in) onto <paramref name="app"/>.</summary>
-    public static void Map(WebApplication app, ControlPlane controlPlane)
+    /// <summary>
+    /// Maps the API, behind <paramref name="tokens"/>, and /metrics (the registry the control plane's
+    /// metrics are in, open to scrapers as on every service) onto <paramref name="app"/>.
+    /// </summary>
+    public static void Map(WebApplication app, ControlPlane controlPlane, TokenValidator tokens)
     {
+        app.Use((context, next) => context.Request.Path.StartsWithSegments("/metrics") ? next(context) : RequireAdminAsync(context, next, tokens));
         app.Use(async (context, next) =>
         {
             try { await next(context); }
@@ -39,6 +47,26 @@ public static class AdminApi
         });
         MapRoutes(app, controlPlane);
         ServiceHost.MapMetrics(app, controlPlane.Metrics.Registry);
+    }
+
+    private static async Task RequireAdminAsync(HttpContext context, RequestDelegate next, TokenValidator tokens)
+    {
+        Caller caller;
+        try { caller = await tokens.ValidateAsync(context.Request.Headers.Authorization); }
+        catch (ServiceException e) when (e.Kind == FailureKind.Unauthenticated)
+        {
+            context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+            context.Response.Headers.WWWAuthenticate = "Bearer";
+            await context.Response.WriteAsJsonAsync(new { error = e.Message });
+            return;
+        }
+        if (caller.Scope != Scope.Admin)
+        {
+            context.Response.StatusCode = StatusCodes.Status403Forbidden;
+            await context.Response.WriteAsJsonAsync(new { error = $"the admin API needs an admin token; this one is scoped '{ScopeNames.Name(caller.Scope)}'" });
+            return;
+        }
+        await next(context);
     }
 
     private static int? StatusOf(Exception e) => e switch
@@ -96,7 +124,7 @@ public static class AdminApi
         var address = controlPlane.Attacher.CurrentAddress(e.Id);
         var attaching = controlPlane.Pool.Snapshot().Any(v => v.State == VmState.Attaching && v.EndpointId == e.Id);
         var state = address is not null ? "attached" : attaching ? "attaching" : "suspended";
-        return new EndpointView(e.Id, e.TenantId, e.TimelineId, e.RoleName, e.RolePassword, e.PostgresSettings, e.SuspendTimeout.TotalSeconds,
+        return new EndpointView(e.Id, e.TenantId, e.TimelineId, e.RoleName, e.PostgresSettings, e.SuspendTimeout.TotalSeconds,
             state, address?.VmId, address?.Host, address?.Port, controlPlane.Sessions.Sessions(e.Id));
     }
 
