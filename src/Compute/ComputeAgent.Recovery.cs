@@ -14,9 +14,18 @@ internal sealed partial class ComputeAgent
         AttachRequest? request;
         lock (_lock)
         {
-            if (_postgres != postgres || _state is not (ComputeState.Running or ComputeState.Attaching)) return;
+            if (_postgres != postgres) return;
+            var reason = $"postgres (pid {postgres.ProcessId}) exited unexpectedly: {DescribeExit(exitCode)}";
+            if (_state == ComputeState.Failed)
+            {
+                // Its broken replication stream was noticed first and the restart is under way: the
+                // exit is still the better reason to report.
+                _reason = _lastCrash = reason;
+                return;
+            }
+            if (_state is not (ComputeState.Running or ComputeState.Attaching)) return;
             _state = ComputeState.Failed;
-            _reason = _lastCrash = $"postgres (pid {postgres.ProcessId}) exited unexpectedly: {DescribeExit(exitCode)}";
+            _reason = _lastCrash = reason;
             request = _request;
         }
         _metrics.PostgresExited();

@@ -197,11 +197,11 @@ public sealed class ClusterLifecycleTests
         return Of(status, timelineId)!;
     }
 
-    /// <summary>Timeout 30: a connection made during a failover waits in the proxy while the endpoint is reattached.</summary>
+    /// <summary>Timeout 60 (the proxy's own wait for a VM): a connection made during a failover waits in the proxy while the endpoint is reattached.</summary>
     private static string ToNpgsql(Uri uri)
     {
         var user = uri.UserInfo.Split(':');
-        return $"Host={uri.Host};Port={uri.Port};Username={Uri.UnescapeDataString(user[0])};Password={Uri.UnescapeDataString(user[1])};Database={uri.AbsolutePath.TrimStart('/')};Pooling=false;Timeout=30";
+        return $"Host={uri.Host};Port={uri.Port};Username={Uri.UnescapeDataString(user[0])};Password={Uri.UnescapeDataString(user[1])};Database={uri.AbsolutePath.TrimStart('/')};Pooling=false;Timeout=60";
     }
 
     private static async Task ExecAsync(string cs, string sql)

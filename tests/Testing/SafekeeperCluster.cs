@@ -43,6 +43,12 @@ public sealed class SafekeeperCluster : IAsyncDisposable
     /// <summary>The replication connection's options naming this cluster's timeline.</summary>
     public string ReplicationOptions => $"-c tenant_id={TenantId} -c timeline_id={TimelineId}";
 
+    /// <summary>
+    /// A fresh process's first call fsyncs a control file and directories: with the suite's test
+    /// assemblies beside it (load average 20 on two cores) that has taken more than 10 s.
+    /// </summary>
+    public static readonly TimeSpan CreateTimeout = TimeSpan.FromSeconds(60);
+
     /// <param name="replication">Serve PostgreSQL's replication protocol on a port of each (<see cref="PgPort"/>), with tokens of <see cref="Tokens"/>.</param>
     public static async Task<SafekeeperCluster> StartAsync(bool createTimeline = true, IReadOnlyList<string>? extraArguments = null, bool replication = false)
     {
@@ -52,7 +58,7 @@ public sealed class SafekeeperCluster : IAsyncDisposable
             await Task.WhenAll(Enumerable.Range(0, 3).Select(cluster.StartAsync));
             if (createTimeline)
                 for (int i = 0; i < 3; i++)
-                    await SafekeeperClient.CreateTimelineAsync(cluster.Uris[i], cluster.Key, TimelineStart, timeout: TimeSpan.FromSeconds(10));
+                    await SafekeeperClient.CreateTimelineAsync(cluster.Uris[i], cluster.Key, TimelineStart, timeout: CreateTimeout);
             return cluster;
         }
         catch

@@ -28,7 +28,7 @@ public class DiskFullTests
         try
         {
             for (int i = 0; i < 3; i++)
-                await SafekeeperClient.CreateTimelineAsync(cluster.Uris[i], cluster.Key, SafekeeperCluster.TimelineStart, timeout: TimeSpan.FromSeconds(10));
+                await SafekeeperClient.CreateTimelineAsync(cluster.Uris[i], cluster.Key, SafekeeperCluster.TimelineStart, timeout: SafekeeperCluster.CreateTimeout);
             cluster.Kill(2); // from here every commit needs safekeeper 1
             var filler = disk.AddFiller(12 << 20); // one 16 MiB segment fits, a second does not
 

@@ -19,6 +19,9 @@ namespace Storage.Safekeeper.Tests.Integration;
 public sealed class WalTrimTests : IDisposable
 {
     private static readonly TimeSpan Bounded = TimeSpan.FromSeconds(60);
+    // Feedback waits for the timeline's flush gate (shared with trim, offload and WAL fsyncs) and
+    // fsyncs the control file: on a loaded machine more than the 5 s default deadline.
+    private static readonly TimeSpan FeedbackTimeout = TimeSpan.FromSeconds(30);
     private static readonly WalGeometry G = WalGeometry.Default;
     private readonly string _remote = Directory.CreateTempSubdirectory("remote-wal-").FullName;
 
@@ -65,7 +68,7 @@ public sealed class WalTrimTests : IDisposable
             {
                 for (int i = 0; i < 3; i++)
                 {
-                    var st = await SafekeeperClient.ReportPageserverFeedbackAsync(cluster.Uris[i], cluster.Key, "ps-1", end, end);
+                    var st = await SafekeeperClient.ReportPageserverFeedbackAsync(cluster.Uris[i], cluster.Key, "ps-1", end, end, FeedbackTimeout);
                     if (new Lsn(st.LocalStartLsn) < keepFrom || SegmentFiles(cluster, i) > 2) return false;
                     Assert.True(new Lsn(st.BackupLsn) >= keepFrom && new Lsn(st.RemoteConsistentLsn) <= new Lsn(st.CommitLsn));
                 }
@@ -94,9 +97,9 @@ public sealed class WalTrimTests : IDisposable
 
         // Feedback never moves backwards, and is clamped to the commit LSN.
         var reported = new Lsn(status.RemoteConsistentLsn);
-        var back = await SafekeeperClient.ReportPageserverFeedbackAsync(cluster.Uris[0], cluster.Key, "ps-2", start + 8UL);
+        var back = await SafekeeperClient.ReportPageserverFeedbackAsync(cluster.Uris[0], cluster.Key, "ps-2", start + 8UL, timeout: FeedbackTimeout);
         Assert.Equal(reported, new Lsn(back.RemoteConsistentLsn));
-        var ahead = await SafekeeperClient.ReportPageserverFeedbackAsync(cluster.Uris[0], cluster.Key, "ps-1", new Lsn(0xFF_0000_0000));
+        var ahead = await SafekeeperClient.ReportPageserverFeedbackAsync(cluster.Uris[0], cluster.Key, "ps-1", new Lsn(0xFF_0000_0000), timeout: FeedbackTimeout);
         Assert.Equal(ahead.CommitLsn, ahead.RemoteConsistentLsn);
 
         var metrics = await new HttpClient().GetStringAsync(cluster.MetricsUri(0));
@@ -154,7 +157,7 @@ public sealed class WalTrimTests : IDisposable
         {
             for (int i = 0; i < 2; i++)
             {
-                var st = await SafekeeperClient.ReportPageserverFeedbackAsync(cluster.Uris[i], cluster.Key, "ps-1", end, end);
+                var st = await SafekeeperClient.ReportPageserverFeedbackAsync(cluster.Uris[i], cluster.Key, "ps-1", end, end, FeedbackTimeout);
                 if (new Lsn(st.LocalStartLsn) <= G.SegmentStart(G.SegmentNumber(lagging) + 1)) return false;
             }
             return true;

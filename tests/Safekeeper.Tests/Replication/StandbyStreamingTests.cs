@@ -24,7 +24,10 @@ public class StandbyStreamingTests
 
         // The standby's data directory: a basebackup from the pageserver, as a compute gets its own.
         var safekeepers = cluster.Safekeepers;
-        var at = new Lsn((await safekeepers.StatusAsync(0)).CommitLsn);
+        // At a commit LSN of safekeeper 1 that covers the table: it may be the quorum's third member,
+        // or not yet told the commit, when the primary's COMMIT returns.
+        var written = Lsn.Parse(await Sql.TextAsync(primary, "SELECT pg_current_wal_flush_lsn()::text"));
+        var at = await Eventually.ReachAsync(async () => new Lsn((await safekeepers.StatusAsync(0)).CommitLsn), c => c >= written, Bounded, cluster.Logs);
         var dataDir = Path.Combine(cluster.Root, "standby", "pgdata");
         await new PageserverBasebackupSource([cluster.Pageserver.Uri], Bounded).FetchAsync(cluster.TenantId, cluster.TimelineId, at, dataDir,
             new CancellationTokenSource(Bounded).Token);
