@@ -14,7 +14,8 @@ public sealed class S3RetryTests : IAsyncLifetime
 
     public Task InitializeAsync()
     {
-        _store = new S3ObjectStore(S3rverFixture.Options(_server, _bucket));
+        // About a minute of retries: the outage plus a node start, which a loaded machine can make slow.
+        _store = new S3ObjectStore(S3rverFixture.Options(_server, _bucket) with { MaxRetries = 60 });
         return Task.CompletedTask;
     }
 

@@ -14,11 +14,14 @@ namespace Storage.ComputeProxy.ControlPlane;
 public sealed class ExternalVmProvider(IReadOnlyList<Uri> agents, ILogger log) : IVmProvider
 {
     private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(2);
+    // At start-up a VM that misses its probe is later joined as a new, idle VM, which detaches the
+    // endpoint it still serves: a restarted control plane waits longer for each, once.
+    private static readonly TimeSpan RecoveryProbeTimeout = TimeSpan.FromSeconds(10);
 
     public int PoolSize => agents.Count;
 
     public async Task<IReadOnlyList<Vm>> RecordedAsync(CancellationToken ct) =>
-        (await Task.WhenAll(agents.Select(agent => ProbeAsync(agent, ct)))).OfType<Vm>().ToList();
+        (await Task.WhenAll(agents.Select(agent => ProbeAsync(agent, RecoveryProbeTimeout, ct)))).OfType<Vm>().ToList();
 
     public bool MayBeAlive(Vm vm) => true;
 
@@ -26,7 +29,7 @@ public sealed class ExternalVmProvider(IReadOnlyList<Uri> agents, ILogger log) :
     {
         foreach (var agent in agents.Where(agent => !members.Any(m => m.Host == agent.Host && m.Record.GrpcPort == agent.Port)))
         {
-            if (await ProbeAsync(agent, ct) is not { } vm) continue;
+            if (await ProbeAsync(agent, ProbeTimeout, ct) is not { } vm) continue;
             if (members.FirstOrDefault(m => m.Id == vm.Id) is { } twin)
             {
                 log.LogError("the agent at {Agent} calls itself {VmId}, like the one at {Other}: give each VM its own --id", agent, vm.Id, twin.AgentUri);
@@ -41,11 +44,11 @@ public sealed class ExternalVmProvider(IReadOnlyList<Uri> agents, ILogger log) :
     }
 
     /// <summary>The VM behind <paramref name="agent"/> as its status describes it; null while it does not answer.</summary>
-    private static async Task<Vm?> ProbeAsync(Uri agent, CancellationToken ct)
+    private static async Task<Vm?> ProbeAsync(Uri agent, TimeSpan timeout, CancellationToken ct)
     {
         try
         {
-            var status = await Core.Api.ComputeClient.StatusAsync(agent, ProbeTimeout, ct);
+            var status = await Core.Api.ComputeClient.StatusAsync(agent, timeout, ct);
             return new Vm(new VmRecord(status.VmId, agent.Port, 0, status.PostgresPort, "", 0, agent.Host)) { AgentState = status.State };
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)

@@ -39,7 +39,8 @@ public sealed class VmPool(ControlPlaneOptions options, StateStore store, Contro
     {
         foreach (var vm in await _provider.RecordedAsync(ct))
         {
-            var state = _provider.MayBeAlive(vm) ? await TryAdoptAsync(vm, endpointOfVm(vm.Id), ct) : VmState.Dead;
+            // Patient: a VM that misses this answer is fenced, and with it the endpoint it serves.
+            var state = _provider.MayBeAlive(vm) ? await TryAdoptAsync(vm, endpointOfVm(vm.Id), RecoveryStatusTimeout, ct) : VmState.Dead;
             if (state == VmState.Dead)
             {
                 log.LogWarning("VM {VmId} (pid {Pid}) from the previous run cannot be reused; fencing it", vm.Id, vm.Pid);
@@ -52,11 +53,13 @@ public sealed class VmPool(ControlPlaneOptions options, StateStore store, Contro
         }
     }
 
-    private async Task<VmState> TryAdoptAsync(Vm vm, string? expectedEndpoint, CancellationToken ct)
+    private static readonly TimeSpan RecoveryStatusTimeout = TimeSpan.FromSeconds(10), JoinStatusTimeout = TimeSpan.FromSeconds(3);
+
+    private async Task<VmState> TryAdoptAsync(Vm vm, string? expectedEndpoint, TimeSpan statusTimeout, CancellationToken ct)
     {
         try
         {
-            var status = await ComputeClient.StatusAsync(vm.AgentUri, TimeSpan.FromSeconds(3), ct);
+            var status = await ComputeClient.StatusAsync(vm.AgentUri, statusTimeout, ct);
             vm.AgentState = status.State;
             if (expectedEndpoint is not null && status.EndpointId == expectedEndpoint && status.State is ComputeState.Running or ComputeState.Failed or ComputeState.Attaching)
             {
@@ -116,7 +119,7 @@ public sealed class VmPool(ControlPlaneOptions options, StateStore store, Contro
     private async Task<bool> StartVmAsync(CancellationToken ct)
     {
         if (await _provider.StartAsync(Snapshot(), ct) is not { } vm) return false;
-        if (await TryAdoptAsync(vm, expectedEndpoint: null, ct) != VmState.Idle)
+        if (await TryAdoptAsync(vm, expectedEndpoint: null, JoinStatusTimeout, ct) != VmState.Idle)
         {
             await _provider.FenceAsync(vm);
             throw new InvalidOperationException($"{vm.Id} did not answer as idle");
