@@ -35,7 +35,9 @@ public sealed class WalReceiverTests
         await receiver.StartAsync(CancellationToken.None);
         try
         {
-            await UntilAsync(() => sink.NextByte == Start + 100, sink.Describe);
+            // The clock moves in steps far below the stall timeout: a status probe that missed its (real)
+            // deadline on a loaded machine is retried after a backoff on this clock.
+            await UntilAsync(() => { time.Advance(TimeSpan.FromMilliseconds(100)); return sink.NextByte == Start + 100; }, sink.Describe);
             Assert.Equal([a.Address.ToString()], sink.Sources);
 
             // b now holds newer WAL; a stays silent. Only the fake clock's stall timeout makes the receiver switch.
