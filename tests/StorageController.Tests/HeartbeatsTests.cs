@@ -7,7 +7,9 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using Storage.Core.Hosting;
 using Storage.Core.Processes;
+using Storage.Core.Rpc;
 using Storage.Proto.Pageserver;
+using Storage.Testing;
 using PageserverGrpc = Storage.Proto.Pageserver.Pageserver;
 
 namespace Storage.StorageController.Tests;
@@ -28,6 +30,10 @@ public sealed class HeartbeatsTests : IDisposable
     [Fact]
     public async Task Heartbeats_come_once_per_fake_interval_over_one_connection_and_a_refusing_node_is_offline_after_the_failure_timeout()
     {
+        // The process's default token is set when the test-support module first loads (by whichever
+        // test touches it first); a channel is per address and token, so it must not change while
+        // this test counts connections.
+        Assert.Equal(TestAuth.AdminToken, GrpcChannels.DefaultToken);
         var pageserver = await StubPageserver.StartAsync();
         var book = new PlacementBook(new ControllerStore(Path.Combine(_root, "state.bin")));
         book.Register("ps-1", pageserver.Address.ToString());
