@@ -18,7 +18,8 @@ namespace Storage.Compute;
 /// </summary>
 internal sealed class PreparedImageStore
 {
-    private static readonly TimeSpan PageserverTimeout = TimeSpan.FromSeconds(5);
+    // Preparing is background work on an idle VM: a pageserver busy taking images gets time to answer.
+    private static readonly TimeSpan PageserverTimeout = TimeSpan.FromSeconds(30);
     private readonly string _ready;
     private readonly string _partial;
     private readonly ILogger _log;

@@ -52,9 +52,11 @@ public sealed class PageserverClusterTests
         Assert.Equal(20001, await Sql.ScalarAsync(cs2, "select count(*) from t"));
         Assert.Equal("after the image", await Sql.TextAsync(cs2, "select pad from t where id = 20001"));
         // Served from that image or a newer one (a checkpoint at detach may have made another meanwhile).
-        var servedFrom = System.Text.RegularExpressions.Regex.Matches(File.ReadAllText(cluster.Pageserver.LogFile), @"served from image ([0-9A-F]+/[0-9A-F]+)")
-            .Select(m => Lsn.Parse(m.Groups[1].Value)).ToList();
-        Assert.Contains(servedFrom, lsn => lsn >= new Lsn(info.LatestImageLsn));
+        // (The line is written by the logger's own thread, maybe after the client has its backup.)
+        await Eventually.ReachAsync(
+            () => Task.FromResult(System.Text.RegularExpressions.Regex.Matches(File.ReadAllText(cluster.Pageserver.LogFile), @"served from image ([0-9A-F]+/[0-9A-F]+)")
+                .Select(m => Lsn.Parse(m.Groups[1].Value)).ToList()),
+            servedFrom => servedFrom.Any(lsn => lsn >= new Lsn(info.LatestImageLsn)), TimeSpan.FromSeconds(60), cluster.Logs);
     }
 
     [Theory]

@@ -261,7 +261,8 @@ public sealed class PageserverDurabilityTests
                 var ahead = await Eventually.ReachAsync(() => Task.FromResult(setup.Proposer.CommitLsn), c => c > stoppedAt + 3_000_000L, Bounded, setup.Logs);
                 var whileFull = await setup.InfoAsync();
                 Assert.True(new Lsn(whileFull.IngestedLsn) < ahead, $"ingested {new Lsn(whileFull.IngestedLsn)} on a full disk");
-                var errors = DiskFullErrors(setup);
+                // The log line is written by the logger's own thread, maybe after the metric shows.
+                var errors = await Eventually.ReachAsync(() => Task.FromResult(DiskFullErrors(setup)), e => e.Count > 0, Bounded, setup.Logs);
                 Assert.Single(errors);
                 Assert.Contains($"disk full: ingest of {setup.TenantId}/{setup.TimelineId} stopped at", errors[0]);
                 Assert.Contains("No space left on device", errors[0]);
@@ -283,7 +284,10 @@ public sealed class PageserverDurabilityTests
             var info = await setup.Pageserver.WaitForIngestAsync(setup.TenantId, setup.TimelineId, committed, Bounded);
             Assert.Equal(0, await DiskFullMetricAsync(setup));
             Assert.Single(DiskFullErrors(setup));
-            Assert.Single(File.ReadLines(setup.Pageserver.LogFile), line => line.Contains("disk space is back: ingest of", StringComparison.Ordinal));
+            var spaceBack = await Eventually.ReachAsync(
+                () => Task.FromResult(File.ReadLines(setup.Pageserver.LogFile).Where(line => line.Contains("disk space is back: ingest of", StringComparison.Ordinal)).ToList()),
+                lines => lines.Count > 0, Bounded, setup.Logs);
+            Assert.Single(spaceBack);
             // At least the segment that was being written when the disk filled is finished (a starved
             // writer may have finished more before it saw the cancellation).
             Assert.True(AssertNothingCorrupt(setup, new Lsn(info.IngestedLsn)) >= 1);

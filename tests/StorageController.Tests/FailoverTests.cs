@@ -52,7 +52,7 @@ public sealed class FailoverTests
         await cluster.Vms[0].DetachAsync();
         await cluster.AttachOrThrowAsync(cluster.Vms[1]);
         Assert.Equal(acked, await Sql.ScalarAsync(Sql.ConnectionString(cluster, cluster.Vms[1]), "select count(*) from acked"));
-        Assert.Contains("basebackup of", File.ReadAllText(ps2.LogFile));
+        await EventuallyAsync(() => Task.FromResult(File.ReadAllText(ps2.LogFile)), log => log.Contains("basebackup of", StringComparison.Ordinal), Slow, cluster.Logs);
 
         // ps1 comes back as the secondary; its old generation may no longer delete anything.
         await ps1.StartAsync();

@@ -20,8 +20,10 @@ namespace Storage.StorageController.Tests;
 /// </summary>
 public sealed class HeartbeatsTests : IDisposable
 {
-    private static readonly ControllerOptions Options = new() { HeartbeatMs = 500, FailureTimeoutMs = 2000, UnresponsiveTimeoutMs = 10_000 };
-    private static readonly TimeSpan Bounded = TimeSpan.FromSeconds(20);
+    // A heartbeat's real deadline is half the unresponsive timeout: 30 s, so that the first call (a new
+    // channel to a freshly started server, on a loaded machine) is not failed and retried on a fake clock.
+    private static readonly ControllerOptions Options = new() { HeartbeatMs = 500, FailureTimeoutMs = 2000, UnresponsiveTimeoutMs = 60_000 };
+    private static readonly TimeSpan Bounded = TimeSpan.FromSeconds(60);
     private readonly string _root = Directory.CreateTempSubdirectory("sc-heartbeats-").FullName;
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
 

@@ -35,7 +35,7 @@ public sealed class ControllerNode(string root) : IAsyncDisposable
             HeartbeatMs = 200,
             FailureTimeoutMs = 1500,
             Auth = TestAuth.Secrets.ServiceAuth(Scope.Controller, "controller"),
-        }), LogFile);
+        }), LogFile, readyTimeout: TimeSpan.FromSeconds(120));
         _process = first
             ? await PortRace.StartAsync(Start, () => (_grpcPort, _httpPort) = (ServiceProcess.FreePort(), ServiceProcess.FreePort()))
             : await Start();

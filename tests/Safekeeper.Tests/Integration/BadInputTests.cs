@@ -130,7 +130,7 @@ public class BadInputTests
     {
         await using var cluster = await SafekeeperCluster.StartAsync();
         var healthy = new TimelineKey { TenantId = TimelineIds.New(), TimelineId = TimelineIds.New() };
-        await cluster.Client(0).CreateTimelineAsync(new CreateTimelineRequest { Timeline = healthy, StartLsn = SafekeeperCluster.TimelineStart.Value }, deadline: SafekeeperCluster.Deadline());
+        await cluster.Client(0).CreateTimelineAsync(new CreateTimelineRequest { Timeline = healthy, StartLsn = SafekeeperCluster.TimelineStart.Value }, deadline: DateTime.UtcNow + SafekeeperCluster.CreateTimeout);
 
         cluster.Kill(0);
         var controlFile = Path.Combine(cluster.TimelineDir(0), "safekeeper.control");
