@@ -2,8 +2,8 @@
 # The docker compose figures: image build time (scripts/docker-images.sh; --cold removes the
 # project's images first, base images included), `up` to the first successful query through the
 # proxy, and VM-container failover: `docker kill` of the VM serving endpoint main to the next commit
-# through the proxy (a new connection per try), median of N, each killed VM started again and back
-# in the pool as an idle VM prepared with the newest image before the next. Runs its own compose project (ports 56432, 9190, 7100) and
+# through the proxy (a new connection per try), median of N, each killed VM started again (by the VM
+# keeper) and back in the pool as an idle VM prepared with the newest image before the next. Runs its own compose project (ports 56432, 9190, 7100) and
 # removes it, volumes included. As root. Usage: bash scripts/bench-compose.sh [--cold] [--failovers N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,7 +59,6 @@ for i in $(seq "$failovers"); do
   until_ok 1200 psql "$uri" -tAc "insert into bench default values" || { echo "no commit within 2 minutes of killing $vm" >&2; exit 1; }
   times+=("$(since "$t")")
   echo "failover $i: docker kill $vm -> next commit ${times[-1]} s (docker kill itself took $killed s)"
-  docker start "$(compose ps -q "$vm")" >/dev/null
   until_ok 1200 spare "$vm" || { echo "$vm did not rejoin the pool as a prepared spare" >&2; exit 1; }
 done
 median=$(printf '%s\n' "${times[@]}" | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }')

@@ -10,8 +10,8 @@ namespace Storage.Cli.Tests;
 /// <summary>
 /// docker-compose.yml for real, on the Docker Engine (scripts/test.sh starts dockerd and builds the
 /// images with scripts/docker-images.sh): up, the URI from the bootstrap logs, psql and Npgsql
-/// through the proxy; under a write load, the death of each VM container (one by `docker kill`,
-/// one by a crash its restart policy answers), of sk1 and of ps1, a partition of one safekeeper
+/// through the proxy; under a write load, the death of each VM container by `docker kill` (the VM
+/// keeper starts it again) and of one by a crash (its restart policy does), of sk1 and of ps1, a partition of one safekeeper
 /// (commits go on) and of two (commits wait, unacknowledged, and resume on reconnect); then down
 /// and up, and every acknowledged row is there. Prometheus scrapes everything and has its rules.
 /// </summary>
@@ -56,28 +56,32 @@ public sealed class DockerClusterTests(ITestOutputHelper output)
         var probed = new List<int>();
         await writes.WaitForMoreAsync(20, Step);
 
-        // VM containers: the endpoint moves to the other VM; `docker kill` is an operator's stop for
-        // Docker (restart policies leave it down), so that one is started again; the other dies by
-        // itself (its processes SIGKILLed from the host, as a crash or the OOM killer does) and its
-        // restart policy brings it back. Either way it rejoins the pool as an idle VM.
-        var killed = await AttachedVmAsync(project);
-        var failover = await FailoverAsync(project, npgsql, probed, () => project.DockerAsync("kill", killed.Container));
-        Phase($"docker kill {killed.Name}: next commit through the proxy {failover.TotalMilliseconds:0} ms later");
-        await project.DockerAsync("start", killed.Container);
-        await WaitForIdleVmAsync(project, killed.Name);
-        await writes.WaitForMoreAsync(20, Step);
-        Phase($"{killed.Name} started again, idle in the pool");
+        // VM containers: the endpoint moves to the other VM. `docker kill` is an operator's stop for
+        // Docker (restart policies leave it down): the VM keeper starts each killed one again. A VM
+        // that dies by itself (its processes SIGKILLed from the host, as a crash or the OOM killer
+        // does) is brought back by its restart policy. Either way it rejoins the pool as an idle VM.
+        VmContainer? previous = null;
+        for (int kill = 1; kill <= 2; kill++)
+        {
+            var killed = await AttachedVmAsync(project);
+            if (previous is not null) Assert.NotEqual(previous.Name, killed.Name);
+            var failover = await FailoverAsync(project, npgsql, probed, () => project.DockerAsync("kill", killed.Container));
+            Phase($"docker kill {killed.Name}: next commit through the proxy {failover.TotalMilliseconds:0} ms later");
+            await WaitForIdleVmAsync(project, killed.Name);
+            await writes.WaitForMoreAsync(20, Step);
+            Phase($"{killed.Name} started again by the VM keeper, idle in the pool");
+            previous = killed;
+        }
 
         var crashed = await AttachedVmAsync(project);
-        Assert.NotEqual(killed.Name, crashed.Name);
         int restartsBefore = int.Parse(await project.InspectAsync(crashed.Name, "{{.RestartCount}}"));
         int init = int.Parse(await project.InspectAsync(crashed.Name, "{{.State.Pid}}"));
-        failover = await FailoverAsync(project, npgsql, probed, () =>
+        var crash = await FailoverAsync(project, npgsql, probed, () =>
         {
             Assert.True(OsUser.Signal(init, OsUser.SigKill));
             return Task.CompletedTask;
         });
-        Phase($"crash of {crashed.Name}: next commit through the proxy {failover.TotalMilliseconds:0} ms later");
+        Phase($"crash of {crashed.Name}: next commit through the proxy {crash.TotalMilliseconds:0} ms later");
         await WaitForIdleVmAsync(project, crashed.Name);
         Assert.True(int.Parse(await project.InspectAsync(crashed.Name, "{{.RestartCount}}")) > restartsBefore, "restarted by its restart policy");
         await writes.WaitForMoreAsync(20, Step);
@@ -210,11 +214,14 @@ public sealed class DockerClusterTests(ITestOutputHelper output)
         async Task<JsonElement> Query(string query) =>
             JsonDocument.Parse(await http.GetStringAsync("api/v1/query?query=" + Uri.EscapeDataString(query))).RootElement.GetProperty("data").GetProperty("result").Clone();
         await Eventually.ReachAsync(async () => (await Query("sum(up)")).EnumerateArray().Select(r => r.GetProperty("value")[1].GetString()).SingleOrDefault(),
-            up => up == "9", Step, () => "not all 9 targets (3 safekeepers, 2 pageservers, controller, proxy, 2 VMs) are up in Prometheus");
+            up => up == "10", Step, () => "not all 10 targets (3 safekeepers, 2 pageservers, controller, proxy, 2 VMs, VM keeper) are up in Prometheus");
         await Eventually.ReachAsync(async () => (await Query("storage:quorum_commit_latency_seconds:p99")).EnumerateArray().Count(), n => n == 1, Step,
             () => "no quorum commit latency p99 in Prometheus");
         var rules = JsonDocument.Parse(await http.GetStringAsync("api/v1/rules")).RootElement.GetProperty("data").GetProperty("groups")
             .EnumerateArray().SelectMany(g => g.GetProperty("rules").EnumerateArray()).ToList();
+        // The two `docker kill`ed VMs were started by the keeper; the crashed one by its restart policy alone.
+        await Eventually.ReachAsync(async () => (await Query("sum(vmkeeper_starts_total)")).EnumerateArray().Select(r => r.GetProperty("value")[1].GetString()).SingleOrDefault(),
+            starts => starts == "2", Step, () => "the VM keeper did not count exactly the 2 killed VMs it started again");
         Assert.Contains(rules, r => r.GetProperty("name").GetString() == "SafekeeperDown");
         Assert.All(rules, r => Assert.Equal("ok", r.GetProperty("health").GetString()));
     }

@@ -15,7 +15,7 @@ public sealed partial class DockerComposeTests
     public async Task Compose_file_is_valid_and_has_the_cluster_services()
     {
         var services = (await ComposeAsync("config", "--services")).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        Assert.All(new[] { "s3", "sk1", "sk2", "sk3", "controller", "ps1", "ps2", "proxy", "vm1", "vm2", "bootstrap", "prometheus" }, s => Assert.Contains(s, services));
+        Assert.All(new[] { "s3", "sk1", "sk2", "sk3", "controller", "ps1", "ps2", "proxy", "vm1", "vm2", "vmkeeper", "bootstrap", "prometheus" }, s => Assert.Contains(s, services));
     }
 
     [Fact]
@@ -47,6 +47,10 @@ public sealed partial class DockerComposeTests
         Assert.Equal(vms.Select(v => $"http://{v.Key}:{v.Value.Option("--listen")!.Split(':')[1]}"), proxy.Option("--external-vms")!.Split(','));
         Assert.All(vms, v => Assert.Equal(v.Key, v.Value.Option("--id")));
         Assert.All(vms, v => Assert.Equal("*", v.Value.Option("--pg-listen")));
+        // The VM keeper starts a killed one again: it finds them by their label.
+        Assert.Equal(["/app/Storage.VmKeeper.dll"], services["vmkeeper"].Command.Take(1));
+        var poolLabel = services["vmkeeper"].Option("--pool-label") ?? new VmKeeper.VmKeeperOptions().PoolLabel;
+        Assert.All(vms, v => Assert.Contains(poolLabel.Replace("=", ": "), v.Value.Labels));
 
         // Bootstrap runs once (restarted only on failure) against the controller and the proxy's admin API.
         var bootstrap = services["bootstrap"];
@@ -59,8 +63,8 @@ public sealed partial class DockerComposeTests
         Assert.Equal("on-failure", bootstrap.Restart);
     }
 
-    /// <summary>One service of the normalized `config` output: its command and restart policy.</summary>
-    private sealed record Service(IReadOnlyList<string> Command, string? Restart)
+    /// <summary>One service of the normalized `config` output: its command, restart policy and labels ("KEY: VALUE" lines).</summary>
+    private sealed record Service(IReadOnlyList<string> Command, string? Restart, IReadOnlyList<string> Labels)
     {
         public string? Option(string name) =>
             Command.Select((arg, i) => (arg, i)).Where(a => a.arg == name && a.i + 1 < Command.Count).Select(a => Command[a.i + 1]).FirstOrDefault();
@@ -74,10 +78,10 @@ public sealed partial class DockerComposeTests
     {
         var services = new Dictionary<string, Service>();
         string? name = null;
-        List<string> command = [];
+        List<string> command = [], labels = [];
         string? restart = null;
-        bool inServices = false, inCommand = false;
-        void Flush() { if (name is not null) services[name] = new Service(command, restart); }
+        bool inServices = false, inCommand = false, inLabels = false;
+        void Flush() { if (name is not null) services[name] = new Service(command, restart, labels); }
         foreach (var line in config.Split('\n'))
         {
             if (line.Length > 0 && !char.IsWhiteSpace(line[0])) { inServices = line.TrimEnd() == "services:"; inCommand = false; continue; }
@@ -85,12 +89,14 @@ public sealed partial class DockerComposeTests
             if (ServiceKey().Match(line) is { Success: true } key)
             {
                 Flush();
-                (name, command, restart, inCommand) = (key.Groups[1].Value, [], null, false);
+                (name, command, labels, restart, inCommand, inLabels) = (key.Groups[1].Value, [], [], null, false, false);
                 continue;
             }
             var trimmed = line.Trim();
             if (inCommand && trimmed.StartsWith("- ")) { command.Add(Unquote(trimmed[2..])); continue; }
+            if (inLabels && line.StartsWith("      ")) { labels.Add(trimmed); continue; }
             inCommand = trimmed == "command:";
+            inLabels = trimmed == "labels:";
             if (trimmed.StartsWith("restart:")) restart = Unquote(trimmed["restart:".Length..].Trim());
         }
         Flush();
