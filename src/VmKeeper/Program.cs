@@ -44,8 +44,6 @@ if (project is null)
 
 var metrics = new VmKeeperMetrics();
 var builder = ServiceHost.CreateHttpBuilder(options.Http, options.LogFormat);
-builder.Services.AddSingleton(docker);
-builder.Services.AddSingleton(metrics);
 builder.Services.AddHostedService(services => new PoolKeeper(docker, [$"com.docker.compose.project={project}", options.PoolLabel],
     TimeSpan.FromMilliseconds(options.IntervalMs), metrics, services.GetRequiredService<ILogger<PoolKeeper>>(), TimeProvider.System));
 await using var app = builder.Build();

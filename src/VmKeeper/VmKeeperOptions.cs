@@ -1,5 +1,6 @@
 using System.Net;
 using Storage.Core.Hosting;
+using Storage.Core.Observability;
 
 namespace Storage.VmKeeper;
 
@@ -29,6 +30,6 @@ public sealed record VmKeeperOptions : IValidatedOptions
         if (!PoolLabel.Contains('=') || PoolLabel.StartsWith('=')) yield return $"--pool-label must be KEY=VALUE, not '{PoolLabel}'";
         if (Project is "") yield return "--project must not be empty";
         if (IntervalMs <= 0) yield return "--interval-ms must be positive";
-        if (LogFormat is not ("json" or "text")) yield return $"--log-format must be json or text, not '{LogFormat}'";
+        if (Logging.FormatProblem(LogFormat) is { } logFormat) yield return logFormat;
     }
 }

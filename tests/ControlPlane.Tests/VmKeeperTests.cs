@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging.Testing;
 using Storage.Core.Hosting;
 using Storage.VmKeeper;
 
@@ -36,8 +37,7 @@ public sealed class VmKeeperTests
         engine.Add("a3", "p_sk1_1", "p", "sk1", "exited", exitCode: 137, pool: false);
         using var docker = new DockerEngine(engine.Socket, TimeSpan.FromSeconds(10));
         var metrics = new VmKeeperMetrics();
-        var keeper = new PoolKeeper(docker, ["com.docker.compose.project=p", "storage.pool=vm"], TimeSpan.FromSeconds(1), metrics,
-            NullLogger<PoolKeeper>.Instance, TimeProvider.System);
+        var keeper = Keeper(docker, metrics, ProjectPool);
 
         await keeper.CheckAsync(CancellationToken.None);
 
@@ -58,18 +58,18 @@ public sealed class VmKeeperTests
         engine.FailWith = "permission denied while trying to connect";
         using var docker = new DockerEngine(engine.Socket, TimeSpan.FromSeconds(10));
         var metrics = new VmKeeperMetrics();
-        var log = new ListLogger();
-        var keeper = new PoolKeeper(docker, ["com.docker.compose.project=p", "storage.pool=vm"], TimeSpan.FromSeconds(1), metrics, log, TimeProvider.System);
+        var log = new FakeLogger<PoolKeeper>();
+        var keeper = Keeper(docker, metrics, ProjectPool, log);
 
         await keeper.CheckAsync(CancellationToken.None);
         await keeper.CheckAsync(CancellationToken.None);
         Assert.Equal(2, metrics.CheckFailures.Value);
-        Assert.Single(log.Lines, l => l.Contains("500 permission denied while trying to connect"));
+        Assert.Single(Messages(log), l => l.Contains("500 permission denied while trying to connect"));
 
         engine.FailWith = null;
         await keeper.CheckAsync(CancellationToken.None);
         Assert.Equal(["a1"], engine.Started);
-        Assert.Contains(log.Lines, l => l.Contains("answers again"));
+        Assert.Contains(Messages(log), l => l.Contains("answers again"));
     }
 
     [Theory]
@@ -82,7 +82,7 @@ public sealed class VmKeeperTests
         engine.Garbage = body;
         using var docker = new DockerEngine(engine.Socket, TimeSpan.FromSeconds(10));
         var metrics = new VmKeeperMetrics();
-        var keeper = new PoolKeeper(docker, ["storage.pool=vm"], TimeSpan.FromSeconds(1), metrics, NullLogger<PoolKeeper>.Instance, TimeProvider.System);
+        var keeper = Keeper(docker, metrics, ["storage.pool=vm"]);
         await keeper.CheckAsync(CancellationToken.None);
         Assert.Equal(1, metrics.CheckFailures.Value);
     }
@@ -92,7 +92,7 @@ public sealed class VmKeeperTests
     {
         using var docker = new DockerEngine(Path.Combine(Path.GetTempPath(), $"no-docker-{Guid.NewGuid():N}.sock"), TimeSpan.FromSeconds(5));
         var metrics = new VmKeeperMetrics();
-        var keeper = new PoolKeeper(docker, ["storage.pool=vm"], TimeSpan.FromSeconds(1), metrics, NullLogger<PoolKeeper>.Instance, TimeProvider.System);
+        var keeper = Keeper(docker, metrics, ["storage.pool=vm"]);
         await keeper.CheckAsync(CancellationToken.None);
         Assert.Equal(1, metrics.CheckFailures.Value);
     }
@@ -100,6 +100,7 @@ public sealed class VmKeeperTests
     [Theory]
     [InlineData("--pool-label", "novalue", "--pool-label must be KEY=VALUE")]
     [InlineData("--interval-ms", "0", "--interval-ms must be positive")]
+    [InlineData("--log-format", "xml", "--log-format must be json or text, not 'xml'")]
     public void Bad_options_are_refused_with_a_reason(string flag, string value, string reason)
     {
         var errors = new StringWriter();
@@ -109,14 +110,13 @@ public sealed class VmKeeperTests
         Assert.Contains(reason, errors.ToString());
     }
 
-    private sealed class ListLogger : ILogger<PoolKeeper>
-    {
-        public ConcurrentQueue<string> Lines { get; } = new();
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-        public bool IsEnabled(LogLevel logLevel) => true;
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            Lines.Enqueue(formatter(state, exception));
-    }
+    /// <summary>The pool of compose project p, as the keeper of that project filters it.</summary>
+    private static readonly string[] ProjectPool = ["com.docker.compose.project=p", "storage.pool=vm"];
+
+    private static PoolKeeper Keeper(DockerEngine docker, VmKeeperMetrics metrics, IReadOnlyList<string> poolLabels, ILogger<PoolKeeper>? log = null) =>
+        new(docker, poolLabels, TimeSpan.FromSeconds(1), metrics, log ?? NullLogger<PoolKeeper>.Instance, TimeProvider.System);
+
+    private static IEnumerable<string> Messages(FakeLogger<PoolKeeper> log) => log.Collector.GetSnapshot().Select(r => r.Message);
 
     /// <summary>The Docker Engine API's list, inspect and start, over containers held in memory, label filters applied.</summary>
     private sealed class FakeEngine : IAsyncDisposable
@@ -180,16 +180,19 @@ public sealed class VmKeeperTests
                     ["Id"] = c.Id, ["Name"] = "/" + c.Name, ["Config"] = new Dictionary<string, object> { ["Labels"] = c.Labels },
                     ["State"] = new Dictionary<string, object> { ["Status"] = c.State, ["Restarting"] = false, ["ExitCode"] = c.ExitCode, ["OOMKilled"] = false },
                 })
-                : Results.Json(new Dictionary<string, string> { ["message"] = $"No such container: {id}" }, statusCode: 404));
+                : NoSuchContainer(id));
             app.MapPost("/containers/{id}/start", (string id) =>
             {
-                if (!_containers.TryGetValue(id, out var c)) return Results.Json(new Dictionary<string, string> { ["message"] = $"No such container: {id}" }, statusCode: 404);
+                if (!_containers.TryGetValue(id, out var c)) return NoSuchContainer(id);
                 if (c.State == "running") return Results.StatusCode(304);
                 _containers[id] = c with { State = "running", ExitCode = 0 };
                 StartedQueue.Enqueue(id);
                 return Results.NoContent();
             });
         }
+
+        private static IResult NoSuchContainer(string id) =>
+            Results.Json(new Dictionary<string, string> { ["message"] = $"No such container: {id}" }, statusCode: 404);
 
         public async ValueTask DisposeAsync()
         {

@@ -9,6 +9,10 @@ namespace Storage.Core.Observability;
 /// </summary>
 public static class Logging
 {
+    /// <summary>What is wrong with a --log-format value (null when it is json or text), for a service's options check.</summary>
+    public static string? FormatProblem(string format) =>
+        format is "json" or "text" ? null : $"--log-format must be json or text, not '{format}'";
+
     public static ILoggerFactory CreateFactory(string? format, LogLevel minimum = LogLevel.Information) =>
         LoggerFactory.Create(builder => Configure(builder, format, minimum));
 

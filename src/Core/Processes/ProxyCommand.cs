@@ -1,5 +1,6 @@
 using System.Net;
 using Storage.Core.Hosting;
+using Storage.Core.Observability;
 
 namespace Storage.Core.Processes;
 
@@ -76,7 +77,7 @@ public sealed record ComputeProxyOptions : IValidatedOptions
         if (PrepareIntervalMs < 0) yield return "--prepare-interval-ms must not be negative";
         if (TlsKey is not null && TlsCert is null) yield return "--tls-key needs --tls-cert";
         if (Admin.Port != 0 && Admin.Equals(Listen)) yield return "--admin and --listen must differ";
-        if (LogFormat is not ("json" or "text")) yield return $"--log-format must be json or text, not '{LogFormat}'";
+        if (Logging.FormatProblem(LogFormat) is { } logFormat) yield return logFormat;
     }
 }
 

@@ -1,5 +1,6 @@
 using System.Net;
 using Storage.Core.Hosting;
+using Storage.Core.Observability;
 
 namespace Storage.Core.Processes;
 
@@ -19,7 +20,7 @@ public sealed record ServiceListenOptions
 
     public IEnumerable<string> Validate()
     {
-        if (LogFormat is not ("json" or "text")) yield return $"--log-format must be json or text, not '{LogFormat}'";
+        if (Logging.FormatProblem(LogFormat) is { } logFormat) yield return logFormat;
         if (Http is not null && Http.Port != 0 && Http.Equals(Listen)) yield return "--http and --listen must differ";
     }
 
