@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -110,6 +111,47 @@ public sealed class VmKeeperTests
         Assert.Contains(reason, errors.ToString());
     }
 
+    [Fact]
+    public async Task The_keeper_process_refuses_to_start_without_an_engine_socket()
+    {
+        var (exitCode, stderr) = await RunKeeperAsync("--docker-socket", Path.Combine(Path.GetTempPath(), $"no-docker-{Guid.NewGuid():N}.sock"));
+        Assert.Equal(2, exitCode);
+        Assert.Contains("no Docker Engine socket at", stderr);
+    }
+
+    [Theory]
+    [InlineData(false, "cannot find this container's compose project (Docker Engine: GET /containers/")] // the engine does not know it
+    [InlineData(true, "has no com.docker.compose.project label: give --project")]                        // not started by compose
+    public async Task The_keeper_process_without_project_needs_its_own_container_to_be_a_compose_one(bool known, string reason)
+    {
+        await using var engine = await FakeEngine.StartAsync();
+        // The keeper asks for its own container by its host name, which is this machine's too.
+        if (known) engine.Add(Environment.MachineName, "standalone", project: null, service: null, "running", exitCode: 0, pool: false);
+        var (exitCode, stderr) = await RunKeeperAsync("--docker-socket", engine.Socket, "--http", "127.0.0.1:0");
+        Assert.Equal(2, exitCode);
+        Assert.Contains(reason, stderr);
+    }
+
+    /// <summary>Runs the VM keeper's program until it exits (a minute at most) and returns its exit code and stderr.</summary>
+    private static async Task<(int ExitCode, string Stderr)> RunKeeperAsync(params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Storage.VmKeeper.dll"));
+        foreach (var arg in args) start.ArgumentList.Add(arg);
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        try { await process.WaitForExitAsync(deadline.Token); }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"the VM keeper did not exit within a minute: {await stdout}{await stderr}");
+        }
+        await stdout;
+        return (process.ExitCode, await stderr);
+    }
+
     /// <summary>The pool of compose project p, as the keeper of that project filters it.</summary>
     private static readonly string[] ProjectPool = ["com.docker.compose.project=p", "storage.pool=vm"];
 
@@ -148,9 +190,12 @@ public sealed class VmKeeperTests
             return engine;
         }
 
-        public void Add(string id, string name, string project, string service, string state, int exitCode, bool pool = true)
+        /// <summary>A container; without a project and service it carries no compose labels.</summary>
+        public void Add(string id, string name, string? project, string? service, string state, int exitCode, bool pool = true)
         {
-            var labels = new Dictionary<string, string> { ["com.docker.compose.project"] = project, ["com.docker.compose.service"] = service };
+            var labels = new Dictionary<string, string>();
+            if (project is not null) labels["com.docker.compose.project"] = project;
+            if (service is not null) labels["com.docker.compose.service"] = service;
             if (pool) labels["storage.pool"] = "vm";
             _containers[id] = new Container(id, name, labels, state, exitCode);
         }
