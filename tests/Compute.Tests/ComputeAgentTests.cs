@@ -41,6 +41,11 @@ public sealed class ComputeAgentTests
         await using var cluster = await ComputeCluster.StartAsync(safekeeperOffload: false); // keep all WAL to compare it
 
         var vm = cluster.Vms[0];
+        // Idle, the VM went through an attach's code once (the JIT's cost is not a failover's).
+        var log = await Eventually.ReachAsync(() => Task.FromResult(File.ReadAllText(vm.Process.LogFile)),
+            text => text.Contains("warm-up done", StringComparison.Ordinal) || text.Contains("warm-up failed", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(60), cluster.Logs);
+        Assert.DoesNotContain("warm-up failed", log, StringComparison.Ordinal);
         var attached = await AttachAsync(cluster, vm);
         var cs = ConnectionString(cluster, vm);
         await ExecAsync(cs, "create table t (id int primary key, v text)");

@@ -282,6 +282,10 @@ public sealed class PageserverClusterTests
         var image = await PageserverClient.BasebackupAsync(ps, cluster.TenantId, cluster.TimelineId, start, whole, TimeSpan.FromSeconds(5));
         using var walOnly = new MemoryStream();
         Assert.Equal(image, await PageserverClient.BasebackupAsync(ps, cluster.TenantId, cluster.TimelineId, start, walOnly, TimeSpan.FromSeconds(5), baseImage: image));
+        // A basebackup returns only once the pageserver finished the call (the stream read to its
+        // end), so both are counted already: none was cut short by the client dropping the call.
+        Assert.Equal(2, await Scrape.ValueAsync(new Uri(cluster.Pageserver.HttpUri, "/metrics"),
+            Scrape.TimelineSeries("pageserver_basebackups_total", cluster.TenantId, cluster.TimelineId)));
         var wholeWal = TarEntries(whole).Where(e => e.StartsWith("pg_wal/", StringComparison.Ordinal)).ToList();
         Assert.NotEmpty(wholeWal);
         Assert.Equal(wholeWal, TarEntries(walOnly));

@@ -65,8 +65,11 @@ public static class PageserverClient
         uint crc = Crc32C.Initial;
         ulong total = 0;
         ImageIdentity origin = default;
+        bool verified = false;
         await foreach (var chunk in call.ResponseStream.ReadAllAsync(ct))
         {
+            if (verified)
+                throw new InvalidDataException($"pageserver {address} sent more of the basebackup of {tenantId}/{timelineId} at {lsn} after its last chunk");
             if (chunk.ImageLsn != 0) origin = new ImageIdentity(new Lsn(chunk.ImageLsn), chunk.ImageCrc32C);
             crc = Crc32C.Append(crc, chunk.Data.Span);
             total += (ulong)chunk.Data.Length;
@@ -74,8 +77,11 @@ public static class PageserverClient
             if (!chunk.Last) continue;
             if (chunk.TotalBytes != total || chunk.Crc32C != Crc32C.Finish(crc))
                 throw new InvalidDataException($"basebackup of {tenantId}/{timelineId} at {lsn} arrived damaged: {total} bytes with CRC {Crc32C.Finish(crc):X8}, the pageserver sent {chunk.TotalBytes} bytes with CRC {chunk.Crc32C:X8}");
-            return origin;
+            verified = true;
         }
+        // The stream read to its end, not dropped after the last chunk: a call disposed early is
+        // cancelled, and the pageserver's write of that chunk (or its bookkeeping after) could fail.
+        if (verified) return origin;
         throw new RpcException(new Status(StatusCode.Unavailable, $"pageserver {address} ended the basebackup of {tenantId}/{timelineId} at {lsn} after {total} bytes, before its last chunk"));
     }
 }

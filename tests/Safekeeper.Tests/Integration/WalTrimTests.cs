@@ -193,7 +193,7 @@ public sealed class WalTrimTests : IDisposable
         Directory.EnumerateFiles(cluster.TimelineDir(i)).Count(p => G.TryParseSegmentFileName(Path.GetFileName(p), out _, out _));
 
     private static double MetricValue(string metrics, string name) =>
-        double.Parse(metrics.Split('\n').Single(l => l.StartsWith(name + " ", StringComparison.Ordinal))[(name.Length + 1)..], CultureInfo.InvariantCulture);
+        Scrape.Value(metrics, name) ?? throw new InvalidOperationException($"no series {name} in the metrics");
 
     public void Dispose()
     {

@@ -82,13 +82,7 @@ internal static class ReplicationClients
     }
 
     /// <summary>A metric's value on safekeeper <paramref name="i"/> (null when the series is absent).</summary>
-    public static async Task<double?> MetricAsync(SafekeeperCluster cluster, int i, string series)
-    {
-        using var http = new HttpClient();
-        var text = await http.GetStringAsync(cluster.MetricsUri(i));
-        var line = text.Split('\n').FirstOrDefault(l => l.StartsWith(series + " ", StringComparison.Ordinal));
-        return line is null ? null : double.Parse(line[(series.Length + 1)..], CultureInfo.InvariantCulture);
-    }
+    public static Task<double?> MetricAsync(SafekeeperCluster cluster, int i, string series) => Scrape.ValueAsync(cluster.MetricsUri(i), series);
 
     public static string StandbySeries(SafekeeperCluster cluster, string metric, string applicationName) =>
         $"{metric}{{tenant_id=\"{cluster.TenantId}\",timeline_id=\"{cluster.TimelineId}\",application_name=\"{applicationName}\"}}";
