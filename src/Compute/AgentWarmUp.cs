@@ -22,14 +22,14 @@ internal static class AgentWarmUp
         var clock = new PhaseClock();
         try
         {
-            try { await ComputeClient.HeartbeatAsync(self, TimeSpan.FromSeconds(10)); }
+            try { await ComputeClient.HeartbeatAsync(self, TimeSpan.FromSeconds(30)); }
             // A VM holds no token its own API accepts (only the control plane's are): the refusal
             // still went through the channel, HTTP/2 and the server's token check, which is the point.
             catch (RpcException e) when (e.StatusCode == StatusCode.Unauthenticated) { }
             clock.Mark("grpc");
             await UnpackAsync(Path.Combine(options.WorkDirectory, "warm-up"));
             clock.Mark("tar");
-            await ProcessRunner.RunAsync(OsUser.StartInfoAsPostgres(options.Binaries.Postgres, ["--version"]), TimeSpan.FromSeconds(10));
+            await ProcessRunner.RunAsync(OsUser.StartInfoAsPostgres(options.Binaries.Postgres, ["--version"]), TimeSpan.FromSeconds(30));
             clock.Mark("postgres --version");
             try
             {

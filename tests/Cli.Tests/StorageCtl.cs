@@ -108,7 +108,9 @@ public sealed class StorageCtl : IAsyncDisposable
     {
         for (int attempt = 0; attempt < 100; attempt++)
         {
-            int basePort = Random.Shared.Next(20000, 60000);
+            // Below the ephemeral range: services are killed and started again on the same ports, and
+            // meanwhile no outgoing connection of any process may take one of them.
+            int basePort = Random.Shared.Next(10000, Math.Max(10001, ServiceProcess.FirstEphemeralPort() - 20));
             int[] ports = [basePort, basePort + 1, basePort + 2, basePort + 5, basePort + 6, basePort + 7,
                 basePort + 10, basePort + 11, basePort + 12, basePort + 15, basePort + 16, basePort + 17, basePort + 18, basePort + 19];
             if (ports.All(IsFree)) return basePort;

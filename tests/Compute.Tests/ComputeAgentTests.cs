@@ -99,12 +99,8 @@ public sealed class ComputeAgentTests
 
         // The retention slot follows the slowest safekeeper, so pg_wal does not keep WAL they all have.
         var status = await vm.StatusAsync();
-        var clock = Stopwatch.StartNew();
-        long slot = 0;
-        while (clock.Elapsed < TimeSpan.FromSeconds(20)
-               && (slot = await ScalarAsync(ConnectionString(cluster, vm), "select (restart_lsn - '0/0')::bigint from pg_replication_slots where slot_name = 'safekeepers'")) <= (long)status.StartLsn)
-            await Task.Delay(200);
-        Assert.True(slot > (long)status.StartLsn, $"the retention slot stayed at {new Lsn((ulong)slot)}");
+        await Eventually.ReachAsync(() => ScalarAsync(ConnectionString(cluster, vm), "select (restart_lsn - '0/0')::bigint from pg_replication_slots where slot_name = 'safekeepers'"),
+            slot => slot > (long)status.StartLsn, TimeSpan.FromSeconds(90), () => $"the retention slot stayed at or below {new Lsn(status.StartLsn)}\n{cluster.Logs()}");
     }
 
     [Fact]
@@ -121,7 +117,7 @@ public sealed class ComputeAgentTests
 
         for (int i = 0; i < 20; i++) await InsertAsync();
         cluster.Safekeepers.Kill(2);
-        for (int i = 0; i < 20; i++) await InsertAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
+        for (int i = 0; i < 20; i++) await InsertAsync(new CancellationTokenSource(TimeSpan.FromSeconds(90)).Token);
 
         cluster.Safekeepers.Kill(1);
         var waiting = InsertAsync();
@@ -133,7 +129,7 @@ public sealed class ComputeAgentTests
         await cluster.Safekeepers.StartAsync(1);
         await waiting.WaitAsync(TimeSpan.FromSeconds(60)); // returns once a quorum is back
         await cluster.Safekeepers.StartAsync(2);
-        for (int i = 0; i < 5; i++) await InsertAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
+        for (int i = 0; i < 5; i++) await InsertAsync(new CancellationTokenSource(TimeSpan.FromSeconds(90)).Token);
 
         var rows = await ScalarAsync(cs, "select count(*) from acked");
         Assert.Equal(acknowledged.Count, rows);
@@ -191,10 +187,7 @@ public sealed class ComputeAgentTests
         if (outcome == late) Assert.True(late.IsFaulted, "a COMMIT of the fenced compute returned success");
 
         // ...and its agent stops PostgreSQL (the postmaster exits after the state says Fenced) and says why.
-        var clock = Stopwatch.StartNew();
-        ComputeStatus status;
-        while ((status = await first.StatusAsync()) is not { State: ComputeState.Fenced, PostgresPid: 0 } && clock.Elapsed < TimeSpan.FromSeconds(30))
-            await Task.Delay(100);
+        var status = await Eventually.ReachAsync(first.StatusAsync, s => s is { State: ComputeState.Fenced, PostgresPid: 0 }, TimeSpan.FromSeconds(90), cluster.Logs);
         Assert.Equal(ComputeState.Fenced, status.State);
         Assert.Contains("another compute", status.Reason);
         Assert.Equal(0, status.PostgresPid);
@@ -215,16 +208,11 @@ public sealed class ComputeAgentTests
         Assert.NotEqual(0, status.PostgresPid);
 
         Assert.True(OsUser.Signal(status.PostgresPid, OsUser.SigKill));
-        var clock = Stopwatch.StartNew();
-        HeartbeatResponse beat;
-        while (!(beat = await vm.HeartbeatAsync()).LastCrash.Contains("SIGKILL") && clock.Elapsed < TimeSpan.FromSeconds(30))
-            await Task.Delay(20);
+        var beat = await Eventually.ReachAsync(vm.HeartbeatAsync, b => b.LastCrash.Contains("SIGKILL"), TimeSpan.FromSeconds(90), cluster.Logs);
         Assert.Contains("SIGKILL", beat.LastCrash);
 
         // The agent restarts it from a fresh basebackup: every acknowledged row is there, writes go on.
-        while ((status = await vm.StatusAsync()).State != ComputeState.Running && clock.Elapsed < TimeSpan.FromSeconds(90))
-            await Task.Delay(100);
-        Assert.True(status.State == ComputeState.Running, $"{status}\n{cluster.Logs()}");
+        status = await Eventually.ReachAsync(vm.StatusAsync, s => s.State == ComputeState.Running, TimeSpan.FromSeconds(90), cluster.Logs);
         Assert.True(status.RestartCount >= 1, status.ToString()); // an attempt that failed under load counts too
         Assert.Equal(500, await ScalarAsync(cs, "select count(*) from survived"));
         await ExecAsync(cs, "insert into survived values (501)");

@@ -23,7 +23,7 @@ public sealed class ComputeLimitsTests
         for (int i = 0; i < 10; i++) // ~100 MB of WAL
             await Sql.ExecAsync(cs, $"insert into t select g, {BigRow} from generate_series({i * 100}, {i * 100 + 99}) g");
 
-        var status = await Eventually.ReachAsync(vm.StatusAsync, s => s.RetentionNote.Length > 0, TimeSpan.FromSeconds(30), cluster.Logs);
+        var status = await Eventually.ReachAsync(vm.StatusAsync, s => s.RetentionNote.Length > 0, TimeSpan.FromSeconds(120), cluster.Logs);
         Assert.Contains("lags", status.RetentionNote);
         // The slot follows the commit once a second (the note is set before it moves): once the writes
         // stopped, it comes within the bound (plus a segment) of the commit LSN.
@@ -31,7 +31,7 @@ public sealed class ComputeLimitsTests
         {
             var slot = Lsn.Parse(await Sql.TextAsync(cs, "select restart_lsn::text from pg_replication_slots where slot_name = 'safekeepers'"));
             return (await vm.StatusAsync()).CommitLsn - slot.Value;
-        }, bytes => bytes <= (32UL << 20) + (16UL << 20), TimeSpan.FromSeconds(30), cluster.Logs);
+        }, bytes => bytes <= (32UL << 20) + (16UL << 20), TimeSpan.FromSeconds(120), cluster.Logs);
         Assert.True(kept <= 48UL << 20, $"the slot keeps {kept} bytes below the commit LSN");
     }
 

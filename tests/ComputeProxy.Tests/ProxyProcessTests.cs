@@ -23,16 +23,6 @@ public sealed class ProxyProcessTests(ITestOutputHelper output)
         return (await http.GetFromJsonAsync<AdminApi.StatusView>(new Uri(proxy.Admin, "/status")))!;
     }
 
-    private static async Task ExecWithRetryAsync(string cs, string sql, TimeSpan timeout)
-    {
-        var clock = Stopwatch.StartNew();
-        while (true)
-        {
-            try { await Sql.ExecAsync(cs, sql); return; }
-            catch (Exception e) when (e is NpgsqlException && clock.Elapsed < timeout) { await Task.Delay(200); }
-        }
-    }
-
     [Fact]
     public async Task Clients_keep_one_connection_string_while_the_vm_postgres_and_proxy_are_killed()
     {
@@ -57,7 +47,7 @@ public sealed class ProxyProcessTests(ITestOutputHelper output)
             {
                 for (int i = from; i < from + count; i++)
                 {
-                    await ExecWithRetryAsync(cs, $"insert into acked values ({i}) on conflict do nothing", TimeSpan.FromSeconds(60));
+                    await Sql.RunWithRetryAsync(cs, $"insert into acked values ({i}) on conflict do nothing", TimeSpan.FromSeconds(60));
                     acked = i;
                 }
             }
@@ -138,7 +128,7 @@ public sealed class ProxyProcessTests(ITestOutputHelper output)
             foreach (var pid in frozen) OsUser.Signal(pid, OsUser.SigStop);
 
             // Writes go on once the control plane has declared it dead and attached main elsewhere...
-            await ExecWithRetryAsync(cs, "insert into acked values (1)", TimeSpan.FromSeconds(120));
+            await Sql.RunWithRetryAsync(cs, "insert into acked values (1)", TimeSpan.FromSeconds(120));
             Assert.NotEqual(vmId, (await StatusAsync(proxy)).Endpoints.Single(e => e.Id == "main").VmId);
 
             // ...and the session relayed to the frozen VM is over: it fails at once instead of hanging forever.

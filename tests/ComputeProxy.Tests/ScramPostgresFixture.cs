@@ -20,16 +20,10 @@ public sealed class ScramPostgresFixture : IAsyncLifetime
         Postgres = await ScratchPostgres.StartAsync(new ScratchPostgresOptions
         {
             Settings = new Dictionary<string, string> { ["password_encryption"] = "'scram-sha-256'", ["max_connections"] = "50" },
+            Hba = ["local all all trust", "host all postgres 127.0.0.1/32 trust", "host all all 127.0.0.1/32 scram-sha-256"],
         });
-        await PostgresSettings.WriteHbaAsync(Postgres.DataDirectory,
-        [
-            "local all all trust",
-            "host all postgres 127.0.0.1/32 trust",
-            "host all all 127.0.0.1/32 scram-sha-256",
-        ]);
         await Postgres.RunSqlAsync($"CREATE ROLE {User} LOGIN CREATEDB PASSWORD '{Password}'");
         await Postgres.RunSqlAsync($"CREATE DATABASE {Database} OWNER {User}");
-        await Postgres.RunSqlAsync("SELECT pg_reload_conf()");
     }
 
     public async Task DisposeAsync() => await Postgres.DisposeAsync();

@@ -17,8 +17,8 @@ public sealed class FailoverTests
     private static Task<T> EventuallyAsync<T>(Func<Task<T>> probe, Func<T, bool> done, TimeSpan timeout, Func<string> describe) =>
         Eventually.ReachAsync(probe, done, timeout, describe);
 
-    private static Task<TimelineInfo?> ReportedAsync(PageserverNode node, ComputeCluster cluster) =>
-        PageserverClient.ListTimelinesAsync(node.Uri).ContinueWith(t => t.Result.Timelines.FirstOrDefault(i => i.Timeline.TimelineId == cluster.TimelineId));
+    private static async Task<TimelineInfo?> ReportedAsync(PageserverNode node, ComputeCluster cluster) =>
+        (await PageserverClient.ListTimelinesAsync(node.Uri)).Timelines.FirstOrDefault(i => i.Timeline.TimelineId == cluster.TimelineId);
 
     [Fact]
     public async Task Attached_pageserver_killed_under_writes_the_secondary_takes_over_and_no_acknowledged_commit_is_lost()
@@ -105,7 +105,7 @@ public sealed class FailoverTests
         var onPs2 = await EventuallyAsync(() => ReportedAsync(ps2, cluster), i => i?.Mode == LocationMode.Attached, Slow, cluster.Logs);
         Assert.Equal(2UL, onPs2!.Generation);
         var committed = (await cluster.Safekeepers.StatusAsync(0)).CommitLsn;
-        await EventuallyAsync(() => ReportedAsync(ps2, cluster), i => i!.IngestedLsn >= committed, Slow, cluster.Logs);
+        await EventuallyAsync(() => ReportedAsync(ps2, cluster), i => i?.IngestedLsn >= committed, Slow, cluster.Logs);
         // What a generation-1 writer may do is checked with the controller, and refused.
         Assert.False(await ControllerClient.ValidateGenerationAsync(controller.Uri, "ps1", cluster.TenantId, cluster.TimelineId, 1));
         Assert.Equal(200, await Sql.ScalarAsync(cs, "select count(*) from t"));

@@ -52,17 +52,8 @@ public sealed class ControllerNode(string root) : IAsyncDisposable
     public Task<ControllerStatusResponse> StatusAsync() => ControllerClient.StatusAsync(Uri);
 
     /// <summary>Waits until the timeline's placement satisfies <paramref name="condition"/>; returns it.</summary>
-    public async Task<TimelinePlacement> WaitForPlacementAsync(string tenantId, string timelineId, Func<TimelinePlacement, bool> condition, TimeSpan timeout)
-    {
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        while (true)
-        {
-            var placement = await ControllerClient.GetPlacementAsync(Uri, tenantId, timelineId);
-            if (condition(placement)) return placement;
-            if (clock.Elapsed > timeout) throw new TimeoutException($"placement still {placement} after {timeout.TotalSeconds:0} s\n{Logs()}");
-            await Task.Delay(100);
-        }
-    }
+    public Task<TimelinePlacement> WaitForPlacementAsync(string tenantId, string timelineId, Func<TimelinePlacement, bool> condition, TimeSpan timeout) =>
+        Eventually.ReachAsync(() => ControllerClient.GetPlacementAsync(Uri, tenantId, timelineId), condition, timeout, Logs);
 
     public string Logs() => File.Exists(LogFile) ? string.Join("\n", File.ReadLines(LogFile).TakeLast(40)) : "";
 

@@ -97,17 +97,8 @@ public sealed class PageserverNode(string root, IReadOnlyList<Uri> safekeepers, 
     public Task<TimelineInfo> TimelineAsync(string tenantId, string timelineId) => PageserverClient.GetTimelineAsync(Uri, tenantId, timelineId);
 
     /// <summary>Waits until the pageserver has ingested up to <paramref name="lsn"/>.</summary>
-    public async Task<TimelineInfo> WaitForIngestAsync(string tenantId, string timelineId, Lsn lsn, TimeSpan timeout)
-    {
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        while (true)
-        {
-            var info = await TimelineAsync(tenantId, timelineId);
-            if (info.IngestedLsn >= lsn.Value) return info;
-            if (clock.Elapsed > timeout) throw new TimeoutException($"pageserver ingested only up to {new Lsn(info.IngestedLsn)}, not {lsn}, within {timeout.TotalSeconds:0} s");
-            await Task.Delay(100);
-        }
-    }
+    public Task<TimelineInfo> WaitForIngestAsync(string tenantId, string timelineId, Lsn lsn, TimeSpan timeout) =>
+        Eventually.ReachAsync(() => TimelineAsync(tenantId, timelineId), info => info.IngestedLsn >= lsn.Value, timeout, Logs);
 
     public string Logs() => File.Exists(LogFile) ? string.Join("\n", File.ReadLines(LogFile).TakeLast(60)) : "";
 

@@ -73,7 +73,7 @@ public sealed class SafekeeperCluster : IAsyncDisposable
         Task<ServiceProcess> Start() => ServiceProcess.StartAsync(SafekeeperCommand.Assembly,
             SafekeeperCommand.Arguments((ulong)i + 1, _ports[i], _httpPorts[i], DataDir(i), $"az-{(char)('a' + i)}",
                 extra: [.. TestAuth.VerifierArguments, .. _extraArguments, .. Replication ? ["--pg-listen", $"127.0.0.1:{_pgPorts[i]}"] : Array.Empty<string>()]),
-            Path.Combine(Root, $"sk{i + 1}.log"), readyTimeout: TimeSpan.FromSeconds(60));
+            LogFile(i), readyTimeout: TimeSpan.FromSeconds(60));
         _processes[i] = _started[i]
             ? await Start()
             : await PortRace.StartAsync(Start, () => (_ports[i], _httpPorts[i], _pgPorts[i]) = (ServiceProcess.FreePort(), ServiceProcess.FreePort(), ServiceProcess.FreePort()));
@@ -102,9 +102,11 @@ public sealed class SafekeeperCluster : IAsyncDisposable
     public WalProposer NewProposer(ulong minimumTerm = 0) =>
         new(new WalProposerOptions { TenantId = TenantId, TimelineId = TimelineId, Safekeepers = Uris, MinimumTerm = minimumTerm }, Core.Observability.Logging.CreateFactory("text", Microsoft.Extensions.Logging.LogLevel.Debug).CreateLogger("proposer"));
 
+    public string LogFile(int i) => Path.Combine(Root, $"sk{i + 1}.log");
+
     public string Logs() => string.Join("\n", Enumerable.Range(0, 3).Select(i =>
     {
-        var path = Path.Combine(Root, $"sk{i + 1}.log");
+        var path = LogFile(i);
         return File.Exists(path) ? $"--- sk{i + 1}\n" + string.Join("\n", File.ReadLines(path).TakeLast(30)) : "";
     }));
 

@@ -31,4 +31,18 @@ public static class Sql
         await using var command = new NpgsqlCommand(sql, connection);
         await command.ExecuteNonQueryAsync(ct);
     }
+
+    /// <summary>
+    /// Runs <paramref name="sql"/> (its scalar result, 0 when none) through a fresh connection, tried again every 200 ms while it fails with
+    /// a PostgreSQL or connection error (a compute restarting) until <paramref name="timeout"/>.
+    /// </summary>
+    public static async Task<long> RunWithRetryAsync(string connectionString, string sql, TimeSpan timeout)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            try { return await ScalarAsync(connectionString, sql); }
+            catch (NpgsqlException) when (clock.Elapsed < timeout) { await Task.Delay(200); }
+        }
+    }
 }

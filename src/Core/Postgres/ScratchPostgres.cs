@@ -13,6 +13,9 @@ public sealed record ScratchPostgresOptions
     /// <summary>Extra postgresql.conf lines as name/value pairs (values are written verbatim).</summary>
     public IReadOnlyDictionary<string, string> Settings { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>pg_hba.conf lines, written before the server first starts (no reload racing a first login); null keeps initdb's trust.</summary>
+    public IReadOnlyList<string>? Hba { get; init; }
+
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(30);
     public TimeSpan StopTimeout { get; init; } = TimeSpan.FromSeconds(30);
     public PostgresBinaries? Binaries { get; init; }
@@ -83,6 +86,7 @@ public sealed class ScratchPostgres : IAsyncDisposable
             conf.AppendLine(CultureInfo.InvariantCulture, $"{name} = {value}");
         // Appending keeps the file's owner (postgres).
         await File.AppendAllTextAsync(Path.Combine(DataDirectory, "postgresql.conf"), conf.ToString(), ct);
+        if (_options.Hba is { } hba) await PostgresSettings.WriteHbaAsync(DataDirectory, hba, ct);
     }
 
     private async Task StartServerAsync(CancellationToken ct)

@@ -195,7 +195,7 @@ public sealed class ServiceProcess : IAsyncDisposable
     /// </summary>
     public static int FreePort()
     {
-        int ephemeralLow = EphemeralRangeStart();
+        int ephemeralLow = FirstEphemeralPort();
         for (int attempt = 0; attempt < 200; attempt++)
         {
             int port = Random.Shared.Next(10000, Math.Max(10001, ephemeralLow));
@@ -210,7 +210,11 @@ public sealed class ServiceProcess : IAsyncDisposable
         throw new InvalidOperationException("no free port found below the ephemeral range");
     }
 
-    private static int EphemeralRangeStart()
+    /// <summary>
+    /// The kernel's first ephemeral port: a port below it is never handed to an outgoing connection,
+    /// so one picked free stays free until a service binds it (or binds it again after a restart).
+    /// </summary>
+    public static int FirstEphemeralPort()
     {
         try { return int.Parse(File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split('\t', ' ')[0]); }
         catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException) { return 32768; }

@@ -54,11 +54,10 @@ public class ScramTests
         await using var pg = await ScratchPostgres.StartAsync(new ScratchPostgresOptions
         {
             Settings = new Dictionary<string, string> { ["password_encryption"] = "'scram-sha-256'" },
+            Hba = ["local all all trust", "host all postgres 127.0.0.1/32 trust", "host all all 127.0.0.1/32 scram-sha-256"],
         });
-        await PostgresSettings.WriteHbaAsync(pg.DataDirectory, ["local all all trust", "host all postgres 127.0.0.1/32 trust", "host all all 127.0.0.1/32 scram-sha-256"]);
         var verifier = ScramVerifier.FromPassword(Password);
         await pg.RunSqlAsync($"CREATE ROLE app LOGIN PASSWORD '{verifier}'"); // the verifier, never the password
-        await pg.RunSqlAsync("SELECT pg_reload_conf()");
 
         // A client that knows the password (Npgsql) gets in: the stored verifier is PostgreSQL's own format.
         await using (var connection = new NpgsqlConnection($"Host=127.0.0.1;Port={pg.Port};Username=app;Password={Password};Database=postgres;Pooling=false"))

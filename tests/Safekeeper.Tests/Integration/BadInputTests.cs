@@ -81,7 +81,7 @@ public class BadInputTests
         // A real proposer takes term 1; an append of an older term is refused as superseded.
         await using var proposer = cluster.NewProposer();
         proposer.Start();
-        await proposer.WaitElectedAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
+        await proposer.WaitElectedAsync(new CancellationTokenSource(TimeSpan.FromSeconds(90)).Token);
         // Elected by the other two, this safekeeper may not have voted yet: the stale term would then be its own.
         await SafekeeperClusterTests.WaitUntilAsync(async () => (await cluster.StatusAsync(0)).Term == proposer.Term, cluster, () => Task.FromResult(cluster.Logs()));
         using (var call = channel.ProposerStream(deadline: SafekeeperCluster.Deadline()))
@@ -119,10 +119,10 @@ public class BadInputTests
         // A real proposer is elected with the next term and commits.
         await using var proposer = cluster.NewProposer();
         proposer.Start();
-        var start = await proposer.WaitElectedAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
+        var start = await proposer.WaitElectedAsync(new CancellationTokenSource(TimeSpan.FromSeconds(90)).Token);
         Assert.Equal(1UL, proposer.Term);
         var end = proposer.Append(new Core.Wal.SyntheticTransactions(new Core.Wal.WalBuilder(start), new Random(1)).Next(10_000));
-        await proposer.WaitForCommitAsync(end).WaitAsync(TimeSpan.FromSeconds(30));
+        await proposer.WaitForCommitAsync(end).WaitAsync(TimeSpan.FromSeconds(90));
     }
 
     [Fact]

@@ -13,7 +13,7 @@ namespace Storage.Safekeeper.Tests.Integration;
 [Collection("processes")]
 public class SafekeeperClusterTests
 {
-    private static readonly TimeSpan Bounded = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan Bounded = TimeSpan.FromSeconds(90); // fsync alone has taken > 10 s on a loaded machine
 
     [Fact]
     public async Task Commit_survives_one_failure_stops_without_quorum_and_resumes_with_catch_up()

@@ -55,7 +55,7 @@ public class ReplicationProtocolTests
             () => $"pg_receivewal did not report {end} flushed\n{receiver.Output}\n{cluster.Logs()}");
         Assert.Equal(0, await receiver.StopAsync());
         // The CopyDone path: pg_receivewal exits cleanly (the safekeeper's log is written on a background thread).
-        await Eventually.ReachAsync(() => Task.FromResult(cluster.Logs()), logs => logs.Contains("stopped streaming"), Bounded, () => "no 'stopped streaming' logged");
+        await Eventually.ReachAsync(() => Task.FromResult(File.ReadAllText(cluster.LogFile(0))), log => log.Contains("stopped streaming"), Bounded, () => "no 'stopped streaming' logged");
 
         // Every byte up to the commit LSN is the safekeeper's; nothing past it was sent.
         var geometry = WalGeometry.Default;
