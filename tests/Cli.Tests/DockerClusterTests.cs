@@ -213,14 +213,16 @@ public sealed class DockerClusterTests(ITestOutputHelper output)
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{project.PrometheusPort}/"), Timeout = TimeSpan.FromSeconds(5) };
         async Task<JsonElement> Query(string query) =>
             JsonDocument.Parse(await http.GetStringAsync("api/v1/query?query=" + Uri.EscapeDataString(query))).RootElement.GetProperty("data").GetProperty("result").Clone();
-        await Eventually.ReachAsync(async () => (await Query("sum(up)")).EnumerateArray().Select(r => r.GetProperty("value")[1].GetString()).SingleOrDefault(),
+        // The value of a query whose answer is one number (a sum), or null while there is none.
+        async Task<string?> Number(string query) => (await Query(query)).EnumerateArray().Select(r => r.GetProperty("value")[1].GetString()).SingleOrDefault();
+        await Eventually.ReachAsync(() => Number("sum(up)"),
             up => up == "10", Step, () => "not all 10 targets (3 safekeepers, 2 pageservers, controller, proxy, 2 VMs, VM keeper) are up in Prometheus");
         await Eventually.ReachAsync(async () => (await Query("storage:quorum_commit_latency_seconds:p99")).EnumerateArray().Count(), n => n == 1, Step,
             () => "no quorum commit latency p99 in Prometheus");
         var rules = JsonDocument.Parse(await http.GetStringAsync("api/v1/rules")).RootElement.GetProperty("data").GetProperty("groups")
             .EnumerateArray().SelectMany(g => g.GetProperty("rules").EnumerateArray()).ToList();
         // The two `docker kill`ed VMs were started by the keeper; the crashed one by its restart policy alone.
-        await Eventually.ReachAsync(async () => (await Query("sum(vmkeeper_starts_total)")).EnumerateArray().Select(r => r.GetProperty("value")[1].GetString()).SingleOrDefault(),
+        await Eventually.ReachAsync(() => Number("sum(vmkeeper_starts_total)"),
             starts => starts == "2", Step, () => "the VM keeper did not count exactly the 2 killed VMs it started again");
         Assert.Contains(rules, r => r.GetProperty("name").GetString() == "SafekeeperDown");
         Assert.All(rules, r => Assert.Equal("ok", r.GetProperty("health").GetString()));

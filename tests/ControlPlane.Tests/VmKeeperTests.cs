@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -8,6 +7,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Logging.Testing;
 using Storage.Core.Hosting;
+using Storage.Core.Postgres;
 using Storage.VmKeeper;
 
 namespace Storage.ControlPlane.Tests;
@@ -135,21 +135,8 @@ public sealed class VmKeeperTests
     /// <summary>Runs the VM keeper's program until it exits (a minute at most) and returns its exit code and stderr.</summary>
     private static async Task<(int ExitCode, string Stderr)> RunKeeperAsync(params string[] args)
     {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Storage.VmKeeper.dll"));
-        foreach (var arg in args) start.ArgumentList.Add(arg);
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(1));
-        try { await process.WaitForExitAsync(deadline.Token); }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"the VM keeper did not exit within a minute: {await stdout}{await stderr}");
-        }
-        await stdout;
-        return (process.ExitCode, await stderr);
+        var result = await ProcessRunner.RunAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "Storage.VmKeeper.dll"), .. args], TimeSpan.FromMinutes(1));
+        return (result.ExitCode, result.StandardError);
     }
 
     /// <summary>The pool of compose project p, as the keeper of that project filters it.</summary>

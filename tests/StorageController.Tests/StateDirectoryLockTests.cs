@@ -1,6 +1,6 @@
 using Storage.Core.Auth;
-using System.Diagnostics;
 using Storage.Core.Api;
+using Storage.Core.Postgres;
 using Storage.Core.Processes;
 using Storage.Testing;
 
@@ -40,20 +40,7 @@ public sealed class StateDirectoryLockTests : IDisposable
     /// <summary>Runs a controller process and waits (bounded) for it to exit; its stdout and stderr.</summary>
     private static async Task<(int ExitCode, string Output)> RunToExitAsync(IEnumerable<string> arguments)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(ControllerCommand.Assembly);
-        foreach (var argument in arguments) psi.ArgumentList.Add(argument);
-        using var process = Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        try { await process.WaitForExitAsync(timeout.Token); }
-        catch (OperationCanceledException)
-        {
-            process.Kill();
-            await process.WaitForExitAsync();
-            throw new TimeoutException($"the second controller (pid {process.Id}) did not exit within 60 s:\n{await stdout}{await stderr}");
-        }
-        return (process.ExitCode, await stdout + await stderr);
+        var result = await ProcessRunner.RunAsync("dotnet", [ControllerCommand.Assembly, .. arguments], TimeSpan.FromSeconds(60));
+        return (result.ExitCode, result.StandardOutput + result.StandardError);
     }
 }
