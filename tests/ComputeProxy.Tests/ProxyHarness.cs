@@ -38,10 +38,7 @@ public sealed class ProxyHarness : IAsyncDisposable
     {
         using var text = new MemoryStream();
         Metrics.Registry.CollectAndExportAsTextAsync(text).GetAwaiter().GetResult();
-        foreach (var l in System.Text.Encoding.UTF8.GetString(text.ToArray()).Split('\n'))
-            if (l.StartsWith(line + " ", StringComparison.Ordinal))
-                return double.Parse(l[(line.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
-        return 0;
+        return Storage.Testing.Scrape.Value(System.Text.Encoding.UTF8.GetString(text.ToArray()), line) ?? 0;
     }
 
     public async ValueTask DisposeAsync() => await Server.DisposeAsync();
